@@ -1,0 +1,20 @@
+"""foley: audio generation with foundation models.
+
+Heavy parts (torch, diffusers, transformers) are imported only when a model is used, so
+``import foley`` and ``foley --help`` stay fast.
+"""
+
+from __future__ import annotations
+
+from .audio import Audio
+from .errors import FoleyError
+
+__version__ = "0.1.0"
+__all__ = ["Audio", "FoleyError", "load", "__version__"]
+
+
+def load(name_or_path: str = "starter", **kwargs):
+    """Load a generator by registry name, hub id or local folder (see ``foley models list``)."""
+    from .registry import load as _load
+
+    return _load(name_or_path, **kwargs)

@@ -1,0 +1,3 @@
+"""Placeholder: commands are being written."""
+
+from __future__ import annotations
