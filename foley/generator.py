@@ -1,0 +1,124 @@
+"""The interface every model family implements; CLI, API, server and evaluator only use this."""
+
+from __future__ import annotations
+
+import platform
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from .audio import Audio
+from .errors import RequestError
+from .request import GenerationRequest, make_request
+
+
+@dataclass
+class ModelCard:
+    """What a model is and can do. ``weights`` is a repo path, a local folder or a hub id."""
+
+    name: str
+    family: str
+    weights: str
+    sample_rate: int
+    channels: int
+    max_duration: float
+    tasks: tuple[str, ...] = ("generate",)
+    licence: str = "unknown"
+    description: str = ""
+    recipe: str | None = None
+    metrics: dict = field(default_factory=dict)
+
+
+class Generator(ABC):
+    """A loaded model that turns requests into audio.
+
+    Subclasses implement :meth:`_generate` (a batch of validated requests) and optionally
+    :meth:`_edit`. Public methods accept either requests or keyword arguments with the same names
+    as :class:`~foley.request.GenerationRequest` (``prompt``, ``duration``, ``seed``, ``steps``,
+    ``guidance_scale``, ``negative_prompt``, ``scheduler``, ``num_variations``).
+    """
+
+    card: ModelCard
+
+    @property
+    def sample_rate(self) -> int:
+        return self.card.sample_rate
+
+    @property
+    def channels(self) -> int:
+        return self.card.channels
+
+    def generate(self, prompt: str | Sequence[str] | GenerationRequest | Sequence[GenerationRequest],
+                 **kwargs) -> list[Audio]:
+        """Generate audio. Returns one :class:`Audio` per prompt and variation, in request order."""
+        reqs = self._requests(prompt, kwargs)
+        for r in reqs:
+            if r.task != "generate":
+                raise RequestError(f"task '{r.task}' needs input audio: use edit(audio, ...)")
+            self._check_duration(r)
+        return self._generate(reqs)
+
+    def edit(self, audio: Audio, prompt: str | GenerationRequest, task: str = "style_transfer",
+             **kwargs) -> list[Audio]:
+        """Edit ``audio`` following ``prompt``: style_transfer, inpaint, extend, super_resolution, continue."""
+        if isinstance(prompt, GenerationRequest):
+            req = prompt
+        else:
+            kwargs.setdefault("duration", audio.duration)
+            req = make_request(prompt=prompt, task=task, **kwargs)
+        if req.task not in self.card.tasks:
+            raise RequestError(f"model '{self.card.name}' cannot do '{req.task}'; it supports: "
+                               f"{', '.join(self.card.tasks)}")
+        if req.task == "inpaint" and req.mask_end is not None and req.mask_end > audio.duration + 1e-6:
+            raise RequestError(f"mask end {req.mask_end:g} s is outside the clip ({audio.duration:.2f} s)")
+        self._check_duration(req)
+        return self._edit(audio, req)
+
+    # --- to implement --------------------------------------------------------------------------
+    @abstractmethod
+    def _generate(self, requests: list[GenerationRequest]) -> list[Audio]: ...
+
+    def _edit(self, audio: Audio, request: GenerationRequest) -> list[Audio]:
+        raise RequestError(f"model '{self.card.name}' does not support editing")
+
+    def weight_hash(self) -> str:
+        """A short content hash of the weights (for provenance and metric names)."""
+        return "unknown"
+
+    # --- helpers -------------------------------------------------------------------------------
+    def _requests(self, prompt, kwargs) -> list[GenerationRequest]:
+        if isinstance(prompt, GenerationRequest):
+            return [prompt]
+        if isinstance(prompt, str):
+            return [make_request(prompt=prompt, **kwargs)]
+        items = list(prompt)
+        if not items:
+            raise RequestError("no prompts given")
+        return [p if isinstance(p, GenerationRequest) else make_request(prompt=p, **kwargs) for p in items]
+
+    def _check_duration(self, r: GenerationRequest) -> None:
+        if r.duration > self.card.max_duration:
+            raise RequestError(f"duration {r.duration:g} s is over this model's maximum of "
+                               f"{self.card.max_duration:g} s ('{self.card.name}')")
+
+    def provenance(self, request: GenerationRequest, seed: int, index: int = 0) -> dict:
+        """Everything needed to reproduce one output: request, seed, model and library versions."""
+        from importlib import metadata
+
+        versions = {}
+        for pkg in ("foley", "torch", "diffusers", "transformers", "numpy"):
+            try:
+                versions[pkg] = metadata.version(pkg)
+            except metadata.PackageNotFoundError:
+                pass
+        return {
+            "request": request.model_dump(),
+            "seed": seed,
+            "variation": index,
+            "model": {"name": self.card.name, "family": self.card.family, "weights": self.card.weights,
+                      "weight_hash": self.weight_hash()},
+            "sample_rate": self.sample_rate,
+            "channels": self.channels,
+            "versions": versions,
+            "python": platform.python_version(),
+        }

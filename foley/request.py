@@ -1,0 +1,131 @@
+"""Generation and edit requests, validated at the edge (pydantic) so models never see bad values."""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import RequestError
+
+MAX_PROMPT_CHARS = 1000
+MAX_DURATION = 600.0
+MAX_STEPS = 1000
+MAX_VARIATIONS = 64
+
+Task = Literal["generate", "style_transfer", "inpaint", "extend", "super_resolution", "continue"]
+
+
+class GenerationRequest(BaseModel):
+    """One request: a prompt and its settings. ``None`` means "the model's default"."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str
+    negative_prompt: str | None = None
+    duration: float = 5.0
+    seed: int | None = None
+    guidance_scale: float | None = None
+    steps: int | None = None
+    scheduler: str | None = None
+    num_variations: int = 1
+    # editing
+    task: Task = "generate"
+    strength: float | None = None          # style transfer: 0 = input unchanged, 1 = ignore input
+    mask_start: float | None = None        # inpaint: seconds
+    mask_end: float | None = None
+    cutoff_hz: float | None = None         # super-resolution: the input's band limit
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, v: str) -> str:
+        v = " ".join(v.split())
+        if not v:
+            raise ValueError("prompt is empty; describe the sound, e.g. 'rain on a tin roof'")
+        if len(v) > MAX_PROMPT_CHARS:
+            raise ValueError(f"prompt has {len(v)} characters; the limit is {MAX_PROMPT_CHARS}")
+        return v
+
+    @field_validator("negative_prompt")
+    @classmethod
+    def _negative(cls, v: str | None) -> str | None:
+        if v is None:
+            return None
+        v = " ".join(v.split())
+        if len(v) > MAX_PROMPT_CHARS:
+            raise ValueError(f"negative prompt has {len(v)} characters; the limit is {MAX_PROMPT_CHARS}")
+        return v or None
+
+    @field_validator("duration")
+    @classmethod
+    def _duration(cls, v: float) -> float:
+        if not math.isfinite(v) or v <= 0:
+            raise ValueError(f"duration must be a positive number of seconds, got {v}")
+        if v > MAX_DURATION:
+            raise ValueError(f"duration {v} s is over the limit of {MAX_DURATION:g} s")
+        return float(v)
+
+    @field_validator("guidance_scale", "strength", "cutoff_hz", "mask_start", "mask_end")
+    @classmethod
+    def _finite(cls, v: float | None, info) -> float | None:
+        if v is not None and not math.isfinite(v):
+            raise ValueError(f"{info.field_name} must be a finite number, got {v}")
+        return v
+
+    @field_validator("guidance_scale")
+    @classmethod
+    def _guidance(cls, v: float | None) -> float | None:
+        if v is not None and not (0.0 <= v <= 30.0):
+            raise ValueError(f"guidance scale must be between 0 and 30, got {v}")
+        return v
+
+    @field_validator("steps")
+    @classmethod
+    def _steps(cls, v: int | None) -> int | None:
+        if v is not None and not (1 <= v <= MAX_STEPS):
+            raise ValueError(f"steps must be between 1 and {MAX_STEPS}, got {v}")
+        return v
+
+    @field_validator("num_variations")
+    @classmethod
+    def _variations(cls, v: int) -> int:
+        if not (1 <= v <= MAX_VARIATIONS):
+            raise ValueError(f"number of variations must be between 1 and {MAX_VARIATIONS}, got {v}")
+        return v
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, v: int | None) -> int | None:
+        if v is not None and not (0 <= v < 2**63):
+            raise ValueError(f"seed must be a non-negative integer, got {v}")
+        return v
+
+    @field_validator("strength")
+    @classmethod
+    def _strength(cls, v: float | None) -> float | None:
+        if v is not None and not (0.0 <= v <= 1.0):
+            raise ValueError(f"strength must be between 0 and 1, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _mask(self):
+        if self.task == "inpaint":
+            if self.mask_start is None or self.mask_end is None:
+                raise ValueError("inpainting needs a time range: --start and --end in seconds")
+            if not (0 <= self.mask_start < self.mask_end):
+                raise ValueError(f"mask {self.mask_start}-{self.mask_end} s is not a range inside the clip")
+        return self
+
+
+def make_request(**fields) -> GenerationRequest:
+    """Build a request; any invalid field becomes one :class:`RequestError` line."""
+    try:
+        return GenerationRequest(**fields)
+    except ValidationError as e:
+        err = e.errors()[0]
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        loc = ".".join(str(x) for x in err.get("loc", ()))
+        if err.get("type") in ("extra_forbidden", "missing") or "Value error" not in str(err.get("msg", "")):
+            msg = f"{loc}: {msg}" if loc else msg
+        raise RequestError(msg) from None
