@@ -1,0 +1,171 @@
+"""`foley generate` and `foley edit`: every request is validated before a model loads or a file is written."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import typer
+
+from ..errors import RequestError
+from . import app
+
+FORMATS = ("wav", "flac", "ogg")
+
+
+def _slug(text: str, n: int = 40) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_")[:n] or "sound"
+
+
+def _outputs(out: Path | None, fmt: str | None, prompts: list[str], variations: int) -> list[Path]:
+    """One path per (prompt, variation); numbered when there are several."""
+    total = len(prompts) * variations
+    if out is None:
+        base = Path("out")
+        tag = [f"_{j + 1}" if variations > 1 else "" for j in range(variations)]
+        paths = [base / (_slug(p) + tag[j]) for p in prompts for j in range(variations)]
+        return [p.with_suffix(f".{fmt or 'wav'}") for p in paths]
+    suffix = out.suffix.lstrip(".").lower()
+    if suffix and suffix not in FORMATS:
+        raise RequestError(f"{out}: cannot write '.{suffix}' files; use .wav, .flac or .ogg (or --format)")
+    ext = fmt or suffix or "wav"
+    if total == 1:
+        return [out.with_suffix(f".{ext}")]
+    stem = out.with_suffix("")
+    return [stem.parent / f"{stem.name}_{i + 1:03d}.{ext}" for i in range(total)]
+
+
+def _write(audio, path: Path, plot: bool) -> None:
+    from ..fsutil import write_json_atomic
+
+    audio.save(path)
+    write_json_atomic(path.with_suffix(".json"), {"file": path.name, **audio.meta})
+    if plot:
+        from ..plot import save_spectrogram
+
+        save_spectrogram(audio, path.with_suffix(".png"), title=audio.meta.get("request", {}).get("prompt", ""))
+
+
+def _done(path: Path, request: dict, variation: int) -> bool:
+    """A batch item is finished when its audio and a sidecar with the same request exist."""
+    side = path.with_suffix(".json")
+    if not (path.exists() and side.exists()):
+        return False
+    try:
+        meta = json.loads(side.read_text())
+    except (OSError, json.JSONDecodeError):
+        return False
+    return meta.get("request") == request and meta.get("variation") == variation
+
+
+@app.command()
+def generate(
+    prompt: str = typer.Argument(None, help="What the sound should be, e.g. 'footsteps on gravel'."),
+    duration: float = typer.Option(5.0, "--duration", "-d", help="Seconds of audio."),
+    output: Path = typer.Option(None, "--output", "-o", help="Output file (numbered when several)."),
+    model: str = typer.Option("starter", "--model", "-m", help="Model name or folder (foley models list)."),
+    seed: int = typer.Option(None, "--seed", help="Random seed; same request + seed = same sound."),
+    steps: int = typer.Option(None, "--steps", help="Denoising steps (model default if unset)."),
+    guidance: float = typer.Option(None, "--guidance", "-g", help="Classifier-free guidance scale."),
+    negative: str = typer.Option(None, "--negative", help="Negative prompt: what to avoid."),
+    scheduler: str = typer.Option(None, "--scheduler", help="ddim, dpm++, dpm++sde, unipc, euler, heun, pndm."),
+    variations: int = typer.Option(1, "--variations", "-n", help="Sounds per prompt."),
+    batch_file: Path = typer.Option(None, "--batch-file", help="Text file, one prompt per line."),
+    fmt: str = typer.Option(None, "--format", help="wav, flac or ogg."),
+    plot: bool = typer.Option(False, "--plot", help="Write a spectrogram PNG beside each sound."),
+    vocoder: str = typer.Option("auto", "--vocoder", help="auto (the model's) or griffin-lim."),
+):
+    """Generate sounds from text. Writes audio plus a sidecar JSON with every parameter and the seed."""
+    from ..request import make_request
+
+    if fmt is not None and fmt not in FORMATS:
+        raise RequestError(f"unknown format '{fmt}'; use wav, flac or ogg")
+    prompts = _prompts(prompt, batch_file)
+    requests = [make_request(prompt=p, duration=duration, seed=seed, steps=steps, guidance_scale=guidance,
+                             negative_prompt=negative, scheduler=scheduler, num_variations=variations)
+                for p in prompts]
+    paths = _outputs(output, fmt, [r.prompt for r in requests], variations)
+    todo = [(r, j) for r in requests for j in range(variations)]
+    pending = [i for i, (r, j) in enumerate(todo) if not (batch_file and _done(paths[i], r.model_dump(), j))]
+    if not pending:
+        typer.echo("all outputs already exist; nothing to do")
+        return
+    from .. import load
+
+    gen = load(model, vocoder=vocoder) if vocoder != "auto" else load(model)
+    wanted = sorted({id(todo[i][0]): todo[i][0] for i in pending}.values(), key=requests.index)
+    for r in wanted:  # validate durations etc. against the model before writing anything
+        gen._check_duration(r)
+    audios = gen.generate(wanted)
+    by_req = {}
+    k = 0
+    for r in wanted:
+        for j in range(r.num_variations):
+            by_req[(id(r), j)] = audios[k]
+            k += 1
+    for i in pending:
+        r, j = todo[i]
+        _write(by_req[(id(r), j)], paths[i], plot)
+        typer.echo(f"wrote {paths[i]}  (seed {by_req[(id(r), j)].meta['seed']})")
+
+
+def _prompts(prompt: str | None, batch_file: Path | None) -> list[str]:
+    if batch_file is not None:
+        if prompt:
+            raise RequestError("give either a prompt or --batch-file, not both")
+        if not batch_file.exists():
+            raise RequestError(f"{batch_file}: batch file not found")
+        lines = [ln.strip() for ln in batch_file.read_text(encoding="utf-8").splitlines()]
+        prompts = [ln for ln in lines if ln and not ln.startswith("#")]
+        if not prompts:
+            raise RequestError(f"{batch_file}: no prompts (one per line, # for comments)")
+        return prompts
+    if prompt is None:
+        raise RequestError("no prompt given: foley generate \"rain on a tin roof\" -d 5 -o rain.wav")
+    return [prompt]
+
+
+@app.command()
+def edit(
+    input: Path = typer.Argument(..., help="Audio to edit."),
+    prompt: str = typer.Argument(None, help="What the result should sound like."),
+    task: str = typer.Option("style_transfer", "--task", "-t",
+                             help="style_transfer, inpaint, extend, continue or super_resolution."),
+    output: Path = typer.Option(..., "--output", "-o", help="Output file."),
+    strength: float = typer.Option(None, "--strength", help="Style transfer: 0 keeps the input, 1 ignores it."),
+    start: float = typer.Option(None, "--start", help="Inpaint: start of the range to replace (s)."),
+    end: float = typer.Option(None, "--end", help="Inpaint: end of the range to replace (s)."),
+    cutoff: float = typer.Option(None, "--cutoff", help="Super-resolution: the input's band limit (Hz)."),
+    duration: float = typer.Option(None, "--duration", "-d", help="Extend/continue: total length (s)."),
+    model: str = typer.Option("starter", "--model", "-m"),
+    seed: int = typer.Option(None, "--seed"),
+    steps: int = typer.Option(None, "--steps"),
+    guidance: float = typer.Option(None, "--guidance", "-g"),
+    negative: str = typer.Option(None, "--negative"),
+    scheduler: str = typer.Option(None, "--scheduler"),
+    plot: bool = typer.Option(False, "--plot"),
+):
+    """Zero-shot editing: style transfer, inpainting, extension and super-resolution."""
+    from ..audio import Audio, info
+    from ..request import make_request
+
+    suffix = output.suffix.lstrip(".").lower()
+    if suffix not in FORMATS:
+        raise RequestError(f"{output}: cannot write '.{suffix or '(none)'}' files; use .wav, .flac or .ogg")
+    meta = info(input)  # fails fast on a missing or unreadable file
+    if prompt is None:
+        if task != "super_resolution":
+            raise RequestError(f"task '{task}' needs a prompt describing the result")
+        prompt = "clear, detailed, full-band sound"
+    req = make_request(prompt=prompt, task=task, duration=duration or meta["duration"], seed=seed, steps=steps,
+                       guidance_scale=guidance, negative_prompt=negative, scheduler=scheduler, strength=strength,
+                       mask_start=start, mask_end=end, cutoff_hz=cutoff)
+    audio = Audio.load(input)
+    from .. import load
+
+    gen = load(model)
+    result = gen.edit(audio, req)[0]
+    result.meta["input"] = str(input)
+    _write(result, output, plot)
+    typer.echo(f"wrote {output}  (seed {result.meta['seed']})")

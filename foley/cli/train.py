@@ -1,0 +1,39 @@
+"""`foley train ...`: one command per family, each resumable after a kill."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..errors import FoleyError
+from . import app
+
+train_app = typer.Typer(help="Train models on your own captioned sounds (resumable).", no_args_is_help=True)
+app.add_typer(train_app, name="train")
+
+
+@train_app.command("ldm")
+def train_ldm(
+    data: list[Path] = typer.Option(..., "--data", help="Manifest(s) (JSONL); repeat for several."),
+    recipe: Path = typer.Option(Path("recipes/starter-ldm.toml"), "--recipe", help="Recipe (TOML)."),
+    run: Path = typer.Option(Path("runs/ldm"), "--run", help="Working folder (checkpoints, logs, previews)."),
+    output: Path = typer.Option(None, "--output", "-o", help="Where to write the finished model folder."),
+    stages: str = typer.Option("vae,latents,unet,export", "--stages",
+                               help="Comma-separated: vae, latents, unet, vocoder, export."),
+):
+    """Train the latent-diffusion family: VAE, latent pre-encoding, UNet (and vocoder), then export."""
+    from ..families.ldm.train import STAGES
+    from ..families.ldm.train import train_ldm as _train
+    from ..train.loop import load_recipe
+
+    chosen = tuple(s.strip() for s in stages.split(",") if s.strip())
+    bad = [s for s in chosen if s not in (*STAGES, "vocoder")]
+    if bad:
+        raise FoleyError(f"unknown stage(s) {', '.join(bad)}; choose from vae, latents, unet, vocoder, export")
+    for m in data:
+        if not m.exists():
+            raise FoleyError(f"{m}: manifest not found (make one with `foley data scan DIR -o {m}`)")
+    folder = _train(list(data), load_recipe(recipe), run, stages=chosen, dest=output)
+    if folder:
+        typer.echo(f"model written to {folder}")

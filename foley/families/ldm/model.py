@@ -1,0 +1,197 @@
+"""The loaded parts of a latent-diffusion model and the operations between audio, mel and latents.
+
+Shapes: waves are [B, C, T] at ``mel.sample_rate``; log-mels [B, C, n_mels, N] with N = T // hop;
+latents [B, latent_channels, n_mels / f, N / f] where f is the VAE's downsampling factor.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from ...errors import ModelError
+from ...features import MelConfig, log_mel
+from ...text import get_text_encoder
+from .components import (
+    SCHEDULERS,
+    folder_hash,
+    load_component,
+    scheduler_from,
+    unet_downsample,
+    vae_downsample,
+)
+
+
+@dataclass
+class Conditioning:
+    """Text conditioning for a batch: token states [B, L, D], mask [B, L], pooled [B, D]."""
+
+    tokens: torch.Tensor
+    mask: torch.Tensor
+    pooled: torch.Tensor
+
+    def cat(self, other: Conditioning) -> Conditioning:
+        return Conditioning(torch.cat([self.tokens, other.tokens]), torch.cat([self.mask, other.mask]),
+                            torch.cat([self.pooled, other.pooled]))
+
+
+@dataclass
+class FoleyConfig:
+    """Audio-side settings stored in foley.json beside the diffusers components."""
+
+    mel: MelConfig
+    channels: int
+    mel_mean: float
+    mel_std: float
+    window_seconds: float
+    max_duration: float = 30.0
+    text_encoder: str = "all-MiniLM-L6-v2"
+    defaults: dict = field(default_factory=lambda: {"steps": 25, "guidance_scale": 3.0, "scheduler": "dpm++"})
+    extra: dict = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, path: Path) -> FoleyConfig:
+        d = json.loads(path.read_text())
+        return cls(mel=MelConfig.from_dict(d["mel"]), channels=d["channels"], mel_mean=d["mel_mean"],
+                   mel_std=d["mel_std"], window_seconds=d["window_seconds"],
+                   max_duration=d.get("max_duration", 30.0), text_encoder=d.get("text_encoder", "all-MiniLM-L6-v2"),
+                   defaults=d.get("defaults", {}), extra=d.get("extra", {}))
+
+    def to_dict(self) -> dict:
+        return {"family": "ldm", "mel": self.mel.to_dict(), "channels": self.channels, "mel_mean": self.mel_mean,
+                "mel_std": self.mel_std, "window_seconds": self.window_seconds, "max_duration": self.max_duration,
+                "text_encoder": self.text_encoder, "defaults": self.defaults, "extra": self.extra}
+
+
+class LatentAudioModel:
+    """VAE + UNet + scheduler config + vocoder + text encoder, loaded from a model folder."""
+
+    def __init__(self, vae, unet, scheduler_config: dict, cfg: FoleyConfig, vocoder=None, name: str = "ldm",
+                 weights_hash: str = "unknown"):
+        self.vae, self.unet, self.cfg = vae.eval(), unet.eval(), cfg
+        self.scheduler_config = scheduler_config
+        self.vocoder = vocoder
+        self.name, self.weights_hash = name, weights_hash
+        self.text = get_text_encoder(cfg.text_encoder)
+        self.f_vae = vae_downsample(vae.config)
+        self.frame_multiple = self.f_vae * unet_downsample(unet.config)
+
+    # --- loading -------------------------------------------------------------------------------
+    @classmethod
+    def from_folder(cls, folder: str | Path, vocoder: str = "auto") -> LatentAudioModel:
+        folder = Path(folder)
+        index_path, cfg_path = folder / "model_index.json", folder / "foley.json"
+        if not index_path.exists() or not cfg_path.exists():
+            raise ModelError(f"{folder}: not a foley latent-diffusion model folder (needs model_index.json "
+                             "and foley.json)")
+        index = json.loads(index_path.read_text())
+        cfg = FoleyConfig.load(cfg_path)
+        vae = load_component(index["vae"][1], folder / "vae")
+        unet = load_component(index["unet"][1], folder / "unet")
+        sched_path = folder / "scheduler" / "scheduler_config.json"
+        if not sched_path.exists():
+            raise ModelError(f"{folder}: missing scheduler/scheduler_config.json")
+        voc = None
+        if vocoder != "griffin-lim" and "vocoder" in index and (folder / "vocoder").exists():
+            voc = load_component(index["vocoder"][1], folder / "vocoder")
+        elif vocoder not in ("auto", "griffin-lim"):
+            raise ModelError(f"{folder}: has no neural vocoder; use --vocoder griffin-lim")
+        return cls(vae, unet, json.loads(sched_path.read_text()), cfg, voc, name=folder.name,
+                   weights_hash=folder_hash(folder))
+
+    # --- text ----------------------------------------------------------------------------------
+    def encode_text(self, prompts: list[str]) -> Conditioning:
+        e = self.text(prompts)
+        return Conditioning(e.tokens, e.mask, e.pooled)
+
+    # --- audio <-> mel <-> latent ----------------------------------------------------------------
+    def wave_to_mel(self, wave: torch.Tensor) -> torch.Tensor:
+        """[B, C, T] -> normalised log-mel [B, C, n_mels, T // hop]."""
+        b, c, t = wave.shape
+        m = log_mel(wave.reshape(b * c, t), self.cfg.mel)
+        return ((m - self.cfg.mel_mean) / self.cfg.mel_std).reshape(b, c, *m.shape[1:])
+
+    def mel_to_latent(self, mel: torch.Tensor, sample: bool = False, generator=None) -> torch.Tensor:
+        dist = self.vae.encode(mel).latent_dist
+        z = dist.sample(generator) if sample else dist.mean
+        return z * self.vae.config.scaling_factor
+
+    def latent_to_mel(self, z: torch.Tensor) -> torch.Tensor:
+        return self.vae.decode(z / self.vae.config.scaling_factor).sample
+
+    def mel_to_wave(self, mel: torch.Tensor) -> torch.Tensor:
+        """Normalised log-mel [B, C, n_mels, N] -> wave [B, C, N * hop] (channels vocoded as a batch)."""
+        b, c, m, n = mel.shape
+        logmel = (mel * self.cfg.mel_std + self.cfg.mel_mean).reshape(b * c, m, n)
+        logmel = logmel.clamp(min=float(torch.log(torch.tensor(self.cfg.mel.log_floor))))
+        if self.vocoder is not None:
+            wave = self.vocoder(logmel)
+        else:
+            from ...vocoder.griffinlim import griffin_lim
+
+            wave = griffin_lim(logmel, self.cfg.mel)
+        return wave.reshape(b, c, -1)
+
+    def latent_frames(self, seconds: float) -> int:
+        """Latent width covering ``seconds`` (rounded up so the UNet's downsampling divides it)."""
+        return self.cfg.mel.frames_for(seconds, self.frame_multiple) // self.f_vae
+
+    @property
+    def latent_height(self) -> int:
+        return self.cfg.mel.n_mels // self.f_vae
+
+    # --- sampling ------------------------------------------------------------------------------
+    def scheduler(self, name: str | None):
+        return scheduler_from(name or self.cfg.defaults.get("scheduler", "dpm++"), self.scheduler_config)
+
+    @torch.no_grad()
+    def denoise(self, cond: Conditioning, uncond: Conditioning, noise: torch.Tensor, *, steps: int,
+                guidance: float, scheduler: str | None = None, init: torch.Tensor | None = None,
+                strength: float = 1.0, known: torch.Tensor | None = None, keep: torch.Tensor | None = None,
+                callback=None) -> torch.Tensor:
+        """Run the reverse diffusion from ``noise`` [B, C, H, W].
+
+        ``init``+``strength`` start from a noised latent (style transfer, SDEdit); ``known``+``keep``
+        (1 where the latent is kept) re-impose the known latent at every step (inpainting, outpainting,
+        super-resolution in latent space).
+        """
+        sched = self.scheduler(scheduler)
+        sched.set_timesteps(steps)
+        timesteps = sched.timesteps
+        if init is not None and strength < 1.0:
+            start = int(round(len(timesteps) * (1.0 - strength)))
+            timesteps = timesteps[start:]
+            if hasattr(sched, "set_begin_index"):
+                sched.set_begin_index(start * getattr(sched, "order", 1))
+            if len(timesteps) == 0:
+                return init
+            x = sched.add_noise(init, noise, timesteps[:1])
+        else:
+            x = noise * sched.init_noise_sigma
+        use_cfg = guidance is not None and guidance != 1.0
+        both = uncond.cat(cond) if use_cfg else cond
+        for i, t in enumerate(timesteps):
+            inp = torch.cat([x, x]) if use_cfg else x
+            inp = sched.scale_model_input(inp, t)
+            out = self.unet(inp, t, encoder_hidden_states=both.tokens, class_labels=both.pooled,
+                            encoder_attention_mask=both.mask).sample
+            if use_cfg:
+                out_u, out_c = out.chunk(2)
+                out = out_u + guidance * (out_c - out_u)
+            x = sched.step(out, t, x).prev_sample
+            if known is not None:
+                if i + 1 < len(timesteps):
+                    ref = sched.add_noise(known, noise, timesteps[i + 1: i + 2])
+                else:
+                    ref = known
+                x = keep * ref + (1 - keep) * x
+            if callback is not None:
+                callback(i + 1, len(timesteps))
+        return x
+
+
+def available_schedulers() -> list[str]:
+    return list(SCHEDULERS)

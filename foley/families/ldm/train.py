@@ -1,0 +1,347 @@
+"""Training the latent-diffusion family: VAE, latent pre-encoding, UNet, export to a model folder.
+
+Each stage writes to ``<run>/<stage>/``, checkpoints every ``save_every`` steps and resumes from its
+last checkpoint after a kill. ``foley train ldm --data M.jsonl --recipe recipes/starter-ldm.toml``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import time
+from pathlib import Path
+
+import torch
+
+from ...features import MelConfig, log_mel
+from ...fsutil import atomic_path, write_json_atomic
+from ...train.loop import Checkpointer, append_log, infinite, progress, set_threads
+from .components import default_unet_config, default_vae_config, save_component, vae_downsample
+
+STAGES = ("vae", "latents", "unet", "export")
+
+
+def _mel_config(recipe: dict) -> MelConfig:
+    a = recipe.get("audio", {})
+    return MelConfig(**{"sample_rate": a.get("sample_rate", 16000), **recipe.get("mel", {})})
+
+
+def _dataset(manifests, recipe, seconds, split, out: Path):
+    from ...data.dataset import ClipDataset
+
+    a = recipe.get("audio", {})
+    return ClipDataset(manifests, sample_rate=a.get("sample_rate", 16000), channels=a.get("channels", 2),
+                       clip_seconds=seconds, split=split, valid_fraction=a.get("valid_fraction", 0.03),
+                       cache_dir=out / "cache", seed=recipe.get("seed", 0))
+
+
+def _loader(ds, batch_size, shuffle=True, workers=0):
+    if len(ds) == 0:
+        from ...errors import FoleyError
+
+        raise FoleyError("the training split is empty: the manifests hold too few clips")
+    return torch.utils.data.DataLoader(ds, batch_size=min(batch_size, len(ds)), shuffle=shuffle,
+                                       drop_last=shuffle, num_workers=workers)
+
+
+def _mels(batch_audio: torch.Tensor, mel: MelConfig) -> torch.Tensor:
+    """[B, C, T] -> raw log-mel [B, C, n_mels, T // hop]."""
+    b, c, t = batch_audio.shape
+    m = log_mel(batch_audio.reshape(b * c, t), mel)
+    return m.reshape(b, c, *m.shape[1:])
+
+
+# --- stage 1: VAE -------------------------------------------------------------------------------
+def train_vae(manifests, recipe: dict, out: Path) -> Path:
+    from diffusers import AutoencoderKL
+    from diffusers.training_utils import EMAModel
+
+    r, t = recipe.get("vae", {}), recipe.get("train", {})
+    set_threads(t.get("threads"))
+    torch.manual_seed(recipe.get("seed", 0))
+    mel = _mel_config(recipe)
+    stage = out / "vae"
+    final = stage / "final"
+    if (final / "config.json").exists():
+        return final
+    channels = recipe.get("audio", {}).get("channels", 2)
+    ds = _dataset(manifests, recipe, r.get("crop_seconds", 1.024), "train", out)
+    stats = _mel_stats(ds, mel, stage / "stats.json")
+    model = AutoencoderKL.from_config(default_vae_config(channels, mel.n_mels, r))
+    opt = torch.optim.AdamW(model.parameters(), lr=r.get("lr", 4e-4), weight_decay=0.0)
+    ema = EMAModel(model.parameters(), decay=r.get("ema_decay", 0.999), use_ema_warmup=True)
+    ckpt = Checkpointer(stage / "ckpt")
+    step = ckpt.load(model=model, opt=opt, ema=ema)
+    steps, kl_w = int(r.get("steps", 3000)), float(r.get("kl_weight", 1e-6))
+    data = infinite(_loader(ds, r.get("batch_size", 16)))
+    bar = progress(steps, step, "vae")
+    model.train()
+    while step < steps:
+        x = (_mels(next(data)["audio"], mel) - stats["mean"]) / stats["std"]
+        post = model.encode(x).latent_dist
+        recon = model.decode(post.sample()).sample
+        rec = (recon - x).abs().mean() + 0.5 * ((recon - x) ** 2).mean()
+        loss = rec + kl_w * post.kl().mean()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        ema.step(model.parameters())
+        step += 1
+        bar.update(1)
+        bar.set_postfix(rec=f"{rec.item():.4f}")
+        if step % t.get("log_every", 50) == 0:
+            append_log(stage / "log.jsonl", {"step": step, "rec": rec.item(), "loss": loss.item(), "t": time.time()})
+        if step % t.get("save_every", 250) == 0 or step == steps:
+            ckpt.save(step, model=model, opt=opt, ema=ema)
+    bar.close()
+    ema.copy_to(model.parameters())
+    save_component(model.eval(), final)
+    return final
+
+
+def _mel_stats(ds, mel: MelConfig, path: Path, batches: int = 40) -> dict:
+    """Mean and std of log-mel over a sample of the training data (computed once, then reused)."""
+    if path.exists():
+        return json.loads(path.read_text())
+    vals = []
+    loader = _loader(ds, 16, shuffle=False)
+    for i, b in enumerate(loader):
+        vals.append(_mels(b["audio"], mel).flatten())
+        if i + 1 >= batches:
+            break
+    v = torch.cat(vals)
+    stats = {"mean": float(v.mean()), "std": float(v.std())}
+    write_json_atomic(path, stats)
+    return stats
+
+
+# --- stage 2: pre-encode latents ------------------------------------------------------------------
+@torch.no_grad()
+def encode_latents(manifests, recipe: dict, out: Path) -> Path:
+    """Encode every clip's window(s) once: posterior mean/std [N, C, H, W] (fp16) + all captions."""
+    from diffusers import AutoencoderKL
+
+    from ...data.manifest import clip_captions
+
+    stage = out / "latents"
+    done = stage / "train.pt"
+    if done.exists() and (stage / "valid.pt").exists():
+        return stage
+    set_threads(recipe.get("train", {}).get("threads"))
+    mel = _mel_config(recipe)
+    stats = json.loads((out / "vae" / "stats.json").read_text())
+    vae = AutoencoderKL.from_pretrained(out / "vae" / "final").eval()
+    window = recipe.get("audio", {}).get("window_seconds", 4.096)
+    crops = int(recipe.get("latents", {}).get("crops_per_clip", 1))
+    all_means = []
+    for split in ("valid", "train"):
+        ds = _dataset(manifests, recipe, window, split, out)
+        means, stds, caps = [], [], []
+        order = [i for i in range(len(ds)) for _ in range(crops if split == "train" else 1)]
+        bar = progress(len(order), 0, f"encode {split}")
+        for s in range(0, len(order), 32):
+            idx = order[s:s + 32]
+            items = [ds[i] for i in idx]
+            x = (_mels(torch.stack([it["audio"] for it in items]), mel) - stats["mean"]) / stats["std"]
+            post = vae.encode(x).latent_dist
+            means.append(post.mean.half())
+            stds.append(post.std.half())
+            caps += [clip_captions(ds.clips[it["index"]]) for it in items]
+            bar.update(len(idx))
+        bar.close()
+        mean = torch.cat(means)
+        all_means.append(mean)
+        with atomic_path(stage / f"{split}.pt") as tmp:
+            torch.save({"mean": mean, "std": torch.cat(stds), "captions": caps}, tmp)
+    scale = 1.0 / float(torch.cat(all_means).float().std())
+    write_json_atomic(stage / "scale.json", {"scaling_factor": scale})
+    return stage
+
+
+# --- stage 3: UNet --------------------------------------------------------------------------------
+def noise_scheduler_config(recipe: dict) -> dict:
+    d = recipe.get("diffusion", {})
+    return {"num_train_timesteps": 1000, "beta_schedule": "scaled_linear",
+            "beta_start": d.get("beta_start", 0.0015), "beta_end": d.get("beta_end", 0.0195),
+            "prediction_type": d.get("prediction_type", "v_prediction"), "clip_sample": False,
+            "timestep_spacing": "trailing", "steps_offset": 0, "set_alpha_to_one": False}
+
+
+def train_unet(recipe: dict, out: Path) -> Path:
+    from diffusers import DDPMScheduler, UNet2DConditionModel
+    from diffusers.training_utils import EMAModel
+
+    from ...text import get_text_encoder
+
+    r, t = recipe.get("unet", {}), recipe.get("train", {})
+    set_threads(t.get("threads"))
+    stage = out / "unet"
+    final = stage / "final"
+    if (final / "config.json").exists():
+        return final
+    torch.manual_seed(recipe.get("seed", 0))
+    rng = random.Random(recipe.get("seed", 0))
+    lat = torch.load(out / "latents" / "train.pt")
+    val = torch.load(out / "latents" / "valid.pt")
+    scale = json.loads((out / "latents" / "scale.json").read_text())["scaling_factor"]
+    text = get_text_encoder()
+    c, h, w = lat["mean"].shape[1:]
+    model = UNet2DConditionModel.from_config(default_unet_config(c, h, text.dim, {**r, "latent_frames": w}))
+    noise_sched = DDPMScheduler.from_config(noise_scheduler_config(recipe))
+    opt = torch.optim.AdamW(model.parameters(), lr=r.get("lr", 2e-4), weight_decay=r.get("weight_decay", 0.01))
+    steps = int(r.get("steps", 20000))
+    warmup = int(r.get("warmup", 200))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * (
+        0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)) * 0.9 + 0.1))
+    ema = EMAModel(model.parameters(), decay=r.get("ema_decay", 0.999), use_ema_warmup=True)
+    ckpt = Checkpointer(stage / "ckpt")
+    step = ckpt.load(model=model, opt=opt, ema=ema, sched=sched)
+    bs, p_drop = int(r.get("batch_size", 16)), float(r.get("cfg_dropout", 0.1))
+    gamma = float(r.get("min_snr_gamma", 5.0))
+    alphas = noise_sched.alphas_cumprod
+    n = lat["mean"].shape[0]
+    bar = progress(steps, step, "unet")
+    model.train()
+    t0, t_step = time.time(), step
+    while step < steps:
+        idx = torch.randint(0, n, (bs,))
+        z = (lat["mean"][idx].float() + lat["std"][idx].float() * torch.randn(bs, c, h, w)) * scale
+        caps = ["" if rng.random() < p_drop else rng.choice(lat["captions"][i]) for i in idx.tolist()]
+        loss = _diffusion_loss(model, noise_sched, text, z, caps, alphas, gamma)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        ema.step(model.parameters())
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{sched.get_last_lr()[0]:.1e}")
+        if step % t.get("log_every", 50) == 0:
+            append_log(stage / "log.jsonl", {"step": step, "loss": loss.item(),
+                                             "steps_per_s": (step - t_step) / (time.time() - t0)})
+        if step % t.get("valid_every", 500) == 0 or step == steps:
+            vl = _valid_loss(model, ema, noise_sched, text, val, scale, alphas, gamma)
+            append_log(stage / "log.jsonl", {"step": step, "valid_loss": vl})
+            bar.write(f"step {step}: valid loss {vl:.4f}")
+        if step % t.get("save_every", 250) == 0 or step == steps:
+            ckpt.save(step, model=model, opt=opt, ema=ema, sched=sched)
+        if t.get("preview_every") and step % t["preview_every"] == 0:
+            _preview(recipe, out, model, ema, step)
+    bar.close()
+    ema.copy_to(model.parameters())
+    save_component(model.eval(), final)
+    return final
+
+
+def _diffusion_loss(model, noise_sched, text, z, caps, alphas, gamma, generator=None, timesteps=None):
+    bs = z.shape[0]
+    noise = torch.randn(z.shape, generator=generator)
+    ts = timesteps if timesteps is not None else torch.randint(0, noise_sched.config.num_train_timesteps, (bs,),
+                                                               generator=generator)
+    noisy = noise_sched.add_noise(z, noise, ts)
+    target = noise_sched.get_velocity(z, noise, ts)
+    emb = text(caps)
+    pred = model(noisy, ts, encoder_hidden_states=emb.tokens, class_labels=emb.pooled,
+                 encoder_attention_mask=emb.mask).sample
+    snr = alphas[ts] / (1 - alphas[ts])
+    weight = torch.clamp(snr, max=gamma) / (snr + 1)  # min-SNR weighting for v-prediction
+    return (weight * ((pred - target) ** 2).mean(dim=(1, 2, 3))).mean()
+
+
+@torch.no_grad()
+def _valid_loss(model, ema, noise_sched, text, val, scale, alphas, gamma, n: int = 64) -> float:
+    """EMA weights, fixed items, noise and timesteps: comparable across steps and runs."""
+    ema.store(model.parameters())
+    ema.copy_to(model.parameters())
+    model.eval()
+    g = torch.Generator().manual_seed(1234)
+    k = min(n, val["mean"].shape[0])
+    z = val["mean"][:k].float() * scale
+    ts = torch.linspace(50, 950, k).long()
+    caps = [c[0] for c in val["captions"][:k]]
+    loss = float(_diffusion_loss(model, noise_sched, text, z, caps, alphas, gamma, generator=g, timesteps=ts))
+    ema.restore(model.parameters())
+    model.train()
+    return loss
+
+
+def _preview(recipe, out, model, ema, step):
+    """Write a few sample wavs with the current EMA weights (Griffin-Lim) for ears and eyes."""
+    prompts = recipe.get("train", {}).get("preview_prompts", [])
+    if not prompts:
+        return
+    ema.store(model.parameters())
+    ema.copy_to(model.parameters())
+    model.eval()
+    try:
+        folder = export(recipe, out, out / "unet" / "preview_model", unet=model, vocoder=False)
+        from .pipeline import LDMGenerator
+
+        gen = LDMGenerator.from_folder(folder, vocoder="griffin-lim")
+        for i, a in enumerate(gen.generate(prompts, duration=4.0, seed=0)):
+            a.save(out / "unet" / "previews" / f"step{step:06d}_{i}.wav")
+    finally:
+        ema.restore(model.parameters())
+        model.train()
+
+
+# --- stage 4: export ------------------------------------------------------------------------------
+def export(recipe: dict, out: Path, dest: Path, unet=None, vocoder: bool | Path = True) -> Path:
+    """Assemble a model folder (diffusers layout + foley.json) from the stages' final weights."""
+    from diffusers import AutoencoderKL, DDIMScheduler, UNet2DConditionModel
+
+    from .model import FoleyConfig
+
+    dest = Path(dest)
+    vae = AutoencoderKL.from_pretrained(out / "vae" / "final")
+    scale = json.loads((out / "latents" / "scale.json").read_text())["scaling_factor"]
+    vae.register_to_config(scaling_factor=scale)
+    unet = unet if unet is not None else UNet2DConditionModel.from_pretrained(out / "unet" / "final")
+    save_component(vae, dest / "vae")
+    save_component(unet, dest / "unet")
+    DDIMScheduler.from_config(noise_scheduler_config(recipe)).save_pretrained(dest / "scheduler")
+    components = {"vae": ("diffusers", "AutoencoderKL"), "unet": ("diffusers", "UNet2DConditionModel"),
+                  "scheduler": ("diffusers", "DDIMScheduler")}
+    voc_src = Path(vocoder) if isinstance(vocoder, (str, Path)) else Path(
+        recipe.get("vocoder", {}).get("folder", out / "vocoder" / "final"))
+    if vocoder and (voc_src / "config.json").exists():
+        import shutil
+
+        shutil.copytree(voc_src, dest / "vocoder", dirs_exist_ok=True)
+        components["vocoder"] = ("foley.vocoder.neural", "NeuralVocoder")
+    a = recipe.get("audio", {})
+    stats = json.loads((out / "vae" / "stats.json").read_text())
+    cfg = FoleyConfig(mel=_mel_config(recipe), channels=a.get("channels", 2), mel_mean=stats["mean"],
+                      mel_std=stats["std"], window_seconds=a.get("window_seconds", 4.096),
+                      max_duration=a.get("max_duration", 30.0),
+                      defaults=recipe.get("defaults", {"steps": 25, "guidance_scale": 3.0, "scheduler": "dpm++"}),
+                      extra={"max_window_seconds": a.get("max_window_seconds", 12.0),
+                             "vae_downsample": vae_downsample(vae.config), "recipe": recipe.get("name")})
+    from .components import write_model_index
+
+    write_model_index(dest, components, cfg.to_dict())
+    return dest
+
+
+def train_ldm(manifests: list[Path], recipe: dict, out: Path, stages=STAGES, dest: Path | None = None) -> Path | None:
+    """Run the requested stages in order; each resumes or is skipped when already finished."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "recipe.json", recipe)
+    if "vae" in stages:
+        train_vae(manifests, recipe, out)
+    if "latents" in stages:
+        encode_latents(manifests, recipe, out)
+    if "unet" in stages:
+        train_unet(recipe, out)
+    if "vocoder" in stages:
+        from ...vocoder.train import train_vocoder
+
+        v = recipe.get("vocoder", {})
+        train_vocoder(manifests, out / "vocoder", **{k: v[k] for k in v if k != "folder"})
+    if "export" in stages:
+        return export(recipe, out, dest or out / "model")
+    return None

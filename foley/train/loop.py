@@ -1,0 +1,93 @@
+"""Pieces every training stage shares: resumable checkpoints, EMA, progress, thread policy, recipes."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import tomllib
+from pathlib import Path
+
+from ..errors import FoleyError
+from ..fsutil import atomic_path
+
+
+def set_threads(n: int | None) -> None:
+    """Pin torch's intra-op threads (2-thread torch suffers badly when another process is busy)."""
+    import torch
+
+    if n:
+        torch.set_num_threads(int(n))
+
+
+def load_recipe(path: str | os.PathLike) -> dict:
+    """Read a TOML (or JSON) training recipe; one-line error on a bad file."""
+    path = Path(path)
+    if not path.exists():
+        raise FoleyError(f"{path}: recipe not found (see recipes/ for examples)")
+    try:
+        if path.suffix == ".json":
+            return json.loads(path.read_text())
+        return tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+        raise FoleyError(f"{path}: invalid recipe ({e})") from None
+
+
+class Checkpointer:
+    """Atomic save/resume of a stage's full training state (``<dir>/last.pt``).
+
+    The state holds model, EMA and optimizer state dicts, the step and torch's RNG state, so a killed
+    run continues where it stopped instead of starting again.
+    """
+
+    def __init__(self, directory: str | os.PathLike):
+        self.dir = Path(directory)
+        self.path = self.dir / "last.pt"
+
+    def exists(self) -> bool:
+        return self.path.exists()
+
+    def save(self, step: int, **objects) -> None:
+        import torch
+
+        state = {"step": step, "rng": torch.get_rng_state(), "time": time.time()}
+        for name, obj in objects.items():
+            state[name] = obj.state_dict() if hasattr(obj, "state_dict") else obj
+        with atomic_path(self.path) as tmp:
+            torch.save(state, tmp)
+
+    def load(self, **objects) -> int:
+        """Restore objects in place; returns the step to continue from (0 when there is nothing)."""
+        import torch
+
+        if not self.exists():
+            return 0
+        state = torch.load(self.path, map_location="cpu", weights_only=False)
+        for name, obj in objects.items():
+            if name not in state:
+                raise FoleyError(f"{self.path}: checkpoint lacks '{name}'; delete it to start over")
+            obj.load_state_dict(state[name])
+        torch.set_rng_state(state["rng"])
+        return int(state["step"])
+
+
+def progress(total: int, initial: int, desc: str):
+    """A tqdm bar with ETA; loss etc. go in ``set_postfix``."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=initial, desc=desc, dynamic_ncols=True, smoothing=0.05,
+                mininterval=1.0)
+
+
+def infinite(loader):
+    """Cycle a DataLoader forever (new shuffles each pass)."""
+    while True:
+        yield from loader
+
+
+def append_log(path: str | os.PathLike, record: dict) -> None:
+    """Append one JSON line to a training log (metrics by step)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a", encoding="utf-8") as f:
+        f.write(json.dumps(record) + "\n")
