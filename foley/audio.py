@@ -291,7 +291,7 @@ def _oversample(x: np.ndarray, rate: int, factor: int) -> np.ndarray:
 
     if factor <= 1:
         return x
-    return resample_poly(x.astype(np.float64), factor, 1, axis=1).astype(np.float32)
+    return np.asarray(resample_poly(x, factor, 1, axis=1), np.float32)
 
 
 def info(path: str | os.PathLike) -> dict:

@@ -34,7 +34,9 @@ _register()
 def main() -> None:
     """Entry point: user errors become one line on stderr and exit code 2."""
     try:
-        app(standalone_mode=False)
+        rv = app(standalone_mode=False)
+        if isinstance(rv, int) and rv:
+            sys.exit(rv)
     except FoleyError as e:
         typer.echo(f"error: {e}", err=True)
         sys.exit(e.exit_code)
