@@ -1,21 +1,44 @@
-"""Model cards and `foley.load(name_or_path)`: one registry of models, one of families."""
+"""Model cards and `foley.load(name_or_path)`: one registry of models, one of families, one cache.
+
+A name is a registry name (``starter``; a public hub id such as ``cvssp/audioldm-s-full-v2``; a unique
+tail such as ``audioldm-s-full-v2``; or a name given to ``foley models import``) or a local folder.
+Shipped models live in the repository's ``models/`` (or ``$FOLEY_MODELS``); public checkpoints in
+``$FOLEY_HOME`` (see :mod:`foley.families.public.hub`). Importing this module does not import torch.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import sys
+from dataclasses import replace
 from importlib import import_module
 from pathlib import Path
 
 from .errors import ModelError
+from .families.public.cards import PUBLIC_CARDS, HubCard
 from .generator import Generator, ModelCard
 
 REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
 
 # family name -> "module:Class" of its Generator (a new family is one entry here)
+_PUBLIC = "foley.families.public"
 FAMILIES = {
     "ldm": "foley.families.ldm.pipeline:LDMGenerator",
+    "audioldm": f"{_PUBLIC}.diffusion:AudioLDMGenerator",
+    "audioldm2": f"{_PUBLIC}.diffusion:AudioLDM2Generator",
+    "musicldm": f"{_PUBLIC}.diffusion:MusicLDMGenerator",
+    "stable-audio": f"{_PUBLIC}.stable_audio:StableAudioGenerator",
+    "musicgen": f"{_PUBLIC}.musicgen:MusicGenGenerator",
+    "musicgen-melody": f"{_PUBLIC}.musicgen:MusicGenMelodyGenerator",
+    "encodec": f"{_PUBLIC}.codecs:EncodecCodec",
+    "dac": f"{_PUBLIC}.codecs:DacCodec",
+    "clap": f"{_PUBLIC}.clap:ClapEmbedder",
 }
+# families whose loaded object is not a Generator (codecs encode/decode, CLAP embeds)
+NOT_GENERATORS = {"encodec": "a codec (use `foley codec` or .encode/.decode)",
+                  "dac": "a codec (use `foley codec` or .encode/.decode)",
+                  "clap": "a text-audio embedding model (used by `foley eval`)"}
 
 _LDM_TASKS = ("generate", "style_transfer", "inpaint", "extend", "continue", "super_resolution")
 
@@ -25,7 +48,10 @@ CARDS: dict[str, ModelCard] = {
         max_duration=30.0, tasks=_LDM_TASKS, licence="Apache-2.0 (weights); training data: see model card",
         description="Our latent-diffusion starter model: sound design textures, game SFX and music sketches.",
         recipe="recipes/starter-ldm.toml"),
+    **PUBLIC_CARDS,
 }
+
+_licences_shown: set[str] = set()
 
 
 def models_dir() -> Path:
@@ -35,16 +61,46 @@ def models_dir() -> Path:
 
 def home() -> Path:
     """The user's cache of downloaded weights and evaluation features ($FOLEY_HOME, ~/.cache/foley)."""
-    return Path(os.environ.get("FOLEY_HOME", Path.home() / ".cache" / "foley"))
+    return Path(os.environ.get("FOLEY_HOME") or Path.home() / ".cache" / "foley").expanduser()
 
 
-def resolve(name_or_path: str) -> tuple[Path, ModelCard | None]:
-    """Find the folder for a registry name or a local path; fails fast with what to do."""
+def card_for(name: str) -> ModelCard | None:
+    """The card of a registry name or of a unique name tail (``musicgen-small``), else None."""
+    if name in CARDS:
+        return CARDS[name]
+    tails = [c for c in CARDS.values() if c.name.split("/")[-1] == name]
+    return tails[0] if len(tails) == 1 else None
+
+
+def supporting(task: str) -> list[str]:
+    """Names of the registered models whose card lists ``task``."""
+    return [c.name for c in CARDS.values() if task in c.tasks]
+
+
+def resolve(name_or_path: str, download: bool = False) -> tuple[Path, ModelCard | None]:
+    """Find the folder for a registry name or a local path; fails fast with what to do.
+
+    A public model that is not cached is downloaded only with ``download=True`` (as :func:`load` does)
+    and only when the hub is reachable; otherwise the error names the files and where to put them.
+    """
     p = Path(name_or_path).expanduser()
     if p.is_dir():
         return p, None
-    card = CARDS.get(name_or_path)
+    card = card_for(name_or_path)
+    if isinstance(card, HubCard):
+        from .families.public import hub
+
+        return hub.locate(card, download_allowed=download), card
     if card is None:
+        from .families.public import hub
+
+        entry = hub.read_index().get(name_or_path)
+        if entry is not None:
+            folder = Path(entry["path"])
+            if not folder.is_dir():
+                raise ModelError(f"imported model '{name_or_path}' points to {folder}, which is gone; import it "
+                                 f"again (`foley models import DIR --name {name_or_path}`)")
+            return folder, None
         raise ModelError(f"unknown model '{name_or_path}': not a folder and not one of "
                          f"{', '.join(sorted(CARDS))} (see `foley models list`)")
     weights = Path(card.weights)
@@ -56,20 +112,41 @@ def resolve(name_or_path: str) -> tuple[Path, ModelCard | None]:
 
 
 def family_of(folder: Path) -> str:
+    """A folder's family: ``foley.json`` (our models), else the public layouts' model_index/config.json."""
     cfg = folder / "foley.json"
     if cfg.exists():
         return json.loads(cfg.read_text()).get("family", "ldm")
-    raise ModelError(f"{folder}: not a model folder (no foley.json); see docs/models.md for the layouts")
+    from .families.public.hub import detect_family
+
+    family = detect_family(folder)
+    if family is None:
+        raise ModelError(f"{folder}: not a model folder (no foley.json, model_index.json or known config.json); "
+                         f"see docs/models.md for the layouts")
+    return family
+
+
+def show_licence(card: ModelCard) -> None:
+    """Print the weights' licence to stderr, once per model and process (public models only)."""
+    if not isinstance(card, HubCard) or card.name in _licences_shown:
+        return
+    _licences_shown.add(card.name)
+    kind = "NON-COMMERCIAL weights" if card.non_commercial else "weights"
+    print(f"note: {card.name}: {kind}, licence {card.licence} — see {card.url}", file=sys.stderr)
 
 
 def load(name_or_path: str = "starter", **kwargs) -> Generator:
-    """Load a generator by registry name or folder. kwargs go to the family's ``from_folder``."""
-    folder, card = resolve(name_or_path)
+    """Load a generator by registry name or folder. kwargs go to the family's ``from_folder``.
+
+    Codec (EnCodec, DAC) and CLAP names load their own object types (``encode``/``decode``, ``embed``).
+    """
+    folder, card = resolve(name_or_path, download=True)
     family = card.family if card else family_of(folder)
     if family not in FAMILIES:
         raise ModelError(f"{folder}: unknown model family '{family}'; known: {', '.join(FAMILIES)}")
     module, cls = FAMILIES[family].split(":")
     gen_cls = getattr(import_module(module), cls)
+    if card is not None and not isinstance(card, HubCard):
+        card = replace(card, weights=str(folder))
     if card is not None:
-        card = ModelCard(**{**card.__dict__, "weights": str(folder)})
+        show_licence(card)
     return gen_cls.from_folder(folder, card=card, **kwargs)

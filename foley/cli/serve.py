@@ -1,0 +1,44 @@
+"""`foley serve`: the REST API and web studio (uvicorn)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..errors import MissingDependencyError
+from . import app
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Interface to listen on (0.0.0.0 for a team)."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    data: Path = typer.Option(Path("foley-data"), "--data",
+                              help="Folder for the database, results and studies."),
+    database: str = typer.Option(None, "--database", help="SQLAlchemy URL (default sqlite:///DATA/foley.db); "
+                                                           "e.g. postgresql+psycopg://user@host/foley."),
+    model: list[str] = typer.Option(None, "--model", "-m",
+                                    help="Offered model: NAME or ALIAS=FOLDER (repeat); default: starter."),
+    default_model: str = typer.Option(None, "--default-model", help="Alias used when a request names none."),
+    max_queue: int = typer.Option(16, "--max-queue", help="Jobs waiting or running at once."),
+    max_upload_mb: float = typer.Option(50.0, "--max-upload-mb", help="Largest accepted upload."),
+    max_duration: float = typer.Option(30.0, "--max-duration", help="Longest request, seconds."),
+    max_prompt_chars: int = typer.Option(500, "--max-prompt-chars", help="Longest prompt."),
+    log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
+):
+    """Serve the REST API (OpenAPI docs at /docs), the web studio (/) and listening studies."""
+    try:
+        import uvicorn
+    except ModuleNotFoundError:
+        raise MissingDependencyError("foley serve needs the serve extra: pip install 'foley[serve]'") \
+            from None
+    from ..server import Settings, create_app, parse_models
+    from ..server.settings import MB
+
+    settings = Settings(data=data, database_url=database, models=parse_models(model),
+                        default_model=default_model, max_queue=max_queue,
+                        max_upload_bytes=int(max_upload_mb * MB), max_duration=max_duration,
+                        max_prompt_chars=max_prompt_chars)
+    typer.echo(f"foley studio on http://{host}:{port}/  (API docs: /docs; data: {settings.data})", err=True)
+    uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)

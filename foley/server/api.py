@@ -1,0 +1,201 @@
+"""HTTP routes for models, generations, edits and uploads (``/v1/...``)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import FileResponse
+
+from ..request import GenerationRequest
+from .db import Job, Upload, new_id
+from .jobs import (
+    ApiError,
+    Services,
+    build_request,
+    get_job,
+    history,
+    job_view,
+    model_info,
+    queue_position,
+    submit,
+)
+from .storage import UploadError, safe_name, valid_id
+
+router = APIRouter(prefix="/v1")
+EDIT_TASKS = ("style_transfer", "inpaint", "extend", "continue", "super_resolution")
+SUPER_RES_PROMPT = "clear, detailed, full-band sound"  # the same default as `foley edit`
+
+
+def svc(request: Request) -> Services:
+    return request.app.state.svc
+
+
+class GenerationBody(GenerationRequest):
+    """A generation request: the same fields and validation as `foley generate`, plus the model alias."""
+
+    model: str | None = None
+
+
+@router.get("/models", tags=["models"], summary="Models this server offers")
+def list_models(request: Request) -> dict:
+    s = svc(request)
+    return {"default": s.settings.default_model, "models": [model_info(s, a) for a in s.settings.models],
+            "limits": {"max_duration": s.settings.max_duration,
+                       "max_prompt_chars": s.settings.max_prompt_chars,
+                       "max_upload_bytes": s.settings.max_upload_bytes, "max_queue": s.settings.max_queue}}
+
+
+@router.post("/generations", status_code=202, tags=["generations"], summary="Queue a text-to-audio job")
+def create_generation(body: GenerationBody, request: Request) -> dict:
+    """Validates like the CLI and returns the job (``id``, ``status``...) at once; poll
+    ``GET /v1/generations/{id}``."""
+    if body.task != "generate":
+        raise ApiError(422, f"task '{body.task}' edits audio: use POST /v1/edits with the input clip")
+    s = svc(request)
+    alias, req = build_request(s, body.model_dump(exclude_unset=True))
+    job = submit(s, "generate", alias, req)
+    return job_view(job, queue_position(s, job))
+
+
+@router.get("/generations", tags=["generations"], summary="History of generations and edits, newest first")
+def list_generations(request: Request, page: int = Query(1, ge=1),
+                     per_page: int = Query(20, ge=1, le=100)) -> dict:
+    return history(svc(request), page, per_page)
+
+
+@router.get("/generations/{job_id}", tags=["generations"], summary="Status, progress, error and result links")
+def read_generation(job_id: str, request: Request) -> dict:
+    s = svc(request)
+    job = get_job(s, job_id)
+    return job_view(job, queue_position(s, job))
+
+
+def _result(request: Request, job_id: str, index: int, suffix: str):
+    s = svc(request)
+    job = get_job(s, job_id)
+    if job.status != "done":
+        raise ApiError(409, f"generation is {job.status}; results exist only when it is done")
+    if not (0 <= index < len(job.outputs or [])):
+        raise ApiError(404, f"no output {index}; this generation has {len(job.outputs or [])}")
+    path = s.storage.job_file(job.id, index, suffix)
+    if not path.is_file():
+        raise ApiError(410, "result file is missing on the server (deleted?)")
+    return job, path
+
+
+def _download_name(job: Job, index: int, suffix: str) -> str:
+    import re
+
+    slug = re.sub(r"[^a-z0-9]+", "_", job.params["request"]["prompt"].lower()).strip("_")[:40] or "sound"
+    return f"{slug}_{job.id[:8]}_{index}{suffix}"
+
+
+@router.get("/generations/{job_id}/audio", tags=["generations"], summary="The generated audio (WAV)",
+            response_class=FileResponse)
+def generation_audio(job_id: str, request: Request, index: int = 0, download: bool = False):
+    job, path = _result(request, job_id, index, ".wav")
+    return FileResponse(path, media_type="audio/wav",
+                        filename=_download_name(job, index, ".wav") if download else None)
+
+
+@router.get("/generations/{job_id}/spectrogram.png", tags=["generations"], response_class=FileResponse)
+def generation_spectrogram(job_id: str, request: Request, index: int = 0):
+    _, path = _result(request, job_id, index, ".png")
+    return FileResponse(path, media_type="image/png")
+
+
+@router.get("/generations/{job_id}/provenance.json", tags=["generations"], response_class=FileResponse,
+            summary="The sidecar JSON: request, seed, model, weight hash and library versions")
+def generation_provenance(job_id: str, request: Request, index: int = 0, download: bool = False):
+    job, path = _result(request, job_id, index, ".json")
+    return FileResponse(path, media_type="application/json",
+                        filename=_download_name(job, index, ".json") if download else None)
+
+
+# --- uploads and edits -----------------------------------------------------------------------------
+def store_upload(s: Services, file: UploadFile) -> Upload:
+    """Decode and store an uploaded clip under a new id; the client's name is kept only as a label."""
+    try:
+        audio = s.storage.receive_upload(file.file, file.filename, s.settings.max_upload_bytes)
+    except UploadError as e:
+        raise ApiError(e.status, str(e)) from None
+    if audio.duration > s.settings.max_duration:
+        raise ApiError(422, f"upload is {audio.duration:.1f} s long; this server's limit is "
+                            f"{s.settings.max_duration:g} s")
+    up = Upload(id=new_id(), filename=safe_name(file.filename), duration=audio.duration,
+                sample_rate=audio.sample_rate, channels=audio.channels)
+    audio.save(s.storage.upload_path(up.id), subtype="FLOAT")
+    with s.db.session() as session:
+        session.add(up)
+        session.commit()
+    return up
+
+
+def upload_view(up: Upload) -> dict:
+    return {"id": up.id, "filename": up.filename, "duration": up.duration, "sample_rate": up.sample_rate,
+            "channels": up.channels, "audio_url": f"/v1/uploads/{up.id}/audio"}
+
+
+@router.post("/uploads", status_code=201, tags=["uploads"], summary="Upload a clip (checked by decoding it)")
+def create_upload(request: Request, file: UploadFile = File(...)) -> dict:
+    return upload_view(store_upload(svc(request), file))
+
+
+def get_upload(s: Services, upload_id: str) -> Upload:
+    up = None
+    if valid_id(upload_id):
+        with s.db.session() as session:
+            up = session.get(Upload, upload_id)
+    if up is None:
+        raise ApiError(404, "no such upload")
+    return up
+
+
+@router.get("/uploads/{upload_id}/audio", tags=["uploads"], response_class=FileResponse)
+def upload_audio(upload_id: str, request: Request):
+    s = svc(request)
+    return FileResponse(s.storage.upload_path(get_upload(s, upload_id).id), media_type="audio/wav")
+
+
+@router.post("/edits", status_code=202, tags=["generations"],
+             summary="Queue an edit of an uploaded or earlier clip")
+def create_edit(
+    request: Request,
+    task: Literal["style_transfer", "inpaint", "extend", "continue", "super_resolution"] = Form(...),
+    prompt: str | None = Form(None),
+    file: UploadFile | None = File(None, description="The clip to edit (or source_job / source_upload)."),
+    source_job: str | None = Form(None, description="Edit output `source_index` of this finished job."),
+    source_index: int = Form(0),
+    source_upload: str | None = Form(None, description="Edit an earlier upload (POST /v1/uploads)."),
+    model: str | None = Form(None), seed: int | None = Form(None), steps: int | None = Form(None),
+    guidance_scale: float | None = Form(None), negative_prompt: str | None = Form(None),
+    scheduler: str | None = Form(None), num_variations: int = Form(1),
+    duration: float | None = Form(None, description="extend/continue: total length in seconds"),
+    strength: float | None = Form(None), mask_start: float | None = Form(None),
+    mask_end: float | None = Form(None), cutoff_hz: float | None = Form(None),
+) -> dict:
+    """Exactly one input: an uploaded ``file``, ``source_job`` (+ ``source_index``) or ``source_upload``."""
+    s = svc(request)
+    given = [x for x in (file, source_job, source_upload) if x]
+    if len(given) != 1:
+        raise ApiError(422, "give exactly one input clip: file, source_job or source_upload")
+    if source_job:
+        job = get_job(s, source_job)
+        if job.status != "done" or not (0 <= source_index < len(job.outputs or [])):
+            raise ApiError(422, f"generation {source_job} has no finished output {source_index}")
+        source, in_duration = {"job": job.id, "index": source_index}, job.outputs[source_index]["duration"]
+    else:
+        up = store_upload(s, file) if file else get_upload(s, source_upload)
+        source, in_duration = {"upload": up.id}, up.duration
+    if not prompt and task == "super_resolution":
+        prompt = SUPER_RES_PROMPT
+    fields = {"prompt": prompt or "", "task": task, "model": model, "seed": seed, "steps": steps,
+              "guidance_scale": guidance_scale, "negative_prompt": negative_prompt, "scheduler": scheduler,
+              "num_variations": num_variations, "duration": duration or in_duration, "strength": strength,
+              "mask_start": mask_start, "mask_end": mask_end, "cutoff_hz": cutoff_hz}
+    alias, req = build_request(s, fields)
+    if task == "inpaint" and req.mask_end > in_duration + 1e-6:
+        raise ApiError(422, f"mask end {req.mask_end:g} s is outside the clip ({in_duration:.2f} s)")
+    job = submit(s, "edit", alias, req, source)
+    return job_view(job, queue_position(s, job))

@@ -1,0 +1,147 @@
+"""Database models (SQLAlchemy 2): jobs, uploads, studies, participants and their answers.
+
+Only portable column types (String, Integer, Float, JSON, DateTime) are used, so the same models work on
+SQLite (the default) and PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+
+from sqlalchemy import (
+    JSON,
+    DateTime,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+JOB_STATES = ("queued", "running", "done", "failed")
+ID_LENGTH = 32  # hex characters of a random id (128 bits)
+
+
+def new_id() -> str:
+    """A random 128-bit id as 32 lowercase hex characters (never derived from client input)."""
+    return secrets.token_hex(ID_LENGTH // 2)
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class Job(Base):
+    """One generation or edit. ``params`` holds the validated request and the model alias; ``outputs`` the
+    result files (names inside the job's folder) once done."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True, default=new_id)
+    kind: Mapped[str] = mapped_column(String(16))                  # generate | edit
+    status: Mapped[str] = mapped_column(String(16), index=True, default="queued")
+    model: Mapped[str] = mapped_column(String(200))
+    params: Mapped[dict] = mapped_column(JSON)
+    # edits: {"upload": id} or {"job": id, "index": i}
+    source: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    outputs: Mapped[list | None] = mapped_column(JSON, nullable=True)
+    progress: Mapped[float] = mapped_column(Float, default=0.0)
+    error: Mapped[str | None] = mapped_column(Text, nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, index=True)
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Upload(Base):
+    """An uploaded clip, decoded and stored as ``uploads/<id>.wav``; the client's name is only a label."""
+
+    __tablename__ = "uploads"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True, default=new_id)
+    filename: Mapped[str] = mapped_column(String(255))
+    duration: Mapped[float] = mapped_column(Float)
+    sample_rate: Mapped[int] = mapped_column(Integer)
+    channels: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class Study(Base):
+    """A listening test: its clips (copied into ``studies/<id>/``), units, protocol options, and the hash of
+    the owner's token (the token itself is shown once, at creation)."""
+
+    __tablename__ = "studies"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(200))
+    protocol: Mapped[str] = mapped_column(String(16))
+    options: Mapped[dict] = mapped_column(JSON)
+    clips: Mapped[list] = mapped_column(JSON)
+    units: Mapped[list] = mapped_column(JSON)
+    owner_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class Participant(Base):
+    """One participant's session: their own randomised trial list; the id is the secret of the session."""
+
+    __tablename__ = "participants"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True, default=new_id)
+    study_id: Mapped[str] = mapped_column(ForeignKey("studies.id"), index=True)
+    trials: Mapped[list] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
+class Answer(Base):
+    __tablename__ = "answers"
+    __table_args__ = (UniqueConstraint("participant_id", "trial"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    participant_id: Mapped[str] = mapped_column(ForeignKey("participants.id"), index=True)
+    trial: Mapped[int] = mapped_column(Integer)
+    response: Mapped[dict] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class Database:
+    """Engine + session factory for one URL; creates the tables on first use."""
+
+    def __init__(self, url: str):
+        self.url = url
+        kwargs: dict = {}
+        if url.startswith("sqlite"):
+            # the worker thread and the request threads share the file; WAL lets readers run during a write
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        self.engine = create_engine(url, **kwargs)
+        if url.startswith("sqlite"):
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        Base.metadata.create_all(self.engine)
+        self.session = sessionmaker(self.engine, expire_on_commit=False)
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+def _sqlite_pragmas(dbapi_conn, _record) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def aware(t: datetime | None) -> datetime | None:
+    """SQLite returns naive datetimes; they were written in UTC."""
+    if t is not None and t.tzinfo is None:
+        return t.replace(tzinfo=UTC)
+    return t

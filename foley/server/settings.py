@@ -1,0 +1,85 @@
+"""Server settings: where data lives, which models are offered, and the limits on requests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..errors import RequestError
+from ..request import MAX_PROMPT_CHARS
+
+MB = 1024 * 1024
+
+
+@dataclass
+class Settings:
+    """Everything :func:`foley.server.create_app` needs.
+
+    Attributes:
+        data: folder for the database (SQLite default), job results, uploads and study clips.
+        database_url: SQLAlchemy URL; ``None`` means ``sqlite:///<data>/foley.db``. A PostgreSQL URL
+            (``postgresql+psycopg://user@host/db``) works for a shared deployment.
+        models: the models clients may ask for, alias -> registry name or model folder. Clients only ever
+            send an alias, so no client string becomes a filesystem path.
+        default_model: alias used when a request names no model.
+        max_queue: queued + running jobs accepted at once; more is a 429.
+        max_upload_bytes: largest accepted upload; more is a 413.
+        max_duration: longest request in seconds (the model's own maximum also applies).
+        max_prompt_chars: longest prompt (at most the request model's own limit).
+        max_attempts: how often a job interrupted by a killed server is started again before it is
+            marked failed with the reason.
+        max_cached_models: loaded models kept in memory by the worker.
+        start_worker: run the job worker thread (tests of the queue alone may turn it off).
+        preload: load the default model when the worker starts, so the first request does not wait for it.
+        study_loudness_lufs: study clips are normalised to this loudness (EBU R128); None keeps them.
+    """
+
+    data: Path = Path("foley-data")
+    database_url: str | None = None
+    models: dict[str, str] = field(default_factory=lambda: {"starter": "starter"})
+    default_model: str | None = None
+    max_queue: int = 16
+    max_upload_bytes: int = 50 * MB
+    max_duration: float = 30.0
+    max_prompt_chars: int = 500
+    max_attempts: int = 2
+    max_cached_models: int = 2
+    start_worker: bool = True
+    preload: bool = True
+    study_loudness_lufs: float | None = -23.0
+
+    def __post_init__(self):
+        self.data = Path(self.data).expanduser().resolve()
+        if not self.models:
+            raise RequestError("the server needs at least one model: --model NAME or --model ALIAS=FOLDER")
+        if self.default_model is None:
+            self.default_model = next(iter(self.models))
+        if self.default_model not in self.models:
+            raise RequestError(f"default model '{self.default_model}' is not one of the offered models: "
+                               f"{', '.join(self.models)}")
+        self.max_prompt_chars = min(int(self.max_prompt_chars), MAX_PROMPT_CHARS)
+        for name in ("max_queue", "max_upload_bytes", "max_attempts", "max_cached_models"):
+            if int(getattr(self, name)) < 1:
+                raise RequestError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.max_duration > 0:
+            raise RequestError(f"max_duration must be positive, got {self.max_duration}")
+
+    @property
+    def db_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data / 'foley.db'}"
+
+
+def parse_models(specs: list[str] | None) -> dict[str, str]:
+    """``["starter", "mine=/path/to/folder"]`` -> ``{"starter": "starter", "mine": "/path/to/folder"}``."""
+    out: dict[str, str] = {}
+    for spec in specs or ["starter"]:
+        alias, sep, target = spec.partition("=")
+        alias, target = alias.strip(), (target.strip() if sep else spec.strip())
+        if not alias or not target:
+            raise RequestError(f"--model '{spec}': use NAME or ALIAS=FOLDER")
+        if sep and ("/" in alias or alias.startswith(".")):
+            raise RequestError(f"--model '{spec}': the alias must be a plain name, e.g. mine=/path/to/model")
+        if not sep:
+            alias = Path(target).name or target
+        out[alias] = target
+    return out

@@ -1,0 +1,296 @@
+// The web studio: generate, edit, history, and building listening tests. Talks only to /v1/... .
+"use strict";
+
+const $ = (sel) => document.querySelector(sel);
+const state = {page: 1, perPage: 10, selected: new Map(), refs: [], editSource: null, editWave: null,
+               selection: null, history: []};
+
+// --- tabs ----------------------------------------------------------------------------------------------
+function showTab(name) {
+  document.querySelectorAll(".tab").forEach((b) => b.classList.toggle("active", b.dataset.tab === name));
+  document.querySelectorAll(".panel").forEach((p) => { p.hidden = p.id !== `tab-${name}`; });
+  if (name === "history") loadHistory();
+  if (name === "edit") fillPicker();
+}
+document.querySelectorAll(".tab").forEach((b) => b.addEventListener("click", () => showTab(b.dataset.tab)));
+
+function showError(id, err) {
+  const box = $(id);
+  box.textContent = err ? String(err.message || err) : "";
+  box.hidden = !err;
+}
+
+// --- models ------------------------------------------------------------------------------------------
+async function loadModels() {
+  const info = await api("/v1/models");
+  const sel = $("#model");
+  sel.replaceChildren(...info.models.map((m) => el("option", {value: m.name, selected: m.default},
+    m.available ? m.name : `${m.name} (missing)`)));
+  const dur = $("#duration");
+  dur.max = info.limits.max_duration;
+  const def = info.models.find((m) => m.default);
+  if (def && def.max_duration) dur.max = Math.min(def.max_duration, info.limits.max_duration);
+}
+
+// --- jobs ----------------------------------------------------------------------------------------------
+async function pollJob(id, prefix) {
+  const bar = $(`#${prefix}-progress`), text = $(`#${prefix}-status-text`);
+  $(`#${prefix}-status`).hidden = false;
+  for (;;) {
+    const job = await api(`/v1/generations/${id}`);
+    bar.value = job.status === "done" ? 1 : job.progress;
+    text.textContent = job.status === "queued" && job.queue_position
+      ? `queued (${job.queue_position} ahead)` : job.status === "running"
+        ? `running ${Math.round(job.progress * 100)} %` : job.status;
+    if (job.status === "done" || job.status === "failed") return job;
+    await new Promise((r) => setTimeout(r, 400));
+  }
+}
+
+function outputCard(job, out) {
+  const audio = el("audio", {controls: true, src: out.audio_url, class: "result-audio", preload: "auto"});
+  const canvas = el("canvas", {width: 600, height: 80, class: "wave"});
+  waveform(canvas, out.audio_url, audio).catch(() => {});
+  const r = job.request;
+  return el("div", {class: "card", "data-job": job.id},
+    el("div", {class: "card-title"}, `“${r.prompt}”`),
+    el("div", {class: "meta"}, `${job.kind === "edit" ? r.task + " · " : ""}${job.model} · ${fmt(out.duration)} s · ` +
+      `seed ${out.seed} · ${out.sample_rate} Hz · ${out.channels} ch`),
+    audio, canvas,
+    el("img", {src: out.spectrogram_url, alt: "spectrogram", class: "spec"}),
+    el("div", {class: "actions"},
+      el("a", {href: `${out.audio_url}&download=1`, class: "download"}, "Download WAV"),
+      el("a", {href: out.provenance_url, target: "_blank"}, "Provenance JSON"),
+      el("button", {onclick: () => again(job, out.seed)}, "Generate again with this seed"),
+      el("button", {onclick: () => editThis(job, out.index)}, "Edit this clip")));
+}
+
+function renderJob(job, container) {
+  container.replaceChildren(...job.outputs.map((o) => outputCard(job, o)));
+}
+
+function field(id) {
+  const v = $(id).value.trim();
+  return v === "" ? undefined : v;
+}
+
+async function submitGeneration(body) {
+  showError("#gen-error", null);
+  $("#generate").disabled = true;
+  try {
+    const job = await postJSON("/v1/generations", body);
+    const done = await pollJob(job.id, "gen");
+    if (done.status === "failed") throw new Error(done.error);
+    renderJob(done, $("#gen-result"));
+  } catch (err) {
+    showError("#gen-error", err);
+  } finally {
+    $("#generate").disabled = false;
+  }
+}
+
+$("#gen-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  const num = (id) => (field(id) === undefined ? undefined : Number(field(id)));
+  submitGeneration({prompt: $("#prompt").value, negative_prompt: field("#negative"), model: field("#model"),
+    duration: num("#duration"), seed: num("#seed"), steps: num("#steps"), guidance_scale: num("#guidance"),
+    num_variations: num("#variations")});
+});
+
+function again(job, seed) {
+  const r = job.request;
+  if (job.kind !== "generate") { editThis(job, 0); return; }
+  $("#prompt").value = r.prompt;
+  $("#negative").value = r.negative_prompt || "";
+  $("#model").value = job.model;
+  $("#duration").value = r.duration;
+  $("#seed").value = seed;
+  $("#steps").value = r.steps ?? "";
+  $("#guidance").value = r.guidance_scale ?? "";
+  $("#variations").value = 1;
+  showTab("generate");
+  $("#gen-form").requestSubmit();
+}
+
+// --- history ------------------------------------------------------------------------------------------
+async function loadHistory() {
+  const h = await api(`/v1/generations?page=${state.page}&per_page=${state.perPage}`);
+  state.history = h.items;
+  const rows = h.items.map((job) => {
+    const r = job.request, out = job.outputs[0];
+    const key = (i) => `${job.id}:${i}`;
+    const box = el("input", {type: "checkbox", class: "pick", disabled: job.status !== "done",
+      title: "use in a listening test", checked: job.outputs.length && state.selected.has(key(0))});
+    box.addEventListener("change", () => {
+      job.outputs.forEach((o) => (box.checked
+        ? state.selected.set(key(o.index), {job: job.id, index: o.index}) : state.selected.delete(key(o.index))));
+      $("#study-count").textContent = state.selected.size;
+    });
+    return el("tr", {"data-job": job.id},
+      el("td", {}, box), el("td", {}, new Date(job.created_at).toLocaleString()),
+      el("td", {}, r.prompt, r.negative_prompt ? el("div", {class: "meta"}, `not: ${r.negative_prompt}`) : ""),
+      el("td", {}, r.task), el("td", {}, job.model), el("td", {}, `${fmt(r.duration)} s`),
+      el("td", {}, out ? out.seed : r.seed ?? "–"), el("td", {}, r.steps ?? "default"),
+      el("td", {}, r.guidance_scale ?? "default"),
+      el("td", {title: job.error || ""}, job.status === "failed" ? `failed: ${job.error}` : job.status),
+      el("td", {}, out ? el("audio", {controls: true, src: out.audio_url, preload: "none"}) : ""),
+      el("td", {}, job.status === "done"
+        ? el("button", {onclick: () => again(job, out.seed)}, job.kind === "generate" ? "Again with this seed" : "Edit")
+        : ""));
+  });
+  $("#history tbody").replaceChildren(...rows);
+  const pages = Math.max(1, Math.ceil(h.total / h.per_page));
+  $("#page-info").textContent = `page ${h.page} of ${pages} (${h.total} jobs)`;
+  $("#prev").disabled = h.page <= 1;
+  $("#next").disabled = h.page >= pages;
+}
+$("#prev").addEventListener("click", () => { state.page -= 1; loadHistory(); });
+$("#next").addEventListener("click", () => { state.page += 1; loadHistory(); });
+
+// --- editing ------------------------------------------------------------------------------------------
+async function fillPicker() {
+  const h = await api("/v1/generations?page=1&per_page=50");
+  const opts = [el("option", {value: ""}, "— choose a generation —")];
+  h.items.filter((j) => j.status === "done").forEach((j) => j.outputs.forEach((o) =>
+    opts.push(el("option", {value: `${j.id}:${o.index}`, "data-url": o.audio_url},
+      `${j.request.prompt.slice(0, 60)} (seed ${o.seed})`))));
+  const sel = $("#edit-pick"), keep = sel.value;
+  sel.replaceChildren(...opts);
+  sel.value = keep;
+}
+
+async function setEditSource(source, url) {
+  state.editSource = source;
+  state.selection = null;
+  $("#edit-audio").src = url;
+  state.editWave = await decodePeaks(url, $("#edit-wave").width);
+  drawWave($("#edit-wave"), state.editWave);
+}
+
+$("#edit-file").addEventListener("change", async () => {
+  const f = $("#edit-file").files[0];
+  if (!f) return;
+  showError("#edit-error", null);
+  document.querySelector("input[name=src][value=upload]").checked = true;
+  try {
+    const fd = new FormData();
+    fd.append("file", f);
+    const up = await api("/v1/uploads", {method: "POST", body: fd});
+    await setEditSource({source_upload: up.id}, up.audio_url);
+  } catch (err) { showError("#edit-error", err); }
+});
+
+$("#edit-pick").addEventListener("change", async () => {
+  const opt = $("#edit-pick").selectedOptions[0];
+  if (!opt || !opt.value) return;
+  document.querySelector("input[name=src][value=pick]").checked = true;
+  const [job, index] = opt.value.split(":");
+  await setEditSource({source_job: job, source_index: index}, opt.dataset.url);
+});
+
+function editThis(job, index) {
+  showTab("edit");
+  const out = job.outputs[index];
+  fillPicker().then(() => { $("#edit-pick").value = `${job.id}:${index}`; });
+  document.querySelector("input[name=src][value=pick]").checked = true;
+  $("#edit-prompt").value = job.request.prompt;
+  setEditSource({source_job: job.id, source_index: index}, out.audio_url);
+}
+
+function updateTaskFields() {
+  const task = $("#edit-task").value;
+  document.querySelectorAll("[data-task]").forEach((e) => { e.hidden = e.dataset.task !== task; });
+}
+$("#edit-task").addEventListener("change", updateTaskFields);
+updateTaskFields();
+
+(function selectionByDrag() {
+  const canvas = $("#edit-wave");
+  let dragging = false;
+  const seconds = (ev) => {
+    const r = canvas.getBoundingClientRect();
+    const x = Math.min(Math.max(ev.clientX - r.left, 0), r.width);
+    return state.editWave ? x / r.width * state.editWave.duration : 0;
+  };
+  const show = () => {
+    const [a, b] = state.selection;
+    $("#mask-start").value = Math.min(a, b).toFixed(2);
+    $("#mask-end").value = Math.max(a, b).toFixed(2);
+    drawWave(canvas, state.editWave, state.selection);
+  };
+  canvas.addEventListener("mousedown", (ev) => {
+    if (!state.editWave) return;
+    dragging = true;
+    state.selection = [seconds(ev), seconds(ev)];
+    $("#edit-task").value = "inpaint";
+    updateTaskFields();
+    show();
+  });
+  canvas.addEventListener("mousemove", (ev) => { if (dragging) { state.selection[1] = seconds(ev); show(); } });
+  window.addEventListener("mouseup", () => { dragging = false; });
+})();
+
+$("#edit-submit").addEventListener("click", async () => {
+  showError("#edit-error", null);
+  if (!state.editSource) { showError("#edit-error", "choose an input clip first (upload or pick one)"); return; }
+  const task = $("#edit-task").value;
+  const fd = new FormData();
+  fd.append("task", task);
+  for (const [k, v] of Object.entries(state.editSource)) fd.append(k, v);
+  const add = (name, id) => { const v = field(id); if (v !== undefined) fd.append(name, v); };
+  add("prompt", "#edit-prompt");
+  add("seed", "#edit-seed");
+  add("steps", "#edit-steps");
+  add("model", "#model");
+  if (task === "inpaint") { add("mask_start", "#mask-start"); add("mask_end", "#mask-end"); }
+  if (task === "style_transfer") add("strength", "#strength");
+  if (task === "extend") add("duration", "#edit-duration");
+  if (task === "super_resolution") add("cutoff_hz", "#cutoff");
+  $("#edit-submit").disabled = true;
+  try {
+    const job = await api("/v1/edits", {method: "POST", body: fd});
+    const done = await pollJob(job.id, "edit");
+    if (done.status === "failed") throw new Error(done.error);
+    renderJob(done, $("#edit-result"));
+  } catch (err) {
+    showError("#edit-error", err);
+  } finally {
+    $("#edit-submit").disabled = false;
+  }
+});
+
+// --- listening tests -----------------------------------------------------------------------------------
+$("#ref-files").addEventListener("change", async () => {
+  showError("#study-error", null);
+  for (const f of $("#ref-files").files) {
+    try {
+      const fd = new FormData();
+      fd.append("file", f);
+      const up = await api("/v1/uploads", {method: "POST", body: fd});
+      const desc = el("input", {placeholder: "its description (as in the prompts)", class: "ref-desc"});
+      state.refs.push({upload: up.id, input: desc});
+      $("#ref-list").append(el("div", {class: "ref"}, `${up.filename} (${fmt(up.duration)} s) `, desc));
+    } catch (err) { showError("#study-error", `${f.name}: ${err.message}`); }
+  }
+  $("#ref-files").value = "";
+});
+
+$("#study-create").addEventListener("click", async () => {
+  showError("#study-error", null);
+  const clips = [...state.selected.values()];
+  for (const r of state.refs) clips.push({upload: r.upload, description: r.input.value.trim(), reference: true});
+  const num = (id) => (field(id) === undefined ? undefined : Number(field(id)));
+  try {
+    const s = await postJSON("/v1/studies", {name: $("#study-name").value, protocol: $("#study-protocol").value,
+      clips, k: num("#study-k"), repeats: num("#study-repeats")});
+    const origin = window.location.origin;
+    $("#study-links").replaceChildren(el("div", {class: "card"},
+      el("p", {}, `Study “${s.name}” (${s.protocol}): ${s.clips} clips, ${s.units} items.`),
+      el("p", {}, "Participant link: ", el("a", {id: "participant-link", href: s.participant_url, target: "_blank"},
+        origin + s.participant_url)),
+      el("p", {}, "Your results (keep this link private; it cannot be shown again): ",
+        el("a", {id: "results-link", href: s.results_url, target: "_blank"}, origin + s.results_url))));
+  } catch (err) { showError("#study-error", err); }
+});
+
+loadModels().catch((err) => showError("#gen-error", err));

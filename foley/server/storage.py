@@ -1,0 +1,96 @@
+"""Files on disk, addressed only by server-made ids: jobs/<id>/, uploads/<id>.wav, studies/<id>/<key>.wav.
+
+Client file names never become paths: an upload is streamed to a temporary file (suffix from a fixed list),
+decoded with :meth:`foley.audio.Audio.load` (the real type check), and stored under a new random id.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+from ..audio import LOAD_FORMATS, Audio
+from ..errors import AudioError
+from .db import ID_LENGTH
+
+_ID = re.compile(rf"^[0-9a-f]{{{ID_LENGTH}}}$")
+_KEY = re.compile(r"^[0-9a-f]{8,64}$")
+CHUNK = 1 << 16
+
+
+class UploadError(Exception):
+    """A rejected upload: ``status`` is the HTTP code, the message one line."""
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+
+
+def valid_id(value: str) -> bool:
+    return bool(_ID.match(value or ""))
+
+
+def safe_name(filename: str | None, limit: int = 120) -> str:
+    """A client file name reduced to a display label (never used as a path)."""
+    base = re.split(r"[\\/]", filename or "")[-1]
+    base = re.sub(r"[^\w.\- ]+", "_", base).strip(" .")
+    return base[:limit] or "upload"
+
+
+class Storage:
+    """The data folder's layout. Every method takes ids checked by :func:`valid_id`."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        for sub in ("jobs", "uploads", "studies", "tmp"):
+            (self.root / sub).mkdir(parents=True, exist_ok=True)
+
+    def _check(self, value: str, pattern: re.Pattern = _ID) -> str:
+        if not pattern.match(value or ""):
+            raise ValueError(f"not a valid id: {value!r}")
+        return value
+
+    def job_dir(self, job_id: str) -> Path:
+        return self.root / "jobs" / self._check(job_id)
+
+    def job_file(self, job_id: str, index: int, suffix: str) -> Path:
+        return self.job_dir(job_id) / f"{int(index)}{suffix}"
+
+    def upload_path(self, upload_id: str) -> Path:
+        return self.root / "uploads" / f"{self._check(upload_id)}.wav"
+
+    def study_dir(self, study_id: str) -> Path:
+        return self.root / "studies" / self._check(study_id)
+
+    def study_clip(self, study_id: str, key: str) -> Path:
+        return self.study_dir(study_id) / f"{self._check(key, _KEY)}.wav"
+
+    def receive_upload(self, stream, filename: str | None, max_bytes: int) -> Audio:
+        """Stream ``stream`` (a binary file object) to a temp file and decode it.
+
+        Raises UploadError: 415 unknown type, 413 too large, 422 empty or undecodable.
+        """
+        ext = Path(safe_name(filename)).suffix.lower()
+        if ext not in LOAD_FORMATS:
+            raise UploadError(415, f"unsupported file type '{ext or '(none)'}'; upload one of "
+                                   f"{', '.join(sorted(LOAD_FORMATS))}")
+        fd, tmp = tempfile.mkstemp(suffix=ext, dir=self.root / "tmp")
+        try:
+            total = 0
+            with os.fdopen(fd, "wb") as out:
+                while chunk := stream.read(CHUNK):
+                    total += len(chunk)
+                    if total > max_bytes:
+                        raise UploadError(413, f"upload is over the limit of {max_bytes / 1e6:g} MB")
+                    out.write(chunk)
+            if total == 0:
+                raise UploadError(422, "upload is empty (0 bytes)")
+            try:
+                return Audio.load(tmp)
+            except AudioError as e:  # the message names the temp file; the client only needs the reason
+                reason = str(e).split(": ", 1)[-1]
+                raise UploadError(422, f"upload is not decodable audio: {reason}") from None
+        finally:
+            Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,234 @@
+"""The job worker: one thread that takes queued jobs from the database, runs them with cached models and
+writes results. The database is the queue, so a restart finds every accepted job again."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+import time
+from collections import OrderedDict
+
+from sqlalchemy import select, update
+
+from ..errors import FoleyError, ModelError
+from ..fsutil import write_json_atomic
+from ..request import GenerationRequest
+from .db import Database, Job, now
+from .settings import Settings
+from .storage import Storage
+
+log = logging.getLogger("foley.server")
+POLL_SECONDS = 1.0
+PROGRESS_EVERY_SECONDS = 0.3
+
+
+class JobInterrupted(Exception):
+    """Raised inside a running job when the server shuts down; the job goes back to the queue."""
+
+
+class ModelCache:
+    """Loaded generators by alias, least recently used dropped first; each alias is loaded once."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self._models: OrderedDict[str, object] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, alias: str):
+        from .. import load
+
+        if alias not in self.settings.models:
+            raise ModelError(f"model '{alias}' is not offered by this server (offered: "
+                             f"{', '.join(self.settings.models)})")
+        with self._lock:
+            if alias in self._models:
+                self._models.move_to_end(alias)
+                return self._models[alias]
+            gen = load(self.settings.models[alias])
+            self._models[alias] = gen
+            while len(self._models) > self.settings.max_cached_models:
+                self._models.popitem(last=False)
+            return gen
+
+    def loaded(self, alias: str):
+        with self._lock:
+            return self._models.get(alias)
+
+
+def recover(db: Database, settings: Settings) -> dict[str, int]:
+    """After a restart: jobs left ``running`` by a killed server are queued again, or marked failed with
+    the reason once they have used ``max_attempts`` starts. Queued jobs simply stay queued."""
+    counts = {"requeued": 0, "failed": 0}
+    with db.session() as s:
+        for job in s.scalars(select(Job).where(Job.status == "running")):
+            if job.attempts >= settings.max_attempts:
+                job.status, job.finished_at = "failed", now()
+                job.error = (f"the server stopped while this job was running, {job.attempts} time(s); "
+                             "not retried again (it may need more memory or time than the server has)")
+                counts["failed"] += 1
+            else:
+                job.status, job.progress, job.started_at = "queued", 0.0, None
+                counts["requeued"] += 1
+        s.commit()
+    return counts
+
+
+class Worker:
+    """Runs jobs one at a time in a daemon thread (generation is CPU-bound; one at a time is fastest)."""
+
+    def __init__(self, db: Database, storage: Storage, settings: Settings, models: ModelCache):
+        self.db, self.storage, self.settings, self.models = db, storage, settings, models
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._listeners: list = []
+
+    def add_listener(self, fn) -> None:
+        """Call ``fn(job_id, fraction)`` whenever a running job's progress is stored (worker thread)."""
+        self._listeners.append(fn)
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._loop, name="foley-worker", daemon=True)
+        self._thread.start()
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def stop(self, timeout: float = 60.0) -> None:
+        """Ask the worker to stop; a running denoising loop is interrupted and its job re-queued."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    @property
+    def alive(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    # --- the loop ------------------------------------------------------------------------------
+    def _preload(self) -> None:
+        try:
+            self.models.get(self.settings.default_model)
+        except Exception as e:  # a missing model is reported by the jobs that need it
+            log.warning("could not preload model '%s': %s", self.settings.default_model, e)
+
+    def _loop(self) -> None:
+        if self.settings.preload:
+            self._preload()
+        while not self._stop.is_set():
+            try:
+                job = self._claim()
+            except Exception:  # database briefly unavailable: retry after a pause
+                log.exception("cannot read the job queue")
+                job = None
+            if job is None:
+                self._wake.wait(POLL_SECONDS)
+                self._wake.clear()
+                continue
+            self._run(job)
+
+    def _claim(self) -> Job | None:
+        """Take the oldest queued job; the conditional UPDATE makes the claim safe across processes."""
+        with self.db.session() as s:
+            oldest = select(Job.id).where(Job.status == "queued").order_by(Job.created_at).limit(5)
+            ids = s.scalars(oldest).all()
+            for job_id in ids:
+                res = s.execute(update(Job).where(Job.id == job_id, Job.status == "queued")
+                                .values(status="running", started_at=now(), progress=0.0,
+                                        attempts=Job.attempts + 1))
+                s.commit()
+                if res.rowcount == 1:
+                    return s.get(Job, job_id)
+        return None
+
+    def _set(self, job_id: str, **values) -> None:
+        with self.db.session() as s:
+            s.execute(update(Job).where(Job.id == job_id).values(**values))
+            s.commit()
+
+    def _run(self, job: Job) -> None:
+        try:
+            outputs = self._execute(job)
+        except JobInterrupted:
+            self._set(job.id, status="queued", progress=0.0, started_at=None, attempts=job.attempts - 1)
+            log.info("job %s interrupted by shutdown; queued again", job.id)
+        except FoleyError as e:
+            self._set(job.id, status="failed", error=str(e), finished_at=now())
+        except Exception as e:  # a bug or resource problem: the job fails with the reason, the worker lives
+            log.exception("job %s failed", job.id)
+            msg = " ".join(f"{type(e).__name__}: {e}".split())[:500]
+            self._set(job.id, status="failed", error=f"internal error: {msg}", finished_at=now())
+        else:
+            self._set(job.id, status="done", progress=1.0, outputs=outputs, finished_at=now())
+
+    def _execute(self, job: Job) -> list[dict]:
+        from ..audio import Audio
+
+        request = GenerationRequest(**job.params["request"])
+        gen = self.models.get(job.model)
+        with self._progress(gen, job.id, calls=request.num_variations if job.kind == "edit" else 1):
+            if job.kind == "edit":
+                audio = Audio.load(self._source_path(job.source))
+                results = gen.edit(audio, request)
+            else:
+                results = gen.generate(request)
+        return [self._write(job, i, a) for i, a in enumerate(results)]
+
+    def _source_path(self, source: dict):
+        if "upload" in source:
+            return self.storage.upload_path(source["upload"])
+        return self.storage.job_file(source["job"], source.get("index", 0), ".wav")
+
+    def _write(self, job: Job, index: int, audio) -> dict:
+        from ..plot import save_spectrogram
+
+        wav = self.storage.job_file(job.id, index, ".wav")
+        audio.save(wav)
+        meta = {"file": wav.name, "job": job.id, "model_alias": job.model, **audio.meta}
+        if job.source:
+            meta["input"] = job.source
+        write_json_atomic(wav.with_suffix(".json"), meta)
+        prompt = audio.meta.get("request", {}).get("prompt", "")
+        save_spectrogram(audio, wav.with_suffix(".png"), title=prompt)
+        return {"index": index, "seed": audio.meta.get("seed"), "duration": audio.duration,
+                "sample_rate": audio.sample_rate, "channels": audio.channels}
+
+    @contextlib.contextmanager
+    def _progress(self, gen, job_id: str, calls: int):
+        """Report denoising progress by wrapping the sampler's ``denoise(..., callback=fn(i, n))`` where the
+        generator has one; the same callback interrupts the job when the server stops."""
+        model = getattr(gen, "model", None)
+        denoise = getattr(model, "denoise", None)
+        if denoise is None:
+            if self._stop.is_set():
+                raise JobInterrupted()
+            yield
+            return
+        state = {"calls": 0, "last": 0.0}
+
+        def report(i: int, n: int) -> None:
+            if self._stop.is_set():
+                raise JobInterrupted()
+            t = time.monotonic()
+            if t - state["last"] >= PROGRESS_EVERY_SECONDS or i == n:
+                state["last"] = t
+                frac = round(min((state["calls"] + i / max(n, 1)) / max(calls, 1), 0.99), 3)
+                self._set(job_id, progress=frac)
+                for fn in self._listeners:
+                    fn(job_id, frac)
+            if i == n:
+                state["calls"] += 1
+
+        def wrapped(*args, callback=None, **kwargs):
+            def both(i, n):
+                report(i, n)
+                if callback is not None:
+                    callback(i, n)
+            return denoise(*args, callback=both, **kwargs)
+
+        model.denoise = wrapped  # an instance attribute shadows the method only while this job runs
+        try:
+            yield
+        finally:
+            del model.denoise
