@@ -67,8 +67,12 @@ class Generator(ABC):
             kwargs.setdefault("duration", audio.duration)
             req = make_request(prompt=prompt, task=task, **kwargs)
         if req.task not in self.card.tasks:
-            raise RequestError(f"model '{self.card.name}' cannot do '{req.task}'; it supports: "
-                               f"{', '.join(self.card.tasks)}")
+            from .registry import supporting
+
+            others = [n for n in supporting(req.task) if n != self.card.name]
+            hint = f"; models that can: {', '.join(others)}" if others else ""
+            raise RequestError(f"model '{self.card.name}' cannot do '{req.task}' (it supports "
+                               f"{', '.join(self.card.tasks)}){hint}")
         if req.task == "inpaint" and req.mask_end is not None and req.mask_end > audio.duration + 1e-6:
             raise RequestError(f"mask end {req.mask_end:g} s is outside the clip ({audio.duration:.2f} s)")
         self._check_duration(req)

@@ -14,7 +14,7 @@ MAX_DURATION = 600.0
 MAX_STEPS = 1000
 MAX_VARIATIONS = 64
 
-Task = Literal["generate", "style_transfer", "inpaint", "extend", "super_resolution", "continue"]
+Task = Literal["generate", "style_transfer", "inpaint", "extend", "super_resolution", "continue", "melody"]
 
 
 class GenerationRequest(BaseModel):

@@ -34,7 +34,9 @@ class MiniLMEncoder:
     def __init__(self, max_length: int = 64):
         import torch
         from transformers import AutoModel, AutoTokenizer
+        from transformers.utils import logging as hf_logging
 
+        hf_logging.disable_progress_bar()  # no "Loading weights" bars on stderr: errors stay one line
         path = minilm_path()
         self.max_length = max_length
         self.tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=True)

@@ -42,3 +42,6 @@ def foley_cli():
                               cwd=cwd, env=env, timeout=120)
 
     return run
+
+
+from tests.ldm_tiny import tiny_ldm  # noqa: E402,F401  (session fixture shared by model, CLI and server tests)

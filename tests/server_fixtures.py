@@ -1,60 +1,16 @@
-"""A tiny trained latent-diffusion model for the server and browser tests (trained once per session)."""
+"""The tiny trained latent-diffusion model for the server, study and browser tests.
+
+One training run per session, shared with the model and CLI tests (``tests/ldm_tiny.py``).
+"""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import numpy as np
 import pytest
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-
-# The same tiny recipe as tests/test_ldm.py: every stage runs a few steps (~20 s on 2 cores).
-TINY = {
-    "name": "tiny", "seed": 0,
-    "audio": {"sample_rate": 16000, "channels": 2, "window_seconds": 1.024, "max_window_seconds": 2.048,
-              "max_duration": 6.0, "valid_fraction": 0.2},
-    "vae": {"block_out_channels": [8, 16, 16], "latent_channels": 4, "norm_num_groups": 4,
-            "crop_seconds": 0.512, "batch_size": 4, "steps": 3},
-    "unet": {"block_out_channels": [16, 32, 32], "attention_head_dim": 8, "norm_num_groups": 8,
-             "batch_size": 4, "steps": 4, "warmup": 1},
-    "train": {"threads": 2, "log_every": 1, "valid_every": 2, "save_every": 2},
-    "defaults": {"steps": 3, "guidance_scale": 2.0, "scheduler": "dpm++"},
-}
-
-
-def _corpus(folder: Path, n: int = 10) -> Path:
-    from foley.audio import Audio
-    from foley.data.manifest import write_manifest
-
-    rows = []
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        f0 = 110 * 2 ** (i % 5)
-        t = np.arange(16000) / 16000
-        x = 0.3 * np.sin(2 * np.pi * f0 * t) + 0.02 * rng.standard_normal(16000)
-        Audio(np.stack([x * (1 - i / n), x * (i / n)]).astype(np.float32), 16000).save(folder / f"{i}.wav")
-        rows.append({"path": f"{i}.wav", "duration": 1.0, "sample_rate": 16000, "channels": 2,
-                     "description": f"a tone at {f0} hertz"})
-    write_manifest(folder / "m.jsonl", rows)
-    return folder / "m.jsonl"
-
-
-def build_tiny_model(root: Path) -> Path:
-    """Train (or reuse) the tiny model under ``root``; returns its folder."""
-    from foley.families.ldm.train import train_ldm
-
-    folder = root / "model"
-    if (folder / "model_index.json").exists():
-        return folder
-    root.mkdir(parents=True, exist_ok=True)
-    return train_ldm([_corpus(root)], TINY, root / "run", dest=folder)
 
 
 @pytest.fixture(scope="session")
-def tiny_model(tmp_path_factory) -> Path:
-    """Folder of a tiny LDM model. Cached in the session's base temp folder, so test modules that import
-    this fixture share one training run."""
-    pytest.importorskip("torch")
-    return build_tiny_model(tmp_path_factory.getbasetemp() / "server-tiny-model")
+def tiny_model(tiny_ldm) -> Path:
+    """Folder of the session's tiny LDM model."""
+    return tiny_ldm[1]

@@ -14,44 +14,15 @@ torch = pytest.importorskip("torch")
 from foley.audio import Audio  # noqa: E402
 from foley.errors import ModelError, RequestError  # noqa: E402
 
-TINY = {
-    "name": "tiny", "seed": 0,
-    "audio": {"sample_rate": 16000, "channels": 2, "window_seconds": 1.024, "max_window_seconds": 2.048,
-              "max_duration": 6.0, "valid_fraction": 0.2},
-    "vae": {"block_out_channels": [8, 16, 16], "latent_channels": 4, "norm_num_groups": 4,
-            "crop_seconds": 0.512, "batch_size": 4, "steps": 3},
-    "unet": {"block_out_channels": [16, 32, 32], "attention_head_dim": 8, "norm_num_groups": 8,
-             "batch_size": 4, "steps": 4, "warmup": 1},
-    "train": {"threads": 2, "log_every": 1, "valid_every": 2, "save_every": 2},
-    "defaults": {"steps": 3, "guidance_scale": 2.0, "scheduler": "dpm++"},
-}
-
-
-def _corpus(folder, n=10):
-    from foley.data.manifest import write_manifest
-
-    rows = []
-    rng = np.random.default_rng(0)
-    for i in range(n):
-        f0 = 110 * 2 ** (i % 5)
-        t = np.arange(16000) / 16000
-        x = 0.3 * np.sin(2 * np.pi * f0 * t) + 0.02 * rng.standard_normal(16000)
-        pan = np.stack([x * (1 - i / n), x * (i / n)])
-        Audio(pan.astype(np.float32), 16000).save(folder / f"{i}.wav")
-        rows.append({"path": f"{i}.wav", "duration": 1.0, "sample_rate": 16000, "channels": 2,
-                     "description": f"a tone at {f0} hertz", "captions": [f"tone {f0}", "a steady tone"]})
-    write_manifest(folder / "m.jsonl", rows)
-    return folder / "m.jsonl"
-
 
 @pytest.fixture(scope="module")
-def tiny_model(tmp_path_factory):
-    from foley.families.ldm.train import train_ldm
+def tiny_model(tiny_ldm, tmp_path_factory):
+    """A private copy of the session's tiny model and run (some tests here modify the run)."""
+    import shutil
 
-    root = tmp_path_factory.mktemp("ldm")
-    manifest = _corpus(root)
-    folder = train_ldm([manifest], TINY, root / "run", dest=root / "model")
-    return root, folder
+    root = tmp_path_factory.mktemp("ldm_copy")
+    shutil.copytree(tiny_ldm[0], root, dirs_exist_ok=True)
+    return root, root / "model"
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +54,8 @@ def test_resume_continues_from_checkpoint(tiny_model):
     from foley.train.loop import Checkpointer
 
     root, _ = tiny_model
+    from tests.ldm_tiny import TINY
+
     recipe = json.loads(json.dumps(TINY))
     recipe["unet"]["steps"] = 6
     final = root / "run" / "unet" / "final"

@@ -81,6 +81,7 @@ def generate(
 
     if fmt is not None and fmt not in FORMATS:
         raise RequestError(f"unknown format '{fmt}'; use wav, flac or ogg")
+    _check_scheduler(scheduler)
     prompts = _prompts(prompt, batch_file)
     requests = [make_request(prompt=p, duration=duration, seed=seed, steps=steps, guidance_scale=guidance,
                              negative_prompt=negative, scheduler=scheduler, num_variations=variations)
@@ -108,6 +109,13 @@ def generate(
         r, j = todo[i]
         _write(by_req[(id(r), j)], paths[i], plot)
         typer.echo(f"wrote {paths[i]}  (seed {by_req[(id(r), j)].meta['seed']})")
+
+
+def _check_scheduler(name: str | None) -> None:
+    from ..families.ldm.components import SCHEDULERS
+
+    if name is not None and name not in SCHEDULERS:
+        raise RequestError(f"unknown scheduler '{name}'; choose one of {', '.join(SCHEDULERS)}")
 
 
 def _prompts(prompt: str | None, batch_file: Path | None) -> list[str]:
@@ -153,6 +161,7 @@ def edit(
     suffix = output.suffix.lstrip(".").lower()
     if suffix not in FORMATS:
         raise RequestError(f"{output}: cannot write '.{suffix or '(none)'}' files; use .wav, .flac or .ogg")
+    _check_scheduler(scheduler)
     meta = info(input)  # fails fast on a missing or unreadable file
     if prompt is None:
         if task != "super_resolution":
