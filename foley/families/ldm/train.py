@@ -299,7 +299,9 @@ def export(recipe: dict, out: Path, dest: Path, unet=None, vocoder: bool | Path 
     vae = AutoencoderKL.from_pretrained(out / "vae" / "final")
     scale = json.loads((out / "latents" / "scale.json").read_text())["scaling_factor"]
     vae.register_to_config(scaling_factor=scale)
-    unet = unet if unet is not None else UNet2DConditionModel.from_pretrained(out / "unet" / "final")
+    if unet is None:
+        unet = (UNet2DConditionModel.from_pretrained(out / "unet" / "final") if (out / "unet" / "final").exists()
+                else _ema_unet_from_checkpoint(out))
     save_component(vae, dest / "vae")
     save_component(unet, dest / "unet")
     DDIMScheduler.from_config(noise_scheduler_config(recipe)).save_pretrained(dest / "scheduler")
@@ -324,6 +326,31 @@ def export(recipe: dict, out: Path, dest: Path, unet=None, vocoder: bool | Path 
 
     write_model_index(dest, components, cfg.to_dict())
     return dest
+
+
+def _ema_unet_from_checkpoint(out: Path):
+    """The EMA weights of an unfinished UNet run (export a model before the last step)."""
+    from diffusers import UNet2DConditionModel
+    from diffusers.training_utils import EMAModel
+
+    from ...errors import FoleyError
+
+    ckpt = Checkpointer(out / "unet" / "ckpt")
+    if not ckpt.exists():
+        raise FoleyError(f"{out / 'unet'}: no finished UNet and no checkpoint to export; run the unet stage")
+    state = torch.load(ckpt.path, map_location="cpu", weights_only=False)
+    recipe = json.loads((out / "recipe.json").read_text())
+    lat = torch.load(out / "latents" / "valid.pt")
+    c, h, w = lat["mean"].shape[1:]
+    from ...text import MiniLMEncoder
+
+    model = UNet2DConditionModel.from_config(default_unet_config(c, h, MiniLMEncoder.dim,
+                                                                 {**recipe.get("unet", {}), "latent_frames": w}))
+    ema = EMAModel(model.parameters())
+    ema.load_state_dict(state["ema"])
+    ema.copy_to(model.parameters())
+    print(f"exporting the EMA weights of step {state['step']} (run not finished)")
+    return model.eval()
 
 
 def train_ldm(manifests: list[Path], recipe: dict, out: Path, stages=STAGES, dest: Path | None = None) -> Path | None:
