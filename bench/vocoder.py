@@ -63,27 +63,33 @@ def _seconds_per_10s(vocoder, mel_cfg, repeats: int) -> float:
     return statistics.median(times)
 
 
-def _plot(path: Path, rows: dict, mel_cfg, clip_index: int = 0) -> None:
+def _plot(path: Path, rows: dict, mel_cfg, clips: list[int]) -> None:
+    """Linear-frequency STFT magnitude (dB) of ``clips`` (columns) for each vocoder (rows)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import torch
 
-    from foley.features import log_mel
-
-    fig, axes = plt.subplots(len(rows), 1, figsize=(9, 2.2 * len(rows)), sharex=True)
-    for ax, (name, wave) in zip(axes, rows.items(), strict=True):
-        m = log_mel(wave[clip_index: clip_index + 1], mel_cfg)[0].numpy()
-        ax.imshow(m, origin="lower", aspect="auto", vmin=-11.5, vmax=max(2.0, float(m.max())),
-                  extent=(0, wave.shape[-1] / mel_cfg.sample_rate, 0, mel_cfg.n_mels), cmap="magma")
-        ax.set_ylabel("mel band")
-        ax.set_title(name, fontsize=9)
-    axes[-1].set_xlabel("seconds")
-    fig.tight_layout()
+    from foley.features import stft
     from foley.fsutil import atomic_path
 
+    fig, axes = plt.subplots(len(rows), len(clips), figsize=(5 * len(clips), 2.0 * len(rows)),
+                             sharex=True, sharey=True, squeeze=False)
+    for r, (name, wave) in enumerate(rows.items()):
+        for c, i in enumerate(clips):
+            db = 20 * torch.log10(stft(wave[i: i + 1].float(), mel_cfg)[0].abs() + 1e-5).numpy()
+            ax = axes[r][c]
+            ax.imshow(db, origin="lower", aspect="auto", vmin=-80, vmax=max(0.0, float(db.max())), cmap="magma",
+                      extent=(0, wave.shape[-1] / mel_cfg.sample_rate, 0, mel_cfg.sample_rate / 2000))
+            ax.set_title(f"{name} (clip {i})", fontsize=9)
+            if c == 0:
+                ax.set_ylabel("kHz")
+    for ax in axes[-1]:
+        ax.set_xlabel("seconds")
+    fig.tight_layout()
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90)
+        fig.savefig(tmp, dpi=64)
     plt.close(fig)
 
 
@@ -152,7 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     table = ["| vocoder | MR-STFT distance ↓ | L1 log-mel ↓ | s per 10 s stereo | speed vs GL-32 |",
              "|---|---|---|---|---|"]
     table += [f"| {name} | {mr:.4f} | {ml:.4f} | {sp:.4f} | {base / sp:.2f}× |" for name, mr, ml, sp in rows]
-    _plot(args.png, waves, cfg)
+    _plot(args.png, waves, cfg, clips=sorted({0, n // 2, n - 1}))
     print("\n".join(table))
     print(f"spectrograms: {args.png}")
 
@@ -162,7 +168,8 @@ def main(argv: list[str] | None = None) -> None:
     record = "\n".join([
         f"### Vocoder comparison, {now}", "",
         f"- command: `{cmd}`",
-        f"- machine: `{_uname()}`, {os.cpu_count()} CPUs, torch {torch.__version__}, {args.threads} threads",
+        f"- machine: `{_uname()}`, {os.cpu_count()} CPUs, torch {torch.__version__}, "
+        f"{args.threads} torch thread(s), load average {os.getloadavg()[0]:.1f} at the end",
         f"- git commit: {_git_commit()}",
         f"- data: {n} held-out clips of {args.seconds:g} s (split \"valid\") from {', '.join(args.data)}, "
         f"mono, {cfg.sample_rate} Hz, log-mel {cfg.n_mels} bands, n_fft {cfg.n_fft}, hop {cfg.hop_length}",

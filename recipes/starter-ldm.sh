@@ -14,9 +14,9 @@ C=corpora
 [ -f $C/real_sfx/manifest.jsonl ] || $PY recipes/real_sfx.py -o $C/real_sfx
 
 # the vocoder trains on one core while the VAE/UNet train on the other (1 thread each)
-[ -f runs/vocoder/final/config.json ] || \
+[ -f runs/vocoder/vocoder/config.json ] || \
   OMP_NUM_THREADS=1 $PY -m foley.vocoder.train --data $C/synth/manifest.jsonl --data $C/music/manifest.jsonl \
-    --data $C/real_sfx/manifest.jsonl --out runs/vocoder --steps 6000 --num-threads 1 > runs/vocoder.log 2>&1 &
+    --data $C/real_sfx/manifest.jsonl --out runs/vocoder --steps 5000 --num-threads 1 > runs/vocoder.log 2>&1 &
 
 $FOLEY train ldm --data $C/synth/manifest.jsonl --data $C/music/manifest.jsonl --data $C/real_sfx/manifest.jsonl \
   --recipe recipes/starter-ldm.toml --run runs/starter --stages vae,latents,unet
