@@ -70,8 +70,12 @@ class LatentAudioModel:
     """VAE + UNet + scheduler config + vocoder + text encoder, loaded from a model folder."""
 
     def __init__(self, vae, unet, scheduler_config: dict, cfg: FoleyConfig, vocoder=None, name: str = "ldm",
-                 weights_hash: str = "unknown"):
+                 weights_hash: str = "unknown", cross_attention: bool = True):
+        """``cross_attention=False`` runs a pooled-only UNet (AudioLDM 1 layout: ``class_embed_type=
+        "simple_projection"``, attention blocks without text): the UNet gets ``encoder_hidden_states=None``
+        and the text only as ``class_labels`` (the pooled vector)."""
         self.vae, self.unet, self.cfg = vae.eval(), unet.eval(), cfg
+        self.cross_attention = cross_attention
         self.scheduler_config = scheduler_config
         self.vocoder = vocoder
         self.name, self.weights_hash = name, weights_hash
@@ -173,11 +177,12 @@ class LatentAudioModel:
             x = noise * sched.init_noise_sigma
         use_cfg = guidance is not None and guidance != 1.0
         both = uncond.cat(cond) if use_cfg else cond
+        text = ({"encoder_hidden_states": both.tokens, "encoder_attention_mask": both.mask}
+                if self.cross_attention else {"encoder_hidden_states": None})
         for i, t in enumerate(timesteps):
             inp = torch.cat([x, x]) if use_cfg else x
             inp = sched.scale_model_input(inp, t)
-            out = self.unet(inp, t, encoder_hidden_states=both.tokens, class_labels=both.pooled,
-                            encoder_attention_mask=both.mask).sample
+            out = self.unet(inp, t, class_labels=both.pooled, **text).sample
             if use_cfg:
                 out_u, out_c = out.chunk(2)
                 out = out_u + guidance * (out_c - out_u)
