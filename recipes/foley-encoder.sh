@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The foley encoder shipped in models/foley-encoder (tier 2 of `foley eval`): a ~1 M-parameter CNN on
 # 16 kHz mono log-mel, trained on the three corpora's labels (synth recipe, music family, real-SFX
-# category) with attribute heads. One CPU thread, about 25 minutes (log-mel decoding included).
+# category) with attribute heads. One CPU thread, about 18 minutes (1 of them decoding the clips to
+# cached log-mels).
 # Reproduce from the repository root after rendering the corpora (see docs / `foley data`):
 #     bash recipes/foley-encoder.sh
 set -euo pipefail

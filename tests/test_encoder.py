@@ -200,7 +200,7 @@ SHIPPED = __import__("foley.registry", fromlist=["models_dir"]).models_dir() / "
 
 
 @pytest.mark.skipif(not (SHIPPED / "model.safetensors").exists(), reason="no shipped encoder in models/")
-@pytest.mark.parametrize("recipe", ["siren", "pluck", "rain"])
+@pytest.mark.parametrize("recipe", ["cricket", "cicada", "thump"])
 def test_shipped_encoder_classifies_a_clear_synth_clip(recipe):
     from foley.data.synth.render import render_spec
 

@@ -194,6 +194,9 @@ def _load_plugins() -> None:
     if _PLUGINS_LOADED:
         return
     _PLUGINS_LOADED = True
+    from .encoder import register_encoder  # tier 2: our encoder, named foley-encoder-<hash8>
+
+    register_encoder()
     try:
         from .backbones import BACKBONES, load_backbone
     except ModuleNotFoundError as e:
@@ -207,7 +210,7 @@ def _load_plugins() -> None:
 
 
 def extractor_names() -> list[str]:
-    """Registered extractor names (``logmel`` first, then backbones in registration order)."""
+    """Registered extractor names (``logmel`` first, then our encoder, then backbones)."""
     _load_plugins()
     return list(_REGISTRY)
 
