@@ -25,6 +25,7 @@ REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
 _PUBLIC = "foley.families.public"
 FAMILIES = {
     "ldm": "foley.families.ldm.pipeline:LDMGenerator",
+    "lm": "foley.families.lm.pipeline:LMGenerator",
     "audioldm": f"{_PUBLIC}.diffusion:AudioLDMGenerator",
     "audioldm2": f"{_PUBLIC}.diffusion:AudioLDM2Generator",
     "musicldm": f"{_PUBLIC}.diffusion:MusicLDMGenerator",
@@ -48,6 +49,12 @@ CARDS: dict[str, ModelCard] = {
         max_duration=30.0, tasks=_LDM_TASKS, licence="Apache-2.0 (weights); training data: see model card",
         description="Our latent-diffusion starter model: sound design textures, game SFX and music sketches.",
         recipe="recipes/starter-ldm.toml"),
+    "starter-lm": ModelCard(
+        name="starter-lm", family="lm", weights="models/starter-lm", sample_rate=16000, channels=2,
+        max_duration=60.0, tasks=("generate", "continue", "extend"),
+        licence="Apache-2.0 (weights); training data: see model card",
+        description="Our token-LM starter: codec tokens predicted from text (MusicGen-style); streams.",
+        recipe="recipes/starter-lm.toml"),
     **PUBLIC_CARDS,
 }
 

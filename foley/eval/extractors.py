@@ -133,20 +133,20 @@ class BackboneExtractor(FeatureExtractor):
         self.sample_rate = int(backbone.sample_rate)
         self.channels = 1
         self.has_posteriors = hasattr(backbone, "logits")
-        self._memo: tuple[int, tuple] | None = None
+        self._memo: tuple[list, tuple] | None = None  # (the very list, outputs): holding it keeps its id unique
 
     @property
     def hash(self) -> str:
         return str(self.backbone.hash)
 
     def _outputs(self, audios: list[Audio]) -> tuple:
-        if self._memo is None or self._memo[0] != id(audios):
+        if self._memo is None or self._memo[0] is not audios:
             both = getattr(self.backbone, "embed_and_logits", None)
             if both is not None:
                 out = both(audios)
             else:
                 out = (self.backbone.embed(audios), self.backbone.logits(audios) if self.has_posteriors else None)
-            self._memo = (id(audios), out)
+            self._memo = (audios, out)
         return self._memo[1]
 
     def embed(self, audios: list[Audio]) -> np.ndarray:
