@@ -13,7 +13,6 @@ Writes quality.json and quality.md into the output folder and prints the markdow
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 from collections import defaultdict
