@@ -46,13 +46,14 @@ _LDM_TASKS = ("generate", "style_transfer", "inpaint", "extend", "continue", "su
 CARDS: dict[str, ModelCard] = {
     "starter": ModelCard(
         name="starter", family="ldm", weights="models/starter", sample_rate=16000, channels=2,
-        max_duration=30.0, tasks=_LDM_TASKS, licence="Apache-2.0 (weights); training data: see model card",
+        max_duration=30.0, tasks=_LDM_TASKS,
+        licence="share-alike: trained partly on CC-BY-SA-3.0 and GPL-2+ game audio (models/starter/README.md)",
         description="Our latent-diffusion starter model: sound design textures, game SFX and music sketches.",
         recipe="recipes/starter-ldm.toml"),
     "starter-lm": ModelCard(
         name="starter-lm", family="lm", weights="models/starter-lm", sample_rate=16000, channels=2,
         max_duration=60.0, tasks=("generate", "continue", "extend"),
-        licence="Apache-2.0 (weights); training data: see model card",
+        licence="share-alike: trained partly on CC-BY-SA-3.0 and GPL-2+ game audio (models/starter-lm/README.md)",
         description="Our token-LM starter: codec tokens predicted from text (MusicGen-style); streams.",
         recipe="recipes/starter-lm.toml"),
     **PUBLIC_CARDS,

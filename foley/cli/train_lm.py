@@ -1,0 +1,60 @@
+"""`foley train codec` and `foley train lm`: the token family's training commands (resumable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from ..errors import FoleyError
+from .train import train_app
+
+
+def _check(data: list[Path]) -> None:
+    for m in data:
+        if not m.exists():
+            raise FoleyError(f"{m}: manifest not found (make one with `foley data scan DIR -o {m}`)")
+
+
+@train_app.command("codec")
+def train_codec(
+    data: list[Path] = typer.Option(..., "--data", help="Manifest(s) (JSONL); repeat for several."),
+    recipe: Path = typer.Option(Path("recipes/starter-codec.toml"), "--recipe", help="Recipe (TOML)."),
+    run: Path = typer.Option(Path("runs/codec"), "--run", help="Working folder (checkpoints, logs, previews)."),
+    output: Path = typer.Option(None, "--output", "-o", help="Also copy the finished codec folder here."),
+):
+    """Train the neural codec (RVQ autoencoder, STFT discriminators); writes <run>/codec/final."""
+    from ..codec.train import train_codec as _train
+    from ..train.loop import load_recipe
+
+    _check(data)
+    folder = _train(list(data), load_recipe(recipe), run)
+    if output is not None:
+        import shutil
+
+        shutil.copytree(folder, output, dirs_exist_ok=True)
+        folder = output
+    typer.echo(f"codec written to {folder}")
+
+
+@train_app.command("lm")
+def train_lm(
+    data: list[Path] = typer.Option(..., "--data", help="Manifest(s) (JSONL); repeat for several."),
+    recipe: Path = typer.Option(Path("recipes/starter-lm.toml"), "--recipe", help="Recipe (TOML)."),
+    run: Path = typer.Option(Path("runs/lm"), "--run", help="Working folder (tokens, checkpoints, logs)."),
+    output: Path = typer.Option(None, "--output", "-o", help="Where to write the finished model folder."),
+    stages: str = typer.Option("tokens,lm,export", "--stages", help="Comma-separated: tokens, lm, export."),
+):
+    """Train the token LM on a trained codec's tokens: pre-tokenise, train the decoder, export."""
+    from ..families.lm.train import STAGES
+    from ..families.lm.train import train_lm as _train
+    from ..train.loop import load_recipe
+
+    chosen = tuple(s.strip() for s in stages.split(",") if s.strip())
+    bad = [s for s in chosen if s not in STAGES]
+    if bad:
+        raise FoleyError(f"unknown stage(s) {', '.join(bad)}; choose from {', '.join(STAGES)}")
+    _check(data)
+    folder = _train(list(data), load_recipe(recipe), run, stages=chosen, dest=output)
+    if folder:
+        typer.echo(f"model written to {folder}")

@@ -1,0 +1,10 @@
+"""The autoregressive token family: a MusicGen-style transformer decoder over our codec's tokens.
+
+- :mod:`.delay` — MusicGen's delay interleaving of codebook streams (and its inverse);
+- :mod:`.model` — :class:`~foley.families.lm.model.TokenLM`: codec + MiniLM + ``MusicgenForCausalLM``
+  composed as transformers' ``MusicgenForConditionalGeneration``; folders, text conditioning, sampling;
+- :mod:`.stream` — token frames as they are sampled (a background ``generate`` and a streamer);
+- :mod:`.pipeline` — :class:`~foley.families.lm.pipeline.LMGenerator` (generate, continue, long-form,
+  streaming);
+- :mod:`.train` — ``foley train lm``: pre-tokenise with the codec once, train the decoder, export.
+"""

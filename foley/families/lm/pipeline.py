@@ -1,0 +1,203 @@
+"""The token-LM Generator: text to audio, audio continuation, long-form and streaming.
+
+Every output is sampled on its own after seeding (transformers' sampler has one global generator), so a
+seed gives the same sound in any batch; variation j uses seed + j, window w of a long piece seed + 7919 w.
+Codes become audio through :class:`~foley.codec.model.ChunkDecoder` in fixed chunks, whether streamed or
+not, so the streamed chunks of a request concatenate to exactly the non-streamed output.
+
+Long-form: past the training window, each new window is prompted with the last ``context_seconds`` of codes
+(token-level overlap), and the whole code stream is decoded continuously, so windows join without seams.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ...audio import Audio
+from ...errors import RequestError
+from ...generator import Generator, ModelCard
+from ...request import GenerationRequest, make_request
+from .model import TokenLM
+
+LM_TASKS = ("generate", "continue", "extend")
+CROSSFADE_SECONDS = 0.05
+WINDOW_SEED_STRIDE = 7919
+
+
+class LMGenerator(Generator):
+    """Generator over a :class:`TokenLM` folder. ``sampling`` overrides the folder's top-k/top-p/temperature."""
+
+    def __init__(self, lm: TokenLM, card: ModelCard, sampling: dict | None = None):
+        self.lm, self.card = lm, card
+        self.sampling = {**lm.cfg.defaults, **{k: v for k, v in (sampling or {}).items() if v is not None}}
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, card: ModelCard | None = None, top_k: int | None = None,
+                    top_p: float | None = None, temperature: float | None = None,
+                    vocoder: str | None = None) -> LMGenerator:
+        if vocoder not in (None, "auto"):
+            raise RequestError(f"--vocoder {vocoder}: token models decode with their own codec; drop it")
+        if top_k is not None and top_k < 0 or top_p is not None and not 0 <= top_p <= 1:
+            raise RequestError("top-k must be >= 0 and top-p between 0 and 1")
+        if temperature is not None and temperature <= 0:
+            raise RequestError(f"temperature must be positive, got {temperature}")
+        lm = TokenLM.from_folder(folder)
+        cfg = lm.cfg
+        card = card or ModelCard(name=Path(folder).name, family="lm", weights=str(folder), sample_rate=cfg.sample_rate,
+                                 channels=cfg.channels, max_duration=cfg.max_duration, tasks=LM_TASKS,
+                                 licence=cfg.extra.get("licence", "unknown"))
+        return cls(lm, card, {"top_k": top_k, "top_p": top_p, "temperature": temperature})
+
+    def weight_hash(self) -> str:
+        return self.lm.weight_hash()
+
+    # --- settings ------------------------------------------------------------------------------
+    def _settings(self, r: GenerationRequest) -> dict:
+        for name in ("steps", "scheduler"):
+            if getattr(r, name) is not None:
+                raise RequestError(f"model '{self.card.name}' has no {name} setting (it samples tokens); drop it")
+        s = dict(self.sampling)
+        if r.guidance_scale is not None:
+            s["guidance_scale"] = r.guidance_scale
+        return s
+
+    @staticmethod
+    def _seed(r: GenerationRequest) -> int:
+        return r.seed if r.seed is not None else secrets.randbelow(2**31)
+
+    # --- generation ----------------------------------------------------------------------------
+    def _generate(self, requests: list[GenerationRequest]) -> list[Audio]:
+        outs = []
+        for r in requests:
+            base = self._seed(r)
+            settings = self._settings(r)
+            for j in range(r.num_variations):
+                samples = np.concatenate(list(self._chunks(r, base + j, settings, streaming=False)), axis=-1)
+                outs.append(self._finish(samples, r, base + j, j, settings))
+        return outs
+
+    def stream(self, prompt: str | GenerationRequest, **kwargs) -> Iterator[Audio]:
+        """Yield audio chunks (Audio [C, n] at the model rate) while tokens are sampled; concatenated they
+        equal ``generate(...)[0]`` for the same request and seed. One output per call (no variations)."""
+        r = prompt if isinstance(prompt, GenerationRequest) else make_request(prompt=prompt, **kwargs)
+        if r.task != "generate" or r.num_variations != 1:
+            raise RequestError("streaming makes one sound from text: task 'generate', one variation")
+        self._check_duration(r)
+        seed, settings = self._seed(r), self._settings(r)
+        offset = 0
+        for i, chunk in enumerate(self._chunks(r, seed, settings, streaming=True)):
+            audio = self._finish(chunk, r, seed, 0, settings)
+            audio.meta.update(chunk=i, offset=offset)
+            offset += chunk.shape[-1]
+            yield audio
+
+    def _chunks(self, r: GenerationRequest, seed: int, settings: dict, streaming: bool) -> Iterator[np.ndarray]:
+        """Samples [C, n] chunk by chunk, ``r.duration`` seconds in all."""
+        lm = self.lm
+        total = int(round(r.duration * self.sample_rate))
+        dec = lm.chunk_decoder(lm.cfg.channels)
+        made = 0
+        blocks = self._blocks(r, seed, settings, lm.frames(r.duration), streaming, None)
+        for block in _then_none(blocks):
+            out = dec.flush() if block is None else dec.push(lm.per_channel(block))
+            out = np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)[:, : total - made]
+            if out.shape[-1]:
+                made += out.shape[-1]
+                yield out.astype(np.float32)
+        if made < total:  # never expected: the codes cover ceil(duration * frame rate) frames
+            yield np.zeros((lm.cfg.channels, total - made), np.float32)
+
+    def _blocks(self, r: GenerationRequest, seed: int, settings: dict, frames: int, streaming: bool,
+                prompt: torch.Tensor | None) -> Iterator[torch.Tensor]:
+        """New code frames [K, n] in order; windows past the training window slide a context of codes."""
+        from .stream import stream_frames
+
+        lm = self.lm
+        guided = float(settings["guidance_scale"]) > 1.0
+        states, mask = lm.condition([r.prompt], [r.negative_prompt], guidance=guided)
+        ctx = None if prompt is None else prompt[:, -lm.context_frames:]
+        made, window = 0, 0
+        while made < frames:
+            n = min(lm.window_frames - (0 if ctx is None else ctx.shape[-1]), frames - made)
+            s = seed + WINDOW_SEED_STRIDE * window
+            if streaming:
+                parts = []
+                for block in stream_frames(lm, states, mask, n, s, settings, prompt=ctx):
+                    parts.append(block)
+                    yield block
+                new = torch.cat(parts, dim=-1)
+            else:
+                new = lm.sample(states, mask, n, s, settings, prompt=ctx)[:, -n:]
+                yield new
+            ctx = (new if ctx is None else torch.cat([ctx, new], dim=-1))[:, -lm.context_frames:]
+            made, window = made + n, window + 1
+
+    def _finish(self, samples: np.ndarray, r: GenerationRequest, seed: int, variation: int, settings: dict) -> Audio:
+        audio = Audio(np.ascontiguousarray(samples, np.float32), self.sample_rate)
+        audio.meta = self.provenance(r, seed, variation)
+        audio.meta["settings"] = {**settings, "frame_rate": self.lm.cfg.frame_rate,
+                                  "window_seconds": self.lm.cfg.window_seconds}
+        return audio
+
+    # --- continuation --------------------------------------------------------------------------
+    def _edit(self, audio: Audio, r: GenerationRequest) -> list[Audio]:
+        """Continue ``audio`` to ``r.duration`` seconds in all (default: 5 s more); the input is kept
+        bit-exact up to its last 50 ms, which crossfade into the continuation."""
+        from ..public.latent_edit import extended_length
+
+        src = audio.to_channels(self.channels) if audio.channels != self.channels else audio
+        if src.sample_rate != self.sample_rate:
+            src = src.resample(self.sample_rate)
+        total = extended_length(src, r.duration, self.card.max_duration)
+        settings = self._settings(r)
+        hop = self.lm.codec.hop_length
+        whole = (src.frames // hop) * hop  # the prompt ends on a frame border: no half-silent last frame
+        if whole < 2 * hop:
+            raise RequestError(f"the input is too short to continue ({src.duration:.3f} s); give at least "
+                               f"{2 * hop / self.sample_rate:.2f} s")
+        codes = self.lm.audio_codes(src.pad_or_trim(whole))               # [K, P]
+        keep = codes[:, -self.lm.context_frames:]
+        overlap = min(keep.shape[-1], -(-int(CROSSFADE_SECONDS * self.sample_rate) // hop) + 1)
+        start = (codes.shape[-1] - overlap) * hop                         # first decoded sample (input timeline)
+        new_seconds = total - start / self.sample_rate
+        rr = r.model_copy(update={"duration": new_seconds})
+        outs, base = [], self._seed(r)
+        for j in range(r.num_variations):
+            gen = np.concatenate(list(self._continue_chunks(rr, base + j, settings, keep, overlap)), axis=-1)
+            out = np.zeros((self.channels, int(round(total * self.sample_rate))), np.float32)
+            out[:, start:start + gen.shape[-1]] = np.clip(np.nan_to_num(gen[:, : out.shape[-1] - start]), -1, 1)
+            joined = _crossfade_in(src.samples, out, src.frames, int(CROSSFADE_SECONDS * self.sample_rate))
+            outs.append(self._finish(joined, r, base + j, j, settings))
+        return outs
+
+    def _continue_chunks(self, r, seed, settings, prompt: torch.Tensor, overlap: int) -> Iterator[np.ndarray]:
+        """Decoded audio from the last ``overlap`` prompt frames on: those frames' audio, then the new."""
+        lm = self.lm
+        dec = lm.chunk_decoder(lm.cfg.channels)
+        dec.prime(lm.per_channel(prompt[:, :-overlap]))
+        yield dec.push(lm.per_channel(prompt[:, -overlap:]))
+        frames = lm.frames(r.duration) - overlap
+        for block in self._blocks(r, seed, settings, max(frames, 0), False, prompt):
+            yield dec.push(lm.per_channel(block))
+        yield dec.flush()
+
+
+def _then_none(it):
+    yield from it
+    yield None
+
+
+def _crossfade_in(src: np.ndarray, out: np.ndarray, n: int, xf: int) -> np.ndarray:
+    """``src`` [C, n] bit-exact before ``n - xf``, an equal-power crossfade into ``out`` over its last ``xf``
+    samples, ``out`` [C, N] after ``n``."""
+    xf = max(1, min(xf, n))
+    res = out.copy()
+    res[:, : n - xf] = src[:, : n - xf]
+    ramp = np.sin(0.5 * np.pi * np.linspace(0, 1, xf, dtype=np.float32)) ** 2
+    res[:, n - xf:n] = src[:, n - xf:n] * (1 - ramp) + out[:, n - xf:n] * ramp
+    return res

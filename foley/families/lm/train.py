@@ -1,0 +1,251 @@
+"""``foley train lm``: pre-tokenise the corpus with a trained codec, train the token decoder, export.
+
+Stages, each in ``<run>/<stage>/`` and resumable: ``tokens`` (every clip's window encoded once: int16 codes
+[N, K, F] + all captions), ``lm`` (teacher-forced cross-entropy over the delay-interleaved codes,
+text cross-attention on MiniLM with condition dropout for guidance, AdamW + warm-up/cosine, EMA,
+validation loss, previews) and ``export`` (a model folder, see :mod:`foley.families.lm.model`).
+The codec comes from ``foley train codec`` (``[lm] codec = "<folder>"`` in the recipe).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import time
+from pathlib import Path
+
+import torch
+
+from ...codec.model import FoleyCodec
+from ...errors import FoleyError
+from ...fsutil import atomic_path, write_json_atomic
+from ...train.loop import Checkpointer, append_log, progress, set_threads
+from .delay import interleave, targets
+from .model import SAMPLING_DEFAULTS, LMConfig, TokenLM, load_projection, new_decoder, save_projection
+
+STAGES = ("tokens", "lm", "export")
+LM_DEFAULTS = {"channels": 2, "window_seconds": 3.0, "max_duration": 60.0, "hidden_size": 256, "layers": 4,
+               "batch_size": 16, "steps": 4000, "lr": 5e-4, "warmup": 200, "weight_decay": 0.01,
+               "cfg_dropout": 0.1, "ema_decay": 0.999, "crops_per_clip": 2, "export_dtype": "float16",
+               "valid_items": 64}
+
+
+def settings(recipe: dict) -> dict:
+    return {**LM_DEFAULTS, **recipe.get("lm", {})}
+
+
+def codec_folder(recipe: dict) -> Path:
+    folder = Path(settings(recipe).get("codec", "runs/codec/codec/final"))
+    if not folder.is_dir():
+        raise FoleyError(f"{folder}: codec not found; train it first (`foley train codec`) or set [lm] codec")
+    return folder
+
+
+# --- stage 1: tokens ------------------------------------------------------------------------------
+@torch.no_grad()
+def encode_tokens(manifests, recipe: dict, out: Path) -> Path:
+    """Encode each clip's window once: ``<out>/tokens/{valid,train}.pt`` = codes int16 [N, K, F] + captions."""
+    from ...data.dataset import ClipDataset
+    from ...data.manifest import clip_captions
+
+    stage = Path(out) / "tokens"
+    if (stage / "train.pt").exists() and (stage / "valid.pt").exists():
+        return stage
+    r, t = settings(recipe), recipe.get("train", {})
+    set_threads(t.get("threads"))
+    codec = FoleyCodec.from_folder(codec_folder(recipe))
+    ch, n_q = int(r["channels"]), int(r.get("n_q", codec.num_quantizers))
+    a = recipe.get("audio", {})
+    cache = Path(a["cache_dir"]) if a.get("cache_dir") else Path(out) / "cache"
+    for split in ("valid", "train"):
+        ds = ClipDataset(manifests, sample_rate=codec.sample_rate, channels=ch, clip_seconds=float(r["window_seconds"]),
+                         split=split, valid_fraction=a.get("valid_fraction", 0.03), cache_dir=cache,
+                         seed=recipe.get("seed", 0))
+        order = [i for i in range(len(ds)) for _ in range(int(r["crops_per_clip"]) if split == "train" else 1)]
+        codes, caps = [], []
+        bar = progress(len(order), 0, f"tokens {split}")
+        for s in range(0, len(order), 16):
+            items = [ds[i] for i in order[s:s + 16]]
+            x = torch.stack([it["audio"] for it in items])                      # [b, C, T]
+            c = codec.encode_tensor(x.reshape(-1, 1, x.shape[-1]), n_q)          # [b*C, n_q, F]
+            c = c.reshape(len(items), ch, n_q, -1).transpose(1, 2).reshape(len(items), ch * n_q, -1)
+            codes.append(c.to(torch.int16))
+            caps += [clip_captions(ds.clips[it["index"]]) for it in items]
+            bar.update(len(items))
+        bar.close()
+        with atomic_path(stage / f"{split}.pt") as tmp:
+            torch.save({"codes": torch.cat(codes), "captions": caps}, tmp)
+    write_json_atomic(stage / "meta.json", {"codec": str(codec_folder(recipe)), "codec_hash": codec.weight_hash(),
+                                            "channels": ch, "n_q": n_q})
+    return stage
+
+
+# --- stage 2: the decoder -------------------------------------------------------------------------
+def lm_loss(decoder, projection, text, codes: torch.Tensor, captions: list[str], drop: torch.Tensor,
+            channels: int) -> torch.Tensor:
+    """Cross-entropy of the delayed codes [B, K, F] given captions; ``drop`` [B] marks dropped conditions
+    (zero states and an empty mask: the unconditional branch of guidance at sampling time)."""
+    pad = decoder.config.pad_token_id
+    emb = text(captions)
+    mask = emb.mask * (~drop)[:, None].long()
+    states = projection(emb.tokens) * mask[..., None]
+    inputs, labels = targets(interleave(codes, pad, channels), pad)
+    b, k, length = inputs.shape
+    logits = decoder(input_ids=inputs.reshape(b * k, length), encoder_hidden_states=states,
+                     encoder_attention_mask=mask).logits
+    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                             ignore_index=-100)
+
+
+def _captions(rng: random.Random, caps: list[list[str]], idx: list[int], p_drop: float):
+    chosen, drop = [], []
+    for i in idx:
+        d = rng.random() < p_drop or not caps[i]
+        chosen.append("" if d else rng.choice(caps[i]))
+        drop.append(d)
+    return chosen, torch.tensor(drop)
+
+
+def train_decoder(recipe: dict, out: Path) -> Path:
+    from diffusers.training_utils import EMAModel
+
+    from ...text import get_text_encoder
+
+    r, t = settings(recipe), recipe.get("train", {})
+    stage = Path(out) / "lm"
+    final = stage / "final"
+    if (final / "decoder" / "config.json").exists():
+        return final
+    set_threads(t.get("threads"))
+    torch.manual_seed(recipe.get("seed", 0))
+    rng = random.Random(recipe.get("seed", 0))
+    toks = torch.load(Path(out) / "tokens" / "train.pt")
+    val = torch.load(Path(out) / "tokens" / "valid.pt")
+    codec = FoleyCodec.from_folder(codec_folder(recipe))
+    ch = int(r["channels"])
+    text = get_text_encoder()
+    decoder = new_decoder(codec, ch, {**r, "n_q": toks["codes"].shape[1] // ch}).train()
+    projection = torch.nn.Linear(text.dim, decoder.config.hidden_size)
+    module = torch.nn.ModuleDict({"decoder": decoder, "projection": projection})
+    opt = torch.optim.AdamW(module.parameters(), lr=float(r["lr"]), betas=(0.9, 0.95),
+                            weight_decay=float(r["weight_decay"]))
+    steps, warmup = int(r["steps"]), int(r["warmup"])
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * (
+        0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)) * 0.9 + 0.1))
+    ema = EMAModel(module.parameters(), decay=float(r["ema_decay"]), use_ema_warmup=True)
+    ckpt = Checkpointer(stage / "ckpt")
+    step = ckpt.load(model=module, opt=opt, ema=ema, sched=sched)
+    n, bs, p_drop = toks["codes"].shape[0], int(r["batch_size"]), float(r["cfg_dropout"])
+    bar = progress(steps, step, "lm")
+    t0, step0 = time.time(), step
+    while step < steps:
+        idx = torch.randint(0, n, (bs,)).tolist()
+        caps, drop = _captions(rng, toks["captions"], idx, p_drop)
+        loss = lm_loss(decoder, module["projection"], text, toks["codes"][idx].long(), caps, drop, ch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
+        opt.step()
+        sched.step()
+        ema.step(module.parameters())
+        step += 1
+        bar.update(1)
+        bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{sched.get_last_lr()[0]:.1e}")
+        if step % int(t.get("log_every", 50)) == 0:
+            append_log(stage / "log.jsonl", {"step": step, "loss": loss.item(),
+                                             "steps_per_s": (step - step0) / (time.time() - t0)})
+        if step % int(t.get("valid_every", 500)) == 0 or step == steps:
+            vl = valid_loss(module, ema, text, val, ch, int(r["valid_items"]))
+            append_log(stage / "log.jsonl", {"step": step, "valid_loss": vl})
+            bar.write(f"step {step}: valid loss {vl:.4f}")
+        if step % int(t.get("save_every", 250)) == 0 or step == steps:
+            ckpt.save(step, model=module, opt=opt, ema=ema, sched=sched)
+        if t.get("preview_every") and step % int(t["preview_every"]) == 0:
+            _preview(recipe, out, module, ema, step)
+    bar.close()
+    ema.copy_to(module.parameters())
+    _save_parts(module, final, "float32")
+    return final
+
+
+@torch.no_grad()
+def valid_loss(module, ema, text, val: dict, channels: int, items: int) -> float:
+    """EMA weights, the first ``items`` validation windows with their first captions: comparable across runs."""
+    ema.store(module.parameters())
+    ema.copy_to(module.parameters())
+    module.eval()
+    k = min(items, val["codes"].shape[0])
+    losses = []
+    for s in range(0, k, 16):
+        codes = val["codes"][s:min(k, s + 16)].long()
+        caps = [c[0] if c else "" for c in val["captions"][s:s + codes.shape[0]]]
+        drop = torch.tensor([not c for c in caps])
+        losses.append(float(lm_loss(module["decoder"], module["projection"], text, codes, caps, drop, channels))
+                      * codes.shape[0])
+    ema.restore(module.parameters())
+    module.train()
+    return sum(losses) / max(1, k)
+
+
+def _save_parts(module, folder: Path, dtype: str) -> None:
+    from ...codec.storage import save_model
+
+    save_model(module["decoder"], folder / "decoder", dtype)
+    save_projection(module["projection"], folder / "text_projection", dtype)
+
+
+def _preview(recipe, out, module, ema, step) -> None:
+    """A few sounds from the preview prompts with the current EMA weights."""
+    prompts = recipe.get("train", {}).get("preview_prompts", [])
+    if not prompts:
+        return
+    ema.store(module.parameters())
+    ema.copy_to(module.parameters())
+    module.eval()
+    try:
+        folder = Path(out) / "lm" / "preview_model"
+        _save_parts(module, folder / "lm", "float32")
+        export(recipe, out, folder, parts=folder / "lm")
+        from .pipeline import LMGenerator
+
+        gen = LMGenerator.from_folder(folder)
+        for i, a in enumerate(gen.generate(prompts, duration=min(4.0, gen.card.max_duration), seed=0)):
+            a.save(Path(out) / "lm" / "previews" / f"step{step:06d}_{i}.wav")
+    finally:
+        ema.restore(module.parameters())
+        module.train()
+
+
+# --- stage 3: export ------------------------------------------------------------------------------
+def export(recipe: dict, out: Path, dest: Path, parts: Path | None = None) -> Path:
+    """Assemble the model folder: foley.json + codec/ + decoder/ + text_projection/."""
+    from transformers import MusicgenDecoderConfig, MusicgenForCausalLM
+
+    from ...codec.storage import load_model
+
+    r = settings(recipe)
+    parts = parts or Path(out) / "lm" / "final"
+    codec = FoleyCodec.from_folder(codec_folder(recipe))
+    decoder = load_model(MusicgenDecoderConfig, MusicgenForCausalLM, parts / "decoder")
+    projection = load_projection(parts / "text_projection")
+    decode = {k: int(r.get(k, v)) for k, v in LMConfig.__dataclass_fields__["decode"].default_factory().items()}
+    cfg = LMConfig(sample_rate=codec.sample_rate, channels=int(r["channels"]), frame_rate=codec.frame_rate,
+                   window_seconds=float(r["window_seconds"]), max_duration=float(r["max_duration"]),
+                   defaults={**SAMPLING_DEFAULTS, **recipe.get("defaults", {})}, decode=decode,
+                   context_seconds=r.get("context_seconds"),
+                   extra={"recipe": recipe.get("name"), "licence": recipe.get("licence", "unknown")})
+    return TokenLM(codec, decoder, projection, cfg).save(dest, dtype=str(r["export_dtype"]))
+
+
+def train_lm(manifests: list[Path], recipe: dict, out: Path, stages=STAGES, dest: Path | None = None) -> Path | None:
+    """Run the requested stages in order; each resumes or is skipped when already finished."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(out / "recipe.json", recipe)
+    if "tokens" in stages:
+        encode_tokens(manifests, recipe, out)
+    if "lm" in stages:
+        train_decoder(recipe, out)
+    if "export" in stages:
+        return export(recipe, out, dest or out / "model")
+    return None

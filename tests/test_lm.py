@@ -1,0 +1,265 @@
+"""The token-LM family on tiny random models: delay pattern, sampling (length, seeds, guidance), continuation,
+long-form, streaming, strict loading, the composite MusicGen model, training and the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+torch = pytest.importorskip("torch")
+
+from foley.audio import Audio  # noqa: E402
+from foley.errors import ModelError, RequestError  # noqa: E402
+from tests.test_codec import random_codec  # noqa: E402
+
+DECODER = {"hidden_size": 32, "layers": 2, "heads": 2, "n_q": 2, "dropout": 0.0}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def build_lm(folder, channels: int = 2, seed: int = 0):
+    """A random tiny LM folder: 16 kHz, 50 frames/s, 2 of the codec's 3 codebooks, 0.6 s window."""
+    from foley.families.lm.model import LMConfig, TokenLM, new_decoder
+
+    codec = random_codec(seed)
+    torch.manual_seed(seed)
+    decoder = new_decoder(codec, channels, DECODER)
+    cfg = LMConfig(sample_rate=16000, channels=channels, frame_rate=50.0, window_seconds=0.6, max_duration=4.0,
+                   defaults={"guidance_scale": 3.0, "top_k": 20, "top_p": 0.0, "temperature": 1.0},
+                   decode={"chunk_frames": 5, "max_chunk_frames": 20, "context_frames": 5}, context_seconds=0.3,
+                   extra={"licence": "test"})
+    return TokenLM(codec, decoder, torch.nn.Linear(384, 32), cfg).save(folder)
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    return build_lm(tmp_path_factory.mktemp("lm") / "tiny")
+
+
+@pytest.fixture(scope="module")
+def gen(folder):
+    from foley.families.lm.pipeline import LMGenerator
+
+    return LMGenerator.from_folder(folder)
+
+
+# --- delay pattern ----------------------------------------------------------------------------------
+@pytest.mark.parametrize("channels", [1, 2])
+def test_delay_pattern_round_trip_and_transformers_layout(channels):
+    from transformers import MusicgenDecoderConfig, MusicgenForCausalLM
+
+    from foley.families.lm.delay import deinterleave, interleave, targets
+
+    k, t, pad = 4 * channels, 9, 64
+    codes = torch.randint(0, pad, (2, k, t))
+    seq = interleave(codes, pad, channels)
+    assert seq.shape == (2, k, t + 4) and torch.equal(deinterleave(seq, channels), codes)
+    dec = MusicgenForCausalLM(MusicgenDecoderConfig(vocab_size=pad, num_codebooks=k, audio_channels=channels,
+                                                    hidden_size=8, num_hidden_layers=1, num_attention_heads=1,
+                                                    ffn_dim=8))
+    start = torch.full((2 * k, 1), pad)
+    _, mask = dec.build_delay_pattern_mask(torch.cat([start, codes.reshape(2 * k, t)], -1), pad, max_length=t + 4)
+    assert torch.equal(mask.reshape(2, k, -1), seq)  # transformers' own layout, stereo pairs included
+    inputs, labels = targets(seq, pad)
+    assert torch.equal(inputs, seq[..., :-1]) and (labels == -100).sum() == (seq[..., 1:] == pad).sum()
+
+
+# --- generation -------------------------------------------------------------------------------------
+def test_folder_layout_and_card(folder, gen):
+    meta = json.loads((folder / "foley.json").read_text())
+    assert meta["family"] == "lm" and meta["channels"] == 2
+    for sub in ("codec", "decoder", "text_projection"):
+        assert (folder / sub / "config.json").exists() and (folder / sub / "model.safetensors").exists()
+    assert json.loads((folder / "decoder" / "config.json").read_text())["model_type"] == "musicgen_decoder"
+    assert gen.card.family == "lm" and gen.card.tasks == ("generate", "continue", "extend")
+    assert (gen.sample_rate, gen.channels) == (16000, 2)
+
+
+def test_generate_exact_length_and_seeds(gen):
+    a = gen.generate("a tone at 440 hertz", duration=1.234, seed=5)[0]
+    assert a.samples.shape == (2, int(round(1.234 * 16000))) and a.samples.dtype == np.float32
+    assert np.abs(a.samples).max() > 0 and a.meta["seed"] == 5 and a.meta["model"]["family"] == "lm"
+    assert a.meta["settings"]["top_k"] == 20 and len(a.meta["model"]["weight_hash"]) == 12
+    b = gen.generate("a tone at 440 hertz", duration=1.234, seed=5)[0]
+    c = gen.generate("a tone at 440 hertz", duration=1.234, seed=6)[0]
+    assert np.array_equal(a.samples, b.samples) and not np.array_equal(a.samples, c.samples)
+    batch = gen.generate(["a steady tone", "a tone at 440 hertz"], duration=1.234, seed=5, num_variations=2)
+    assert len(batch) == 4 and np.array_equal(batch[2].samples, a.samples)  # a seed is a sound in any batch
+    assert [x.meta["seed"] for x in batch] == [5, 6, 5, 6]
+
+
+def test_guidance_paths(gen):
+    plain = gen.generate("noise", duration=0.5, seed=1, guidance_scale=1.0)[0]
+    cfg = gen.generate("noise", duration=0.5, seed=1, guidance_scale=4.0)[0]
+    neg = gen.generate("noise", duration=0.5, seed=1, guidance_scale=4.0, negative_prompt="a tone")[0]
+    assert not np.array_equal(plain.samples, cfg.samples) and not np.array_equal(cfg.samples, neg.samples)
+    assert cfg.meta["settings"]["guidance_scale"] == 4.0
+
+
+def test_sampling_settings_and_refusals(folder):
+    from foley.families.lm.pipeline import LMGenerator
+
+    greedyish = LMGenerator.from_folder(folder, top_k=1)
+    a = greedyish.generate("x", duration=0.4, seed=1)[0]
+    b = greedyish.generate("x", duration=0.4, seed=2)[0]
+    assert np.array_equal(a.samples, b.samples)  # top-1 leaves no choice: seeds do not matter
+    nucleus = LMGenerator.from_folder(folder, top_k=0, top_p=0.5, temperature=0.7)
+    assert nucleus.generate("x", duration=0.4, seed=1)[0].meta["settings"]["top_p"] == 0.5
+    with pytest.raises(RequestError, match="steps"):
+        greedyish.generate("x", duration=0.4, steps=10)
+    with pytest.raises(RequestError, match="maximum"):
+        greedyish.generate("x", duration=5.0)
+    with pytest.raises(RequestError, match="temperature"):
+        LMGenerator.from_folder(folder, temperature=0.0)
+
+
+def test_long_form_past_the_window(gen):
+    from foley.families.lm.pipeline import LMGenerator
+
+    a = gen.generate("a tone", duration=2.1, seed=3)[0]  # 0.6 s window, 0.3 s of codes slide along
+    assert a.frames == 33600 and np.isfinite(a.samples).all()
+    assert isinstance(gen, LMGenerator) and gen.lm.window_frames == 30 and gen.lm.context_frames == 15
+
+
+def test_streaming_concatenates_to_the_generated_sound(gen):
+    whole = gen.generate("a tone", duration=1.5, seed=9)[0]
+    chunks = list(gen.stream("a tone", duration=1.5, seed=9))
+    assert len(chunks) > 3 and chunks[0].frames == 5 * 320  # one chunk of 5 frames, as soon as it is sampled
+    assert [c.meta["chunk"] for c in chunks] == list(range(len(chunks)))
+    assert np.array_equal(np.concatenate([c.samples for c in chunks], axis=-1), whole.samples)
+    longer = gen.generate("a tone", duration=1.3, seed=2)[0]  # long-form streams too (window 0.6 s)
+    assert np.array_equal(np.concatenate([c.samples for c in gen.stream("a tone", duration=1.3, seed=2)], -1),
+                          longer.samples)
+    with pytest.raises(RequestError, match="one variation"):
+        next(gen.stream("a tone", duration=1.0, num_variations=2))
+
+
+def test_stream_frames_equal_sampled_codes(gen):
+    from foley.families.lm.stream import stream_frames
+
+    lm = gen.lm
+    states, mask = lm.condition(["a tone"], guidance=True)
+    prompt = torch.randint(0, 64, (lm.num_codebooks, 4))
+    settings = {**gen.sampling, "guidance_scale": 3.0}
+    codes = lm.sample(states, mask, 12, seed=4, sampling=settings, prompt=prompt)
+    assert codes.shape == (4, 16) and torch.equal(codes[:, :4], prompt)  # the prompt's codes come first
+    blocks = list(stream_frames(lm, states, mask, 12, 4, settings, prompt=prompt))
+    assert all(b.shape[1] == 1 for b in blocks) and torch.equal(torch.cat(blocks, -1), codes[:, 4:])
+
+
+def test_continuation_keeps_the_prompt(gen):
+    rng = np.random.default_rng(0)
+    src = Audio((0.1 * rng.standard_normal((2, 12345))).astype(np.float32), 16000)
+    out = gen.edit(src, "a tone", task="continue", duration=1.5, seed=1)[0]
+    assert out.samples.shape == (2, 24000) and out.meta["request"]["task"] == "continue"
+    keep = src.frames - int(0.05 * 16000)
+    assert np.array_equal(out.samples[:, :keep], src.samples[:, :keep])  # bit-exact before the crossfade
+    assert np.abs(out.samples[:, src.frames:]).max() > 0
+    assert gen.edit(src, "a tone", task="extend", duration=2.0, seed=1)[0].frames == 32000
+    with pytest.raises(RequestError, match="maximum of 4 s"):  # default: 5 s more than the input
+        gen.edit(src, "a tone", task="extend", seed=1)
+    with pytest.raises(RequestError, match="cannot do"):
+        gen.edit(src, "a tone", task="inpaint", mask_start=0.1, mask_end=0.2)
+
+
+def test_mono_model_and_composite_musicgen(tmp_path):
+    from foley.families.lm.pipeline import LMGenerator
+
+    gen = LMGenerator.from_folder(build_lm(tmp_path / "mono", channels=1, seed=1))
+    assert gen.generate("x", duration=0.7, seed=0)[0].samples.shape == (1, 11200)
+    net = gen.lm.composite()  # transformers' MusicgenForConditionalGeneration over the same parts
+    tok = gen.lm.text.tokenizer(["x"], return_tensors="pt", return_token_type_ids=False)
+    torch.manual_seed(0)
+    audio = net.generate(**tok, do_sample=True, guidance_scale=3.0, max_new_tokens=10 + gen.lm.max_delay)
+    assert audio.shape == (1, 1, 10 * 320)
+
+
+def test_strict_loading_names_keys(folder, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from foley.families.lm.pipeline import LMGenerator
+
+    bad = tmp_path / "bad"
+    shutil.copytree(folder, bad)
+    path = bad / "decoder" / "model.safetensors"
+    state = load_file(path)
+    key = sorted(state)[-1]
+    state["renamed." + key] = state.pop(key)
+    save_file(state, path)
+    with pytest.raises(ModelError, match="missing: " + key.replace(".", r"\.")):
+        LMGenerator.from_folder(bad)
+    shutil.copy(folder / "decoder" / "model.safetensors", path)
+    shutil.rmtree(bad / "text_projection")
+    with pytest.raises(ModelError, match="text_projection"):
+        LMGenerator.from_folder(bad)
+
+
+# --- training ---------------------------------------------------------------------------------------
+def test_tiny_training_tokens_loss_resume_export(tmp_path):
+    import shutil
+
+    from foley.families.lm.pipeline import LMGenerator
+    from foley.families.lm.train import train_decoder, train_lm
+    from foley.train.loop import Checkpointer
+    from tests.ldm_tiny import tiny_corpus
+
+    manifest = tiny_corpus(tmp_path)
+    codec = random_codec().save(tmp_path / "codec")
+    recipe = {"seed": 0, "audio": {"valid_fraction": 0.2},
+              "lm": {"codec": str(codec), **DECODER, "channels": 2, "window_seconds": 0.4, "batch_size": 4,
+                     "steps": 6, "warmup": 1, "lr": 3e-3, "crops_per_clip": 2, "valid_items": 4, "max_duration": 3.0,
+                     "chunk_frames": 5, "context_frames": 5, "export_dtype": "float16"},
+              "train": {"threads": 1, "log_every": 1, "valid_every": 3, "save_every": 3}}
+    model = train_lm([manifest], recipe, tmp_path / "run", dest=tmp_path / "model")
+    toks = torch.load(tmp_path / "run" / "tokens" / "train.pt")
+    assert toks["codes"].dtype == torch.int16 and toks["codes"].shape[1:] == (4, 20)
+    n_valid = torch.load(tmp_path / "run" / "tokens" / "valid.pt")["codes"].shape[0]
+    assert len(toks["captions"]) == toks["codes"].shape[0] == 2 * (10 - n_valid)  # 2 crops per training clip
+    log = [json.loads(x) for x in (tmp_path / "run" / "lm" / "log.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in log if "loss" in r]
+    assert len(losses) == 6 and losses[-1] < losses[0] < np.log(64) + 1
+    assert any(np.isfinite(r.get("valid_loss", np.nan)) for r in log)
+    gen = LMGenerator.from_folder(model)
+    assert gen.generate("a tone", duration=0.5, seed=0)[0].frames == 8000
+    assert (model / "decoder" / "model.safetensors").stat().st_size < 200_000  # float16 export
+
+    shutil.rmtree(tmp_path / "run" / "lm" / "final")  # killed before the end: resumes from step 6
+    recipe["lm"]["steps"] = 8
+    train_decoder(recipe, tmp_path / "run")
+    assert torch.load(Checkpointer(tmp_path / "run" / "lm" / "ckpt").path, weights_only=False)["step"] == 8
+    steps = [json.loads(x)["step"] for x in (tmp_path / "run" / "lm" / "log.jsonl").read_text().splitlines()]
+    assert steps.count(1) == 1
+
+
+# --- CLI --------------------------------------------------------------------------------------------
+def test_cli_generate_edit_and_stream(foley_cli, folder, tmp_path, monkeypatch):
+    import soundfile as sf
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    r = foley_cli("generate", "a tone", "-m", folder, "-d", "1.1", "--seed", "3", "-o", tmp_path / "g.wav")
+    assert r.returncode == 0, r.stderr
+    g, rate = sf.read(tmp_path / "g.wav")
+    assert rate == 16000 and g.shape == (17600, 2)
+    assert json.loads((tmp_path / "g.json").read_text())["model"]["family"] == "lm"
+    r = foley_cli("stream", "a tone", "-m", folder, "-d", "1.1", "--seed", "3", "-o", tmp_path / "s.wav")
+    assert r.returncode == 0, r.stderr
+    assert "first chunk after" in r.stderr and not (tmp_path / "s.part.wav").exists()
+    assert np.array_equal(sf.read(tmp_path / "s.wav")[0], g)
+    r = foley_cli("edit", tmp_path / "g.wav", "a tone", "-t", "continue", "-m", folder, "-d", "2",
+                  "-o", tmp_path / "c.wav")
+    assert r.returncode == 0, r.stderr
+    assert sf.read(tmp_path / "c.wav")[0].shape == (32000, 2)
+    r = foley_cli("generate", "a tone", "-m", folder, "-d", "1", "--scheduler", "ddim", "-o", tmp_path / "x.wav")
+    assert r.returncode == 2 and "scheduler" in r.stderr and not (tmp_path / "x.wav").exists()
