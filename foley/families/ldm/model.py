@@ -23,6 +23,7 @@ from .components import (
     unet_downsample,
     vae_downsample,
 )
+from .stereo import MelSpace
 
 
 @dataclass
@@ -51,6 +52,12 @@ class FoleyConfig:
     text_encoder: str = "all-MiniLM-L6-v2"
     defaults: dict = field(default_factory=lambda: {"steps": 25, "guidance_scale": 3.0, "scheduler": "dpm++"})
     extra: dict = field(default_factory=dict)
+    stereo: str = "lr"
+    ild_std: float = 1.0
+
+    @property
+    def space(self) -> MelSpace:
+        return MelSpace(self.mel_mean, self.mel_std, self.stereo, self.ild_std)
 
     @classmethod
     def load(cls, path: Path) -> FoleyConfig:
@@ -58,12 +65,14 @@ class FoleyConfig:
         return cls(mel=MelConfig.from_dict(d["mel"]), channels=d["channels"], mel_mean=d["mel_mean"],
                    mel_std=d["mel_std"], window_seconds=d["window_seconds"],
                    max_duration=d.get("max_duration", 30.0), text_encoder=d.get("text_encoder", "all-MiniLM-L6-v2"),
-                   defaults=d.get("defaults", {}), extra=d.get("extra", {}))
+                   defaults=d.get("defaults", {}), extra=d.get("extra", {}), stereo=d.get("stereo", "lr"),
+                   ild_std=d.get("ild_std", 1.0))
 
     def to_dict(self) -> dict:
         return {"family": "ldm", "mel": self.mel.to_dict(), "channels": self.channels, "mel_mean": self.mel_mean,
                 "mel_std": self.mel_std, "window_seconds": self.window_seconds, "max_duration": self.max_duration,
-                "text_encoder": self.text_encoder, "defaults": self.defaults, "extra": self.extra}
+                "text_encoder": self.text_encoder, "defaults": self.defaults, "extra": self.extra,
+                "stereo": self.stereo, "ild_std": self.ild_std}
 
 
 class LatentAudioModel:
@@ -116,7 +125,7 @@ class LatentAudioModel:
         """[B, C, T] -> normalised log-mel [B, C, n_mels, T // hop]."""
         b, c, t = wave.shape
         m = log_mel(wave.reshape(b * c, t), self.cfg.mel)
-        return ((m - self.cfg.mel_mean) / self.cfg.mel_std).reshape(b, c, *m.shape[1:])
+        return self.cfg.space.encode(m.reshape(b, c, *m.shape[1:]))
 
     def mel_to_latent(self, mel: torch.Tensor, sample: bool = False, generator=None) -> torch.Tensor:
         dist = self.vae.encode(mel).latent_dist
@@ -129,7 +138,7 @@ class LatentAudioModel:
     def mel_to_wave(self, mel: torch.Tensor) -> torch.Tensor:
         """Normalised log-mel [B, C, n_mels, N] -> wave [B, C, N * hop] (channels vocoded as a batch)."""
         b, c, m, n = mel.shape
-        logmel = (mel * self.cfg.mel_std + self.cfg.mel_mean).reshape(b * c, m, n)
+        logmel = self.cfg.space.decode(mel).reshape(b * c, m, n)
         logmel = logmel.clamp(min=float(torch.log(torch.tensor(self.cfg.mel.log_floor))))
         if self.vocoder is not None:
             wave = self.vocoder(logmel)

@@ -67,7 +67,8 @@ def train_vae(manifests, recipe: dict, out: Path) -> Path:
         return final
     channels = recipe.get("audio", {}).get("channels", 2)
     ds = _dataset(manifests, recipe, r.get("crop_seconds", 1.024), "train", out)
-    stats = _mel_stats(ds, mel, stage / "stats.json")
+    stats = _mel_stats(ds, mel, stage / "stats.json", recipe.get("audio", {}).get("stereo", "lr"))
+    space = _space(stats)
     model = AutoencoderKL.from_config(default_vae_config(channels, mel.n_mels, r))
     opt = torch.optim.AdamW(model.parameters(), lr=r.get("lr", 4e-4), weight_decay=0.0)
     ema = EMAModel(model.parameters(), decay=r.get("ema_decay", 0.999), use_ema_warmup=True)
@@ -78,7 +79,7 @@ def train_vae(manifests, recipe: dict, out: Path) -> Path:
     bar = progress(steps, step, "vae")
     model.train()
     while step < steps:
-        x = (_mels(next(data)["audio"], mel) - stats["mean"]) / stats["std"]
+        x = space.encode(_mels(next(data)["audio"], mel))
         post = model.encode(x).latent_dist
         recon = model.decode(post.sample()).sample
         rec = (recon - x).abs().mean() + 0.5 * ((recon - x) ** 2).mean()
@@ -101,20 +102,26 @@ def train_vae(manifests, recipe: dict, out: Path) -> Path:
     return final
 
 
-def _mel_stats(ds, mel: MelConfig, path: Path, batches: int = 40) -> dict:
-    """Mean and std of log-mel over a sample of the training data (computed once, then reused)."""
+def _mel_stats(ds, mel: MelConfig, path: Path, stereo: str = "lr", batches: int = 40) -> dict:
+    """Log-mel statistics over a sample of the training data (computed once, then reused)."""
+    from .stereo import measure
+
     if path.exists():
         return json.loads(path.read_text())
-    vals = []
-    loader = _loader(ds, 16, shuffle=False)
-    for i, b in enumerate(loader):
-        vals.append(_mels(b["audio"], mel).flatten())
+    raw = []
+    for i, b in enumerate(_loader(ds, 16, shuffle=False)):
+        raw.append(_mels(b["audio"], mel))
         if i + 1 >= batches:
             break
-    v = torch.cat(vals)
-    stats = {"mean": float(v.mean()), "std": float(v.std())}
+    stats = measure(raw, stereo)
     write_json_atomic(path, stats)
     return stats
+
+
+def _space(stats: dict):
+    from .stereo import MelSpace
+
+    return MelSpace(stats["mean"], stats["std"], stats.get("stereo", "lr"), stats.get("ild_std", 1.0))
 
 
 # --- stage 2: pre-encode latents ------------------------------------------------------------------
@@ -131,7 +138,7 @@ def encode_latents(manifests, recipe: dict, out: Path) -> Path:
         return stage
     set_threads(recipe.get("train", {}).get("threads"))
     mel = _mel_config(recipe)
-    stats = json.loads((out / "vae" / "stats.json").read_text())
+    space = _space(json.loads((out / "vae" / "stats.json").read_text()))
     vae = AutoencoderKL.from_pretrained(out / "vae" / "final").eval()
     window = recipe.get("audio", {}).get("window_seconds", 4.096)
     crops = int(recipe.get("latents", {}).get("crops_per_clip", 1))
@@ -144,7 +151,7 @@ def encode_latents(manifests, recipe: dict, out: Path) -> Path:
         for s in range(0, len(order), 32):
             idx = order[s:s + 32]
             items = [ds[i] for i in idx]
-            x = (_mels(torch.stack([it["audio"] for it in items]), mel) - stats["mean"]) / stats["std"]
+            x = space.encode(_mels(torch.stack([it["audio"] for it in items]), mel))
             post = vae.encode(x).latent_dist
             means.append(post.mean.half())
             stds.append(post.std.half())
@@ -317,7 +324,8 @@ def export(recipe: dict, out: Path, dest: Path, unet=None, vocoder: bool | Path 
     a = recipe.get("audio", {})
     stats = json.loads((out / "vae" / "stats.json").read_text())
     cfg = FoleyConfig(mel=_mel_config(recipe), channels=a.get("channels", 2), mel_mean=stats["mean"],
-                      mel_std=stats["std"], window_seconds=a.get("window_seconds", 4.096),
+                      mel_std=stats["std"], stereo=stats.get("stereo", "lr"), ild_std=stats.get("ild_std", 1.0),
+                      window_seconds=a.get("window_seconds", 4.096),
                       max_duration=a.get("max_duration", 30.0),
                       defaults=recipe.get("defaults", {"steps": 25, "guidance_scale": 3.0, "scheduler": "dpm++"}),
                       extra={"max_window_seconds": a.get("max_window_seconds", 12.0),
