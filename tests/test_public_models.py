@@ -297,6 +297,20 @@ def test_codecs_encode_and_decode(name, load):
         codec.encode(src, bandwidth=0.123)
 
 
+@pytest.mark.parametrize("name", CODECS)
+def test_codecs_through_the_foley_codec_cli(name, home, tmp_path):
+    src = tmp_path / "in.wav"
+    sine(0.2, 16_000).save(src)
+    codes = tmp_path / "x.foley"
+    r = cli("codec", "encode", src, "-c", name, "-o", codes)
+    assert r.exit_code == 0, r.output
+    r = cli("codec", "decode", codes, "-c", name, "-o", tmp_path / "out.wav")
+    assert r.exit_code == 0, r.output
+    out = Audio.load(tmp_path / "out.wav")
+    rate = registry.CARDS[name].sample_rate  # decoded at the codec's rate, with the input's exact duration
+    assert out.sample_rate == rate and out.frames == int(round(0.2 * rate))
+
+
 def test_encodec_bandwidths_pick_codebooks(load):
     codec = load("facebook/encodec_24khz")
     assert codec.bandwidths == [1.5, 3.0, 6.0, 12.0, 24.0] and codec.frame_rate == 75
