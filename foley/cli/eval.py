@@ -162,6 +162,8 @@ def eval_control(
     seeds: int = typer.Option(3, "--seeds", help="Seeds per prompt pair (0..N-1)."),
     duration: float = typer.Option(4.0, "--duration", help="Seconds per generated clip."),
     out: Path = typer.Option(Path("control"), "--output", "-o", help="Folder for control.json/.md/.html."),
+    guidance: float = typer.Option(None, "--guidance", "-g", help="Guidance scale (model default if unset)."),
+    steps: int = typer.Option(None, "--steps", help="Denoising steps (model default if unset)."),
 ):
     """Minimal-pair control test: per attribute, the share of prompt pairs that move the right way and the AUC."""
     from ..data.synth.control import minimal_pairs
@@ -176,7 +178,9 @@ def eval_control(
         import foley
 
         gen = foley.load(model)
-    res = control_test(gen, pairs, seeds, duration, log=_log)
+    settings = {k: v for k, v in (("guidance_scale", guidance), ("steps", steps)) if v is not None}
+    res = control_test(gen, pairs, seeds, duration, log=_log, **settings)
+    res["generation_settings"] = settings
     res["model"] = {"name": gen.card.name, "family": gen.card.family, "weight_hash": gen.weight_hash()}
     paths = write_control(res, out)
     typer.echo(control_markdown(res))

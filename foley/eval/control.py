@@ -31,11 +31,12 @@ def _share(k: int, n: int) -> dict:
 
 
 def control_test(generator: Generator, pairs: Sequence, seeds: Sequence[int] | int = 3, duration: float = 4.0,
-                 log: Callable[[str], None] | None = None) -> dict:
+                 log: Callable[[str], None] | None = None, **generate_kwargs) -> dict:
     """Render every pair's prompts for each seed, measure them, and score each attribute.
 
     ``pairs``: objects with ``attribute``, ``low_prompt``, ``high_prompt`` and ``analyzer`` (a name
     in :data:`~foley.eval.analyzers.ANALYZERS`). ``seeds``: a list, or a count meaning 0..n-1.
+    ``generate_kwargs`` (e.g. ``guidance_scale``, ``steps``) go to every ``generate`` call.
     Returns {"attributes": {attr: {...}}, "overall": {...}, "trials": [...], "settings": {...}}.
     """
     seeds = list(range(seeds)) if isinstance(seeds, int) else list(seeds)
@@ -52,7 +53,8 @@ def control_test(generator: Generator, pairs: Sequence, seeds: Sequence[int] | i
         audio = {}
         for start in range(0, len(prompts), BATCH_PROMPTS):
             chunk = prompts[start:start + BATCH_PROMPTS]
-            audio.update(zip(chunk, generator.generate(chunk, duration=duration, seed=seed), strict=True))
+            outs = generator.generate(chunk, duration=duration, seed=seed, **generate_kwargs)
+            audio.update(zip(chunk, outs, strict=True))
             if log:
                 log(f"seed {seed}: {min(start + BATCH_PROMPTS, len(prompts))}/{len(prompts)} prompts")
         for p in pairs:
