@@ -6,6 +6,7 @@ last checkpoint after a kill. ``foley train ldm --data M.jsonl --recipe recipes/
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import random
@@ -309,8 +310,9 @@ def export(recipe: dict, out: Path, dest: Path, unet=None, vocoder: bool | Path 
     if unet is None:
         unet = (UNet2DConditionModel.from_pretrained(out / "unet" / "final") if (out / "unet" / "final").exists()
                 else _ema_unet_from_checkpoint(out))
-    save_component(vae, dest / "vae")
-    save_component(unet, dest / "unet")
+    # weights are stored in float16 (half the size; loading casts back to the model's float32)
+    save_component(copy.deepcopy(vae).half(), dest / "vae")
+    save_component(copy.deepcopy(unet).half(), dest / "unet")
     DDIMScheduler.from_config(noise_scheduler_config(recipe)).save_pretrained(dest / "scheduler")
     components = {"vae": ("diffusers", "AutoencoderKL"), "unet": ("diffusers", "UNet2DConditionModel"),
                   "scheduler": ("diffusers", "DDIMScheduler")}
