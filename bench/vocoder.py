@@ -14,10 +14,8 @@ from __future__ import annotations
 import argparse
 import datetime
 import os
-import platform
 import shlex
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -25,23 +23,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+sys.path.insert(0, str(ROOT / "bench"))
+from common import commit, machine  # noqa: E402
+
 SECTION = "## Vocoder"
-
-
-def _git_commit() -> str:
-    try:
-        out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                             text=True, timeout=10)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-
-
-def _uname() -> str:
-    try:
-        return subprocess.run(["uname", "-a"], capture_output=True, text=True, timeout=10).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return " ".join(platform.uname())
 
 
 def _seconds_per_10s(vocoder, mel_cfg, repeats: int) -> float:
@@ -168,9 +153,8 @@ def main(argv: list[str] | None = None) -> None:
     record = "\n".join([
         f"### Vocoder comparison, {now}", "",
         f"- command: `{cmd}`",
-        f"- machine: `{_uname()}`, {os.cpu_count()} CPUs, torch {torch.__version__}, "
-        f"{args.threads} torch thread(s), load average {os.getloadavg()[0]:.1f} at the end",
-        f"- git commit: {_git_commit()}",
+        f"- machine: {machine()}, torch {torch.__version__}, {args.threads} torch thread(s)",
+        f"- git commit: {commit()}",
         f"- data: {n} held-out clips of {args.seconds:g} s (split \"valid\") from {', '.join(args.data)}, "
         f"mono, {cfg.sample_rate} Hz, log-mel {cfg.n_mels} bands, n_fft {cfg.n_fft}, hop {cfg.hop_length}",
         f"- neural vocoder: {args.vocoder} ({params / 1e6:.2f} M parameters)",
