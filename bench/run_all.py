@@ -1,4 +1,4 @@
-"""Run every benchmark in sequence (about 12 minutes on 2 quiet cores); each appends to docs/benchmarks.md.
+"""Run every benchmark in sequence (about 2-4 minutes on 2 quiet cores); each appends to docs/benchmarks.md.
 
     python bench/run_all.py [--quick]
 
@@ -32,8 +32,8 @@ def main() -> None:
     if data:
         jobs.append([PY, "bench/vocoder.py", "--vocoder", "models/starter/vocoder", *data, "--n", "16",
                      "--threads", "2"])
-    if (ROOT / "bench" / "codec_lm.py").exists():
-        jobs.append([PY, "bench/codec_lm.py"])
+    lm = [] if (ROOT / "models" / "starter-lm").exists() else ["--random"]  # untrained: random weights, same sizes
+    jobs.append([PY, "bench/codec_lm.py", *lm])
     for cmd in jobs:
         t = time.perf_counter()
         print(f"$ {' '.join(cmd[1:])}", flush=True)
