@@ -91,3 +91,17 @@ def append_log(path: str | os.PathLike, record: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(record) + "\n")
+
+
+def optimizer_step(loss, params: list, opt, sched=None, ema=None, clip: float = 1.0) -> None:
+    """Backward, clip the gradient norm, step the optimizer, then the LR schedule and the EMA."""
+    import torch
+
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(params, clip)
+    opt.step()
+    if sched is not None:
+        sched.step()
+    if ema is not None:
+        ema.step(params)

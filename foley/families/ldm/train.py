@@ -17,7 +17,7 @@ import torch
 
 from ...features import MelConfig, log_mel
 from ...fsutil import atomic_path, write_json_atomic
-from ...train.loop import Checkpointer, append_log, infinite, progress, set_threads
+from ...train.loop import Checkpointer, append_log, infinite, optimizer_step, progress, set_threads
 from .components import default_unet_config, default_vae_config, save_component, vae_downsample
 
 STAGES = ("vae", "latents", "unet", "export")
@@ -78,6 +78,7 @@ def train_vae(manifests, recipe: dict, out: Path) -> Path:
     steps, kl_w = int(r.get("steps", 3000)), float(r.get("kl_weight", 1e-6))
     data = infinite(_loader(ds, r.get("batch_size", 16)))
     bar = progress(steps, step, "vae")
+    params = list(model.parameters())
     model.train()
     while step < steps:
         x = space.encode(_mels(next(data)["audio"], mel))
@@ -85,11 +86,7 @@ def train_vae(manifests, recipe: dict, out: Path) -> Path:
         recon = model.decode(post.sample()).sample
         rec = (recon - x).abs().mean() + 0.5 * ((recon - x) ** 2).mean()
         loss = rec + kl_w * post.kl().mean()
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        ema.step(model.parameters())
+        optimizer_step(loss, params, opt, ema=ema)
         step += 1
         bar.update(1)
         bar.set_postfix(rec=f"{rec.item():.4f}")
@@ -211,6 +208,7 @@ def train_unet(recipe: dict, out: Path) -> Path:
     alphas = noise_sched.alphas_cumprod
     n = lat["mean"].shape[0]
     bar = progress(steps, step, "unet")
+    params = list(model.parameters())
     model.train()
     t0, t_step = time.time(), step
     while step < steps:
@@ -218,12 +216,7 @@ def train_unet(recipe: dict, out: Path) -> Path:
         z = (lat["mean"][idx].float() + lat["std"][idx].float() * torch.randn(bs, c, h, w)) * scale
         caps = ["" if rng.random() < p_drop else rng.choice(lat["captions"][i]) for i in idx.tolist()]
         loss = _diffusion_loss(model, noise_sched, text, z, caps, alphas, gamma)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        ema.step(model.parameters())
+        optimizer_step(loss, params, opt, sched, ema)
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{sched.get_last_lr()[0]:.1e}")

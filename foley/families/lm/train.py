@@ -19,7 +19,7 @@ import torch
 from ...codec.model import FoleyCodec
 from ...errors import FoleyError
 from ...fsutil import atomic_path, write_json_atomic
-from ...train.loop import Checkpointer, append_log, progress, set_threads
+from ...train.loop import Checkpointer, append_log, optimizer_step, progress, set_threads
 from .delay import interleave, targets
 from .model import SAMPLING_DEFAULTS, LMConfig, TokenLM, load_projection, new_decoder, save_projection
 
@@ -138,16 +138,12 @@ def train_decoder(recipe: dict, out: Path) -> Path:
     n, bs, p_drop = toks["codes"].shape[0], int(r["batch_size"]), float(r["cfg_dropout"])
     bar = progress(steps, step, "lm")
     t0, step0 = time.time(), step
+    params = list(module.parameters())
     while step < steps:
         idx = torch.randint(0, n, (bs,)).tolist()
         caps, drop = _captions(rng, toks["captions"], idx, p_drop)
         loss = lm_loss(decoder, module["projection"], text, toks["codes"][idx].long(), caps, drop, ch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(module.parameters(), 1.0)
-        opt.step()
-        sched.step()
-        ema.step(module.parameters())
+        optimizer_step(loss, params, opt, sched, ema)
         step += 1
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{sched.get_last_lr()[0]:.1e}")
