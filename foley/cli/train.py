@@ -13,6 +13,18 @@ train_app = typer.Typer(help="Train models on your own captioned sounds (resumab
 app.add_typer(train_app, name="train")
 
 
+def check_inputs(data: list[Path], stages: str, known: tuple[str, ...]) -> tuple[str, ...]:
+    """Parse ``--stages`` against ``known`` and check every manifest exists; one-line errors."""
+    chosen = tuple(s.strip() for s in stages.split(",") if s.strip())
+    bad = [s for s in chosen if s not in known]
+    if bad:
+        raise FoleyError(f"unknown stage(s) {', '.join(bad)}; choose from {', '.join(known)}")
+    for m in data:
+        if not m.exists():
+            raise FoleyError(f"{m}: manifest not found (make one with `foley data scan DIR -o {m}`)")
+    return chosen
+
+
 @train_app.command("ldm")
 def train_ldm(
     data: list[Path] = typer.Option(..., "--data", help="Manifest(s) (JSONL); repeat for several."),
@@ -27,13 +39,7 @@ def train_ldm(
     from ..families.ldm.train import train_ldm as _train
     from ..train.loop import load_recipe
 
-    chosen = tuple(s.strip() for s in stages.split(",") if s.strip())
-    bad = [s for s in chosen if s not in (*STAGES, "vocoder")]
-    if bad:
-        raise FoleyError(f"unknown stage(s) {', '.join(bad)}; choose from vae, latents, unet, vocoder, export")
-    for m in data:
-        if not m.exists():
-            raise FoleyError(f"{m}: manifest not found (make one with `foley data scan DIR -o {m}`)")
+    chosen = check_inputs(data, stages, (*STAGES[:-1], "vocoder", STAGES[-1]))
     folder = _train(list(data), load_recipe(recipe), run, stages=chosen, dest=output)
     if folder:
         typer.echo(f"model written to {folder}")

@@ -6,14 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..errors import FoleyError
-from .train import train_app
-
-
-def _check(data: list[Path]) -> None:
-    for m in data:
-        if not m.exists():
-            raise FoleyError(f"{m}: manifest not found (make one with `foley data scan DIR -o {m}`)")
+from .train import check_inputs, train_app
 
 
 @train_app.command("codec")
@@ -27,7 +20,7 @@ def train_codec(
     from ..codec.train import train_codec as _train
     from ..train.loop import load_recipe
 
-    _check(data)
+    check_inputs(data, "", ())
     folder = _train(list(data), load_recipe(recipe), run)
     if output is not None:
         import shutil
@@ -50,11 +43,7 @@ def train_lm(
     from ..families.lm.train import train_lm as _train
     from ..train.loop import load_recipe
 
-    chosen = tuple(s.strip() for s in stages.split(",") if s.strip())
-    bad = [s for s in chosen if s not in STAGES]
-    if bad:
-        raise FoleyError(f"unknown stage(s) {', '.join(bad)}; choose from {', '.join(STAGES)}")
-    _check(data)
+    chosen = check_inputs(data, stages, tuple(STAGES))
     folder = _train(list(data), load_recipe(recipe), run, stages=chosen, dest=output)
     if folder:
         typer.echo(f"model written to {folder}")
