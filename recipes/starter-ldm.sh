@@ -1,25 +1,26 @@
 #!/usr/bin/env bash
-# Reproduce models/starter from nothing but Debian packages and this repository.
-#   bash recipes/starter-ldm.sh            (about 2 hours on 2 CPU cores; resumable: run it again after a kill)
+# Reproduce models/starter (v1) from nothing but Debian packages, this repository and its git history.
+#   bash recipes/starter-ldm.sh            (about 1 h 15 min on 2 CPU cores after v0; resumable: run it again after a kill)
 # Needs: make's .venv, `fluidsynth fluid-soundfont-gm`, and the game data packages listed in docs/data.md.
+# v1 starts from v0 (recipes/starter-ldm-v0.toml, about 2 hours), taken from git history: commit 333f724.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
 PY=.venv/bin/python
 FOLEY=.venv/bin/foley
 C=corpora
+DATA="--data $C/synth/manifest.jsonl --data $C/music/manifest.jsonl --data $C/real_sfx/balanced.jsonl"
 
 [ -f $C/synth/manifest.jsonl ] || $FOLEY data synth -n 6000 -o $C/synth --seed 0
 [ -f $C/music/manifest.jsonl ] || $FOLEY data music -n 800 -o $C/music --seed 0
 [ -f $C/real_sfx/manifest.jsonl ] || $PY recipes/real_sfx.py -o $C/real_sfx
+[ -f $C/real_sfx/balanced.jsonl ] || \
+  $PY recipes/balance_manifest.py $C/real_sfx/manifest.jsonl -o $C/real_sfx/balanced.jsonl --cap voice=600
 
-# the vocoder trains on one core while the VAE/UNet train on the other (1 thread each)
-[ -f runs/vocoder/vocoder/config.json ] || \
-  OMP_NUM_THREADS=1 $PY -m foley.vocoder.train --data $C/synth/manifest.jsonl --data $C/music/manifest.jsonl \
-    --data $C/real_sfx/manifest.jsonl --out runs/vocoder --steps 5000 --num-threads 1 > runs/vocoder.log 2>&1 &
+# v0: the shipped weights of commit 333f724 (to retrain it instead: git show 333f724:recipes/starter-ldm.sh)
+if [ ! -f runs/starter-v0/models/starter/foley.json ]; then
+  mkdir -p runs/starter-v0 && git archive 333f724 models/starter | tar -x -C runs/starter-v0
+fi
 
-$FOLEY train ldm --data $C/synth/manifest.jsonl --data $C/music/manifest.jsonl --data $C/real_sfx/manifest.jsonl \
-  --recipe recipes/starter-ldm.toml --run runs/starter --stages vae,latents,unet
-wait
-$FOLEY train ldm --data $C/synth/manifest.jsonl --recipe recipes/starter-ldm.toml --run runs/starter \
-  --stages export -o models/starter
+$FOLEY train ldm $DATA --recipe recipes/starter-ldm.toml --run runs/starter-v1 --stages vae,latents,unet
+$FOLEY train ldm $DATA --recipe recipes/starter-ldm.toml --run runs/starter-v1 --stages export -o models/starter

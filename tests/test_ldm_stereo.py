@@ -52,3 +52,50 @@ def test_tiny_mid_ild_model_trains_exports_and_generates(tmp_path):
     assert cfg["stereo"] == "mid_ild" and cfg["ild_std"] > 0
     out = LDMGenerator.from_folder(folder).generate("a steady tone", duration=1.0, seed=0)[0]
     assert out.channels == 2 and np.isfinite(out.samples).all()
+
+
+def test_warm_start_re_expresses_an_lr_vae_in_mid_ild_space(tiny_ldm):
+    """`[vae] init`: the converted VAE computes the same decoding, and nearly the same encoding, in the new space."""
+    from diffusers import AutoencoderKL
+
+    from foley.families.ldm.components import load_component
+    from foley.families.ldm.model import FoleyConfig
+    from foley.families.ldm.train import _warm_start_vae
+
+    _, folder = tiny_ldm
+    old_cfg = FoleyConfig.load(folder / "foley.json")
+    assert old_cfg.stereo == "lr"
+    src = load_component("AutoencoderKL", folder / "vae").float().eval()
+    # same mean: the zero padding then means the same level in both spaces, and the encoder is exact too
+    stats = {"mean": old_cfg.mel_mean, "std": old_cfg.mel_std * 1.2, "stereo": "mid_ild", "ild_std": 0.7}
+    new = AutoencoderKL.from_config(src.config)
+    _warm_start_vae(new, folder, stats)
+    new.eval()
+    raw = torch.randn(2, 2, 64, 32) * old_cfg.mel_std + old_cfg.mel_mean
+    raw[:, 0] += 1.0                                             # louder on the left
+    new_space = MelSpace(stats["mean"], stats["std"], "mid_ild", stats["ild_std"])
+    with torch.no_grad():
+        z_old = src.encode(old_cfg.space.encode(raw)).latent_dist.mean
+        z_new = new.encode(new_space.encode(raw)).latent_dist.mean
+        dec_old = old_cfg.space.decode(src.decode(z_old).sample)
+        dec_new = new_space.decode(new.decode(z_old).sample)
+    assert torch.allclose(dec_old, dec_new, atol=1e-4)           # the decoder is the same function
+    assert torch.allclose(z_old, z_new, atol=1e-4)
+    plain = AutoencoderKL.from_config(src.config)
+    assert not torch.allclose(plain.encoder.conv_in.weight, new.encoder.conv_in.weight)
+
+
+def test_warm_start_refuses_another_architecture(tiny_ldm, tmp_path):
+    from diffusers import AutoencoderKL
+
+    from foley.errors import FoleyError
+    from foley.families.ldm.components import default_vae_config
+    from foley.families.ldm.train import _warm_start_vae
+
+    _, folder = tiny_ldm
+    other = AutoencoderKL.from_config(default_vae_config(2, 64, {"block_out_channels": [8, 16], "latent_channels": 4,
+                                                                 "norm_num_groups": 4}))
+    with pytest.raises(FoleyError, match="init"):
+        _warm_start_vae(other, folder, {"mean": 0.0, "std": 1.0, "stereo": "lr"})
+    with pytest.raises(FoleyError, match="not a foley"):
+        _warm_start_vae(other, tmp_path, {"mean": 0.0, "std": 1.0, "stereo": "lr"})

@@ -71,6 +71,8 @@ def train_vae(manifests, recipe: dict, out: Path) -> Path:
     stats = _mel_stats(ds, mel, stage / "stats.json", recipe.get("audio", {}).get("stereo", "lr"))
     space = _space(stats)
     model = AutoencoderKL.from_config(default_vae_config(channels, mel.n_mels, r))
+    if r.get("init") and not (stage / "ckpt").exists():
+        _warm_start_vae(model, Path(r["init"]), stats)
     opt = torch.optim.AdamW(model.parameters(), lr=r.get("lr", 4e-4), weight_decay=0.0)
     ema = EMAModel(model.parameters(), decay=r.get("ema_decay", 0.999), use_ema_warmup=True)
     ckpt = Checkpointer(stage / "ckpt")
@@ -98,6 +100,58 @@ def train_vae(manifests, recipe: dict, out: Path) -> Path:
     ema.copy_to(model.parameters())
     save_component(model.eval(), final)
     return final
+
+
+@torch.no_grad()
+def _warm_start_vae(model, folder: Path, stats: dict) -> None:
+    """Start from a model folder's VAE (same architecture), re-expressed in this run's mel space.
+
+    The input and output convolutions are rewritten so the network computes the same function in the
+    new space (new normalisation, and "lr" -> "mid_ild": mid = (L + R) / 2, ild = L - R); every other
+    weight is copied. Hand-written: a change of basis of two layers, which no library does.
+    """
+    from ...errors import FoleyError
+    from .components import load_component
+    from .model import FoleyConfig
+
+    try:
+        old = FoleyConfig.load(folder / "foley.json")
+        src = load_component("AutoencoderKL", folder / "vae")
+    except (OSError, KeyError, ValueError, FoleyError) as e:
+        raise FoleyError(f"[vae] init = {folder}: not a foley latent-diffusion model folder ({e})") from e
+    state = {k: v.float() for k, v in src.state_dict().items()}
+    own = model.state_dict()
+    bad = [k for k in own if k not in state or state[k].shape != own[k].shape]
+    if bad:
+        raise FoleyError(f"[vae] init = {folder}: architecture differs from the recipe's [vae] ({bad[:3]} ...)")
+    m0, s0, m1, s1 = old.mel_mean, old.mel_std, stats["mean"], stats["std"]
+    ild = stats.get("ild_std", 1.0)
+    if old.stereo == "lr" and stats.get("stereo", "lr") == "mid_ild" and own["encoder.conv_in.weight"].shape[1] == 2:
+        w, b = state["encoder.conv_in.weight"], state["encoder.conv_in.bias"]
+        wl, wr = w[:, 0], w[:, 1]
+        # old input x_c = (c - m0) / s0 with L = s1 a + m1 + ild b / 2, R = s1 a + m1 - ild b / 2
+        state["encoder.conv_in.weight"] = torch.stack([(wl + wr) * s1 / s0, (wl - wr) * ild / (2 * s0)], 1)
+        state["encoder.conv_in.bias"] = b + (wl + wr).sum(dim=(1, 2)) * (m1 - m0) / s0
+        w, b = state["decoder.conv_out.weight"], state["decoder.conv_out.bias"]
+        # new outputs a = (mid - m1) / s1, b = (L - R) / ild from old outputs y_c = (c - m0) / s0
+        state["decoder.conv_out.weight"] = torch.stack([(w[0] + w[1]) * s0 / (2 * s1), (w[0] - w[1]) * s0 / ild])
+        state["decoder.conv_out.bias"] = torch.stack([(b[0] + b[1]) * s0 / (2 * s1) + (m0 - m1) / s1,
+                                                      (b[0] - b[1]) * s0 / ild])
+    elif old.stereo != stats.get("stereo", "lr"):
+        raise FoleyError(f"[vae] init = {folder}: cannot convert stereo '{old.stereo}' to '{stats.get('stereo')}'")
+    model.load_state_dict(state, strict=True)
+
+
+def _warm_start(model, cls_name: str, folder: Path, section: str) -> None:
+    """Copy a model folder component's weights (same architecture) into ``model``, strictly."""
+    from ...errors import FoleyError
+    from .components import load_component
+
+    try:
+        src = load_component(cls_name, folder)
+        model.load_state_dict({k: v.float() for k, v in src.state_dict().items()}, strict=True)
+    except (OSError, RuntimeError, FoleyError) as e:
+        raise FoleyError(f"[{section}] init = {folder.parent}: cannot start from it ({str(e).splitlines()[0]})") from e
 
 
 def _mel_stats(ds, mel: MelConfig, path: Path, stereo: str = "lr", batches: int = 40) -> dict:
@@ -194,6 +248,8 @@ def train_unet(recipe: dict, out: Path) -> Path:
     text = get_text_encoder()
     c, h, w = lat["mean"].shape[1:]
     model = UNet2DConditionModel.from_config(default_unet_config(c, h, text.dim, {**r, "latent_frames": w}))
+    if r.get("init") and not (stage / "ckpt").exists():
+        _warm_start(model, "UNet2DConditionModel", Path(r["init"]) / "unet", "unet")
     noise_sched = DDPMScheduler.from_config(noise_scheduler_config(recipe))
     opt = torch.optim.AdamW(model.parameters(), lr=r.get("lr", 2e-4), weight_decay=r.get("weight_decay", 0.01))
     steps = int(r.get("steps", 20000))
