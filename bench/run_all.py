@@ -34,6 +34,17 @@ def main() -> None:
                      "--threads", "2"])
     lm = [] if (ROOT / "models" / "starter-lm").exists() else ["--random"]  # untrained: random weights, same sizes
     jobs.append([PY, "bench/codec_lm.py", *lm])
+    sys.path.insert(0, str(ROOT / "bench"))
+    from quality_codec import DEFAULT_CODECS, DEFAULT_DATA, default_codec
+
+    codec = default_codec(ROOT)
+    if codec is None:
+        print(f"skipping bench/quality_codec.py: no trained codec folder ({' or '.join(DEFAULT_CODECS)})", flush=True)
+    elif not all((ROOT / m).exists() for m in DEFAULT_DATA):
+        print(f"skipping bench/quality_codec.py: its held-out data ({', '.join(DEFAULT_DATA)}) is missing", flush=True)
+    else:
+        jobs.append([PY, "bench/quality_codec.py", "--codec", str(codec.relative_to(ROOT)), "-n", "16" if args.quick
+                     else "48", "--threads", "2"])
     for cmd in jobs:
         t = time.perf_counter()
         print(f"$ {' '.join(cmd[1:])}", flush=True)

@@ -282,3 +282,33 @@ def test_cli_public_encodec_folder(foley_cli, write_audio, tmp_path, monkeypatch
     import soundfile as sf
 
     assert sf.read(tmp_path / "o.wav")[0].shape == (4800,)
+
+
+# --- bench/quality_codec.py -------------------------------------------------------------------------
+def test_quality_bench_rows_finite_and_same_bit_budget(tmp_path):
+    """The codec quality benchmark on a tiny random codec and 2 short clips: one row per bitrate, a same-rate
+    mel + Griffin-Lim row per bitrate and the unquantised mel64 ceiling, all finite; baseline budget = codec's."""
+    import sys
+    from pathlib import Path
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    import quality_codec as bench
+
+    codec = random_codec()
+    t = np.arange(16000) / 16000
+    clips = [(0.3 * np.sin(2 * np.pi * 440 * t) * np.exp(-3 * t)).astype(np.float32),
+             noise(0.7, 16000, seed=2).samples[0]]
+    res = bench.measure(codec, clips, gl_iters=4, n_resamples=200)
+    rows = res.rows
+    assert [r.method for r in rows] == ["codec", "mel+GL"] * codec.num_quantizers + ["mel64+GL"]
+    assert [r.n_q for r in rows if r.method == "codec"] == [1, 2, 3]
+    for r in rows:
+        assert all(len(v) == 2 and np.isfinite(v).all() for v in r.values.values()), r
+        assert all(np.isfinite(s["mean"]) for s in r.stats.values())
+    for n in range(1, codec.num_quantizers + 1):
+        c, b = (r for r in rows if r.n_q == n)
+        assert c.kbps == pytest.approx(n * 6 * 50 / 1000)  # 64 codes = 6 bits, 50 frames/s
+        assert b.kbps == pytest.approx(c.kbps, rel=0.1)
+    assert len(res.comparisons) == 3 and len(bench.table(res).splitlines()) == 2 + len(rows)
+    pngs = bench.plot(res, tmp_path, ["a.wav", "b.wav"])
+    assert len(pngs) == 2 and all(p.stat().st_size > 0 for p in pngs)
