@@ -88,6 +88,22 @@ def test_batch_equals_single_and_variations(gen):
     assert len(many) == 3 and [m.meta["seed"] for m in many] == [5, 6, 7]
 
 
+def test_inaudible_output_is_redrawn_from_a_derived_seed(gen, monkeypatch):
+    from foley.families.ldm.pipeline import SEED_STRIDE
+
+    plain = gen.generate("tone 220", duration=1.0, seed=5)[0]
+    assert "redrawn" not in plain.meta
+    redrawn_seed = gen.generate("tone 220", duration=1.0, seed=5 + SEED_STRIDE)[0]
+    monkeypatch.setattr(gen, "silent_dbfs", 200.0)  # every output counts as silent: all retries are used
+    a = gen.generate("tone 220", duration=1.0, seed=5)[0]
+    b = gen.generate("tone 220", duration=1.0, seed=5)[0]
+    assert a.meta["redrawn"] == {"reason": "RMS below 200 dBFS", "from_seed": 5, "tries": 2, "silent": True}
+    assert a.meta["seed"] == 5 + 2 * SEED_STRIDE and np.array_equal(a.samples, b.samples)
+    monkeypatch.setattr(gen, "silence_retries", 1)
+    one = gen.generate("tone 220", duration=1.0, seed=5)[0]
+    assert np.array_equal(one.samples, redrawn_seed.samples)  # the sidecar's seed reproduces the sound
+
+
 @pytest.mark.parametrize("scheduler", ["ddim", "dpm++", "euler", "unipc"])
 def test_schedulers(gen, scheduler):
     out = gen.generate("tone", duration=1.0, seed=1, scheduler=scheduler, steps=3)[0]

@@ -16,9 +16,14 @@ from ...request import GenerationRequest
 from .model import LatentAudioModel
 
 CROSSFADE_SECONDS = 0.05
+SEED_STRIDE = 104_729  # a redrawn sample's seed: seed + k * SEED_STRIDE (k = 1, 2, ...)
 
 
 class LDMGenerator(Generator):
+    # An output whose RMS stays below ``silent_dbfs`` is inaudible: it is drawn again from a derived seed,
+    # at most ``silence_retries`` times (deterministic: the same request and seed give the same sound).
+    silent_dbfs: float = -60.0
+    silence_retries: int = 2
     """Generator over a :class:`LatentAudioModel` folder (ours or any compatible one)."""
 
     def __init__(self, model: LatentAudioModel, card: ModelCard):
@@ -76,7 +81,16 @@ class LDMGenerator(Generator):
             z = self._sample([it[2] for it in group], [it[3] for it in group], width, steps, guidance, scheduler)
             waves = self._decode(z, duration)
             for it, w in zip(group, waves, strict=True):
-                results[(it[0], it[1])] = self._finish(w, it[2], it[3], it[1])
+                seed, tries = it[3], 0
+                while _rms_dbfs(w) < self.silent_dbfs and tries < self.silence_retries:
+                    tries += 1
+                    seed = it[3] + tries * SEED_STRIDE
+                    w = self._decode(self._sample([it[2]], [seed], width, steps, guidance, scheduler), duration)[0]
+                audio = self._finish(w, it[2], seed, it[1])
+                if tries:
+                    audio.meta["redrawn"] = {"reason": f"RMS below {self.silent_dbfs:g} dBFS", "from_seed": it[3],
+                                             "tries": tries, "silent": bool(_rms_dbfs(w) < self.silent_dbfs)}
+                results[(it[0], it[1])] = audio
         return [results[(i, j)] for i, j, _, _ in items]
 
     def _sample(self, reqs, seeds, width, steps, guidance, scheduler, **kw) -> torch.Tensor:
@@ -270,3 +284,7 @@ def _highpass(x: np.ndarray, cutoff: float, sr: int) -> np.ndarray:
     from scipy.signal import sosfiltfilt
 
     return sosfiltfilt(_sos(cutoff, sr, "highpass"), x, axis=-1).astype(np.float32)
+
+
+def _rms_dbfs(samples: np.ndarray) -> float:
+    return float(20 * np.log10(np.sqrt(np.mean(np.square(samples, dtype=np.float64))) + 1e-12))
