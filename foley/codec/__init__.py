@@ -9,7 +9,9 @@ plus ``foley_codec.json`` (training metadata), so MusicGen-style composition wor
   :func:`~foley.codec.model.load_codec` (ours, an LM folder's codec, or a public EnCodec/DAC);
 - :mod:`.tokens` — the versioned token file (``foley codec encode/decode``);
 - :mod:`.losses` — reconstruction losses, multi-scale STFT discriminators, adversarial + feature matching;
-- :mod:`.train` — ``foley train codec``.
+- :mod:`.train` — ``foley train codec``;
+- :mod:`.melcodec` / :mod:`.train_mel` — the mel-domain RVQ codec (log-mel codes decoded by our neural
+  vocoder; ``[codec] kind = "mel"``), same API as ``FoleyCodec``, loaded by the same ``load_codec``.
 
 Importing this package does not import torch.
 """

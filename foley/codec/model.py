@@ -30,6 +30,7 @@ class FoleyCodec:
     """
 
     family = "codec"
+    kind = "encodec"  # MelCodec (foley.codec.melcodec): "mel"
 
     def __init__(self, net, folder: Path | None = None, name: str | None = None, meta: dict | None = None):
         self.net = net.eval()
@@ -59,6 +60,11 @@ class FoleyCodec:
         meta_path = folder / CODEC_META
         if not meta_path.is_file():
             raise ModelError(f"{folder}: not a foley codec folder (no {CODEC_META})")
+        if cls is FoleyCodec:  # a mel-domain codec folder ("kind": "mel") loads as a MelCodec
+            from .melcodec import MelCodec, is_mel_folder
+
+            if is_mel_folder(folder):
+                return MelCodec.from_folder(folder, name)
         net = load_model(EncodecConfig, EncodecModel, folder)
         if net.config.audio_channels != 1 or net.config.chunk_length_s is not None:
             raise ModelError(f"{folder}: foley codecs are mono and unchunked")
@@ -69,8 +75,8 @@ class FoleyCodec:
         from ..fsutil import write_json_atomic
 
         folder = save_model(self.net, Path(folder), dtype)
-        write_json_atomic(folder / CODEC_META, {"format": 1, **self.meta, "frame_rate": self.frame_rate,
-                                                "bandwidths_kbps": self.bandwidths})
+        write_json_atomic(folder / CODEC_META, {"format": 1, **self.meta, "kind": self.kind,
+                                                "frame_rate": self.frame_rate, "bandwidths_kbps": self.bandwidths})
         return folder
 
     def weight_hash(self) -> str:
@@ -166,13 +172,17 @@ class ChunkDecoder:
     enough history approximates the whole-stream decode closely and chunk borders do not click. Pushing
     frames one by one or all at once gives bit-identical audio (same chunk borders): streaming and
     non-streaming generation share this class.
+
+    ``lookahead`` (frames, for a codec whose decoder is not causal, e.g. the mel codec's vocoder): a chunk is
+    decoded only once ``lookahead`` later frames exist (or at ``flush``), with them behind it, then dropped.
     """
 
     def __init__(self, codec: FoleyCodec, chunk_frames: int, context_frames: int, batch: int = 1,
-                 max_chunk_frames: int | None = None):
-        if chunk_frames < 1 or context_frames < 0:
-            raise ValueError("chunk_frames must be >= 1 and context_frames >= 0")
+                 max_chunk_frames: int | None = None, lookahead: int = 0):
+        if chunk_frames < 1 or context_frames < 0 or lookahead < 0:
+            raise ValueError("chunk_frames must be >= 1, context_frames and lookahead >= 0")
         self.codec, self.chunk, self.context = codec, int(chunk_frames), int(context_frames)
+        self.lookahead = int(lookahead)
         self.max_chunk = max(self.chunk, int(max_chunk_frames or chunk_frames))
         self.codes: torch.Tensor | None = None  # [B, n, F so far]
         self.batch = batch
@@ -181,8 +191,10 @@ class ChunkDecoder:
 
     def _decode(self, end: int) -> np.ndarray:
         start = max(0, self.done - self.context)
-        wave = self.codec.decode_tensor(self.codes[..., start:end])[:, 0]  # [B, (end - start) * hop]
-        out = wave[:, (self.done - start) * self.codec.hop_length:].numpy()
+        stop = min(end + self.lookahead, self.codes.shape[-1])
+        wave = self.codec.decode_tensor(self.codes[..., start:stop])[:, 0]  # [B, (stop - start) * hop]
+        hop = self.codec.hop_length
+        out = wave[:, (self.done - start) * hop:(end - start) * hop].numpy()
         self.done, self.chunks = end, self.chunks + 1
         return out
 
@@ -199,7 +211,7 @@ class ChunkDecoder:
         """Append codes [B, n, f] -> samples [B, k * chunk * hop] of the chunks completed now (k >= 0)."""
         self.codes = codes if self.codes is None else torch.cat([self.codes, codes], dim=-1)
         outs = []
-        while self.codes.shape[-1] - self.done >= self.next_chunk:
+        while self.codes.shape[-1] - self.done >= self.next_chunk + self.lookahead:
             outs.append(self._decode(self.done + self.next_chunk))
         return np.concatenate(outs, axis=-1) if outs else np.zeros((self.batch, 0), np.float32)
 

@@ -149,6 +149,9 @@ class TokenLM:
     def composite(self):
         """transformers' ``MusicgenForConditionalGeneration`` over these parts (MiniLM as text encoder)."""
         if self._composite is None:
+            if getattr(self.codec, "kind", "encodec") != "encodec":
+                raise ModelError("the composite transformers MusicGen needs an EncodecModel codec; this model's "
+                                 f"codec is a '{self.codec.kind}' codec (use the LM's own generate)")
             from transformers import MusicgenForConditionalGeneration
 
             net = MusicgenForConditionalGeneration(text_encoder=self.text.model, audio_encoder=self.codec.net,
