@@ -16,7 +16,8 @@ def train_codec(
     run: Path = typer.Option(Path("runs/codec"), "--run", help="Working folder (checkpoints, logs, previews)."),
     output: Path = typer.Option(None, "--output", "-o", help="Also copy the finished codec folder here."),
 ):
-    """Train the neural codec (RVQ autoencoder, STFT discriminators); writes <run>/codec/final."""
+    """Train the neural codec (RVQ autoencoder, STFT discriminators; or the mel codec when the recipe says
+    [codec] kind = "mel"); writes <run>/codec/final."""
     from ..codec.train import train_codec as _train
     from ..train.loop import load_recipe
 

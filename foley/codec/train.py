@@ -138,7 +138,18 @@ def evaluate(net, rvq, x: torch.Tensor) -> dict:
 
 
 def train_codec(manifests, recipe: dict, out: Path) -> Path:
-    """Train (or resume) the codec stage; returns the finished codec folder ``<out>/codec/final``."""
+    """Train (or resume) the codec stage; returns the finished codec folder ``<out>/codec/final``.
+
+    ``[codec] kind = "mel"`` trains the mel-domain codec instead (:mod:`foley.codec.train_mel`)."""
+    kind = recipe.get("codec", {}).get("kind", "encodec")
+    if kind == "mel":
+        from .train_mel import train_mel_codec
+
+        return train_mel_codec(manifests, recipe, out)
+    if kind != "encodec":
+        from ..errors import FoleyError
+
+        raise FoleyError(f"[codec] kind = '{kind}' is unknown; use \"encodec\" (waveform) or \"mel\"")
     r, t = settings(recipe), recipe.get("train", {})
     stage = Path(out) / "codec"
     final = stage / "final"
