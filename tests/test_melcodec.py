@@ -85,6 +85,8 @@ def test_sizes_lengths_and_code_range(mel_folder):
     assert 0 <= codes.min() and codes.max() < 64 and len(np.unique(codes[0])) > 1
     assert codec.decode(codes, frames=n).frames == n and codec.reconstruct(src).frames == n
     x = torch.from_numpy(noise(0.3, 16000).samples)[None]
+    short = noise(0.01, 16000)  # 160 samples: one code frame, shorter than the STFT's padding
+    assert codec.encode(short).shape == (4, 1) and codec.reconstruct(short).frames == 160
     c = codec.encode_tensor(x, 2)
     assert c.shape == (1, 2, 10) and codec.decode_tensor(c).shape == (1, 1, 10 * 512)
 

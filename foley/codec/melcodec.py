@@ -232,7 +232,11 @@ class MelCodec(FoleyCodec):
     # --- tensors ---------------------------------------------------------------------------------
     def mel_of(self, x: torch.Tensor) -> torch.Tensor:
         """Waves [B, 1, T] (T a multiple of ``hop_length``) -> raw log-mel [B, M, T / mel hop]."""
-        return log_mel(x[:, 0].float(), self.net.mel_config)
+        mel, wave = self.net.mel_config, x[:, 0].float()
+        frames = wave.shape[-1] // mel.hop_length
+        if wave.shape[-1] <= mel.n_fft // 2:  # too short for the STFT's reflect padding: zero-pad first
+            wave = nn.functional.pad(wave, (0, mel.n_fft // 2 + 1 - wave.shape[-1]))
+        return log_mel(wave, mel)[..., :frames]
 
     @torch.no_grad()
     def encode_tensor(self, x: torch.Tensor, n_q: int | None = None) -> torch.Tensor:

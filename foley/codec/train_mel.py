@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import FoleyError
 from ..features import MelConfig
 from ..fsutil import write_json_atomic
 from ..train.loop import Checkpointer, append_log, infinite, optimizer_step, progress, set_threads
@@ -118,7 +119,7 @@ def train_mel_codec(manifests, recipe: dict, out: Path) -> Path:
     vocoder = load_mel_vocoder(r["vocoder"], MelConfig(sample_rate=sr) if r["vocoder"] == "griffin-lim" else None)
     mel = vocoder.mel_config
     if mel.sample_rate != sr:
-        raise ValueError(f"vocoder {r['vocoder']} is {mel.sample_rate} Hz; the recipe says {sr} Hz")
+        raise FoleyError(f"vocoder {r['vocoder']} is {mel.sample_rate} Hz; the recipe says {sr} Hz")
     hop = mel.hop_length * int(r["stride"])
     crop = max(hop, int(round(float(r["crop_seconds"]) * sr / hop)) * hop) / sr
     train_ds = _dataset(manifests, recipe, r, crop, "train", Path(out))
