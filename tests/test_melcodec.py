@@ -259,3 +259,22 @@ def test_token_lm_on_a_mel_codec(mel_folder, tmp_path):
     assert np.array_equal(streamed, a.samples)
     with pytest.raises(ModelError, match="EncodecModel"):
         gen.lm.composite()
+
+
+# --- CLI --------------------------------------------------------------------------------------------
+def test_cli_encode_info_decode_exact_length(foley_cli, mel_folder, write_audio, tmp_path, monkeypatch):
+    import soundfile as sf
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    folder, _ = mel_folder
+    write_audio(tmp_path / "in.wav", seconds=0.777, rate=16000, channels=2)
+    r = foley_cli("codec", "encode", tmp_path / "in.wav", "-o", tmp_path / "x.foley", "-c", folder, "-b", "0.375")
+    assert r.returncode == 0, r.stderr
+    assert "2 x 64 codes" in r.stdout and "31.25 frames/s" in r.stdout and "bitrate 0.75 kbps" in r.stdout
+    r = foley_cli("codec", "decode", tmp_path / "x.foley", "-o", tmp_path / "out.wav")
+    assert r.returncode == 0, r.stderr
+    data, rate = sf.read(tmp_path / "out.wav")
+    assert rate == 16000 and data.shape == (int(round(0.777 * 16000)), 2)
+    info = foley_cli("codec", "info", folder)
+    assert info.returncode == 0 and "hop 512 samples = 31.25 frames/s" in info.stdout
+    assert "0.188, 0.375, 0.562, 0.75" in info.stdout
