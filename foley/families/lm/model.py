@@ -3,7 +3,8 @@
 A model folder::
 
     foley.json           {"family": "lm", ...}: rate, channels, window, defaults, chunked-decoding settings
-    codec/               our codec (transformers EncodecModel folder + foley_codec.json)
+    codec/               our codec: a transformers EncodecModel folder, or a MelCodec folder (mel RVQ + vocoder/),
+                         each with foley_codec.json
     decoder/             transformers MusicgenForCausalLM (config.json + model.safetensors)
     text_projection/     config.json + model.safetensors: Linear(text dim -> decoder width)
 
