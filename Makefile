@@ -27,7 +27,7 @@ sysdeps:
 	  else echo "note: missing Debian packages:$$missing (sudo apt-get install$$missing)"; fi; fi
 
 demo: $(VENV)/.installed
-	$(VENV)/bin/foley generate "$(PROMPT)" -d 5 --seed 1 --plot -o $(OUT)
+	$(VENV)/bin/foley generate "$(PROMPT)" -d 5 --seed 2 --plot -o $(OUT)
 	@if command -v aplay >/dev/null && aplay -l >/dev/null 2>&1; then aplay -q $(OUT); \
 	elif command -v ffplay >/dev/null; then ffplay -nodisp -autoexit -loglevel quiet $(OUT); \
 	else echo "no sound device here: listen to $(OUT) (spectrogram: $(OUT:.wav=.png))"; fi
