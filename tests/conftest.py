@@ -18,6 +18,18 @@ def tone(seconds: float = 0.5, rate: int = 16000, channels: int = 1, freq: float
     return np.stack([amp * np.sin(2 * np.pi * freq * (k + 1) * t) for k in range(channels)]).astype(np.float32)
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """Two busy-waiting threads on a shared 2-core machine are up to 100x slower; model tests use one
+    (a module opts in with ``pytestmark = pytest.mark.usefixtures("one_thread")``)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture
 def write_audio():
     """write_audio(path, seconds=.., rate=.., channels=.., freq=..) -> samples [C, T]; format by suffix."""

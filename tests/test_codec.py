@@ -18,13 +18,7 @@ from foley.errors import FoleyError, ModelError, RequestError  # noqa: E402
 TINY = {"num_filters": 4, "hidden_size": 16, "codebook_size": 64, "n_q": 3}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Two busy-waiting threads on a shared 2-core machine are up to 100x slower; tests use one."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def random_codec(seed: int = 0):

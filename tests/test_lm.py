@@ -19,12 +19,7 @@ from tests.test_codec import random_codec  # noqa: E402
 DECODER = {"hidden_size": 32, "layers": 2, "heads": 2, "n_q": 2, "dropout": 0.0}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def build_lm(folder, channels: int = 2, seed: int = 0):

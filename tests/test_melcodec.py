@@ -20,12 +20,7 @@ NET = {"hidden": 16, "latent_dim": 8, "blocks": 1, "codebook_size": 64, "n_q": 4
 VOCODER = {"dim": 16, "hidden_dim": 32, "num_layers": 1}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tiny_vocoder(folder):

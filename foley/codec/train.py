@@ -94,6 +94,17 @@ def sync_codebooks(net, rvq) -> None:
         cb.inited.fill_(1.0)
 
 
+@torch.no_grad()
+def init_codebooks(rvq, sample, r: dict, crop_samples: int, hop: int) -> None:
+    """k-means initialise every codebook (no quantizer dropout) on about one vector per code; ``sample()``
+    gives one training batch of encoder vectors [B, F, D]."""
+    per_batch = int(r["batch_size"]) * crop_samples // hop
+    batches = max(1, min(16, -(-int(r["codebook_size"]) // per_batch)))
+    rvq.quantize_dropout = False
+    rvq(torch.cat([sample() for _ in range(batches)]))
+    rvq.quantize_dropout = True
+
+
 def _batch(data) -> torch.Tensor:
     """A DataLoader batch [B, 2, T] -> one random channel per item [B, 1, T] (the codec is mono)."""
     audio = next(data)["audio"]
@@ -176,13 +187,8 @@ def train_codec(manifests, recipe: dict, out: Path) -> Path:
     from ..families.ldm.train import _loader
 
     data = infinite(_loader(train_ds, int(r["batch_size"])))
-    if step == 0:  # k-means initialise every codebook (no quantizer dropout), on about one vector per code
-        per_batch = int(r["batch_size"]) * int(round(crop * sr)) // hop
-        batches = max(1, min(16, -(-int(r["codebook_size"]) // per_batch)))
-        rvq.quantize_dropout = False
-        with torch.no_grad():
-            rvq(torch.cat([net.encoder(_batch(data)).transpose(1, 2) for _ in range(batches)]))
-        rvq.quantize_dropout = True
+    if step == 0:
+        init_codebooks(rvq, lambda: net.encoder(_batch(data)).transpose(1, 2), r, int(round(crop * sr)), hop)
         append_log(stage / "log.jsonl", {"step": 0, "valid": evaluate(net, rvq, valid_x)})  # the baseline
     steps, adv_start = int(r["steps"]), int(r["adv_start"])
     bar = progress(steps, step, "codec")

@@ -11,7 +11,6 @@ original log-mel vocoded). Checkpoints every ``save_every`` steps in ``<run>/cod
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 
@@ -21,10 +20,11 @@ import torch
 from ..errors import FoleyError
 from ..features import MelConfig
 from ..fsutil import write_json_atomic
-from ..train.loop import Checkpointer, append_log, infinite, optimizer_step, progress, set_threads
+from ..train.loop import Checkpointer, append_log, infinite, optimizer_step, progress, set_threads, warmup_cosine
 from .losses import mel_distance
 from .melcodec import NET_DEFAULTS, MelCodec, MelCodecNet, load_mel_vocoder
 from .model import CODEC_META
+from .train import _batch, _dataset, init_codebooks
 
 MEL_TRAIN_DEFAULTS = {"sample_rate": 16000, "vocoder": "models/starter/vocoder", "crop_seconds": 1.024,
                       "batch_size": 16, "steps": 3000, "lr": 1e-3, "warmup": 100, "commit_weight": 1.0,
@@ -41,15 +41,6 @@ def net_config(r: dict, mel: MelConfig, stats: dict) -> dict:
     return {**cfg, "mean": float(stats["mean"]), "std": float(stats["std"]), "mel": mel.to_dict()}
 
 
-def _dataset(manifests, recipe, r, seconds, split, out):
-    from ..data.dataset import ClipDataset
-
-    a = recipe.get("audio", {})
-    cache = Path(a["cache_dir"]) if a.get("cache_dir") else out / "cache"
-    return ClipDataset(manifests, sample_rate=int(r["sample_rate"]), channels=2, clip_seconds=seconds, split=split,
-                       valid_fraction=a.get("valid_fraction", 0.03), cache_dir=cache, seed=recipe.get("seed", 0))
-
-
 def mel_stats(ds, mel: MelConfig, path: Path, items: int, seed: int = 0) -> dict:
     """Mean and std of the raw log-mel of ``items`` random training crops (computed once, then reused)."""
     import json
@@ -63,13 +54,6 @@ def mel_stats(ds, mel: MelConfig, path: Path, items: int, seed: int = 0) -> dict
     stats = {"mean": float(v.mean()), "std": float(v.std()), "items": len(idx)}
     write_json_atomic(path, stats)
     return stats
-
-
-def _batch(data) -> torch.Tensor:
-    """A DataLoader batch [B, 2, T] -> one random channel per item [B, 1, T] (the codec is mono)."""
-    audio = next(data)["audio"]
-    pick = torch.randint(0, audio.shape[1], (audio.shape[0],))
-    return audio[torch.arange(audio.shape[0]), pick][:, None]
 
 
 def valid_batch(ds, r: dict, hop: int) -> torch.Tensor:
@@ -129,8 +113,7 @@ def train_mel_codec(manifests, recipe: dict, out: Path) -> Path:
     net.train()
     opt = torch.optim.AdamW(net.parameters(), lr=float(r["lr"]), betas=(0.9, 0.99), weight_decay=0.0)
     steps, warmup = int(r["steps"]), max(1, int(r["warmup"]))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * (
-        0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)) * 0.9 + 0.1))
+    sched = warmup_cosine(opt, warmup, steps)
     ckpt = Checkpointer(stage / "ckpt")
     step = ckpt.load(net=net, opt=opt, sched=sched)
     valid_x = valid_batch(_dataset(manifests, recipe, r, float(r["valid_seconds"]), "valid", Path(out)), r, hop)
@@ -141,13 +124,8 @@ def train_mel_codec(manifests, recipe: dict, out: Path) -> Path:
     def batch_mel() -> torch.Tensor:
         return net.normalise(codec.mel_of(_batch(data)))
 
-    if step == 0:  # k-means initialise every codebook (no quantizer dropout), on about one vector per code
-        per_batch = int(r["batch_size"]) * int(round(crop * sr)) // hop
-        batches = max(1, min(16, -(-int(r["codebook_size"]) // per_batch)))
-        net.rvq.quantize_dropout = False
-        with torch.no_grad():
-            net.rvq(torch.cat([net.encoder(batch_mel()).transpose(1, 2) for _ in range(batches)]))
-        net.rvq.quantize_dropout = True
+    if step == 0:
+        init_codebooks(net.rvq, lambda: net.encoder(batch_mel()).transpose(1, 2), r, int(round(crop * sr)), hop)
         append_log(stage / "log.jsonl", {"step": 0, "valid": evaluate(codec, valid_x)})  # the baseline
     bar = progress(steps, step, "codec")
     t0, step0 = time.time(), step

@@ -93,6 +93,17 @@ def append_log(path: str | os.PathLike, record: dict) -> None:
         f.write(json.dumps(record) + "\n")
 
 
+def warmup_cosine(opt, warmup: int, steps: int, floor: float = 0.1):
+    """LR multiplier: linear warm-up over ``warmup`` steps times a cosine from 1 to ``floor`` over ``steps``."""
+    import math
+
+    import torch
+
+    warmup = max(1, int(warmup))
+    return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * (
+        0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)) * (1 - floor) + floor))
+
+
 def optimizer_step(loss, params: list, opt, sched=None, ema=None, clip: float = 1.0) -> None:
     """Backward, clip the gradient norm, step the optimizer, then the LR schedule and the EMA."""
     import torch

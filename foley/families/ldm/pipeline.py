@@ -82,14 +82,16 @@ class LDMGenerator(Generator):
             waves = self._decode(z, duration)
             for it, w in zip(group, waves, strict=True):
                 seed, tries = it[3], 0
-                while _rms_dbfs(w) < self.silent_dbfs and tries < self.silence_retries:
+                silent = Audio(w, self.sample_rate).rms_db() < self.silent_dbfs
+                while silent and tries < self.silence_retries:
                     tries += 1
                     seed = it[3] + tries * SEED_STRIDE
                     w = self._decode(self._sample([it[2]], [seed], width, steps, guidance, scheduler), duration)[0]
+                    silent = Audio(w, self.sample_rate).rms_db() < self.silent_dbfs
                 audio = self._finish(w, it[2], seed, it[1])
                 if tries:
                     audio.meta["redrawn"] = {"reason": f"RMS below {self.silent_dbfs:g} dBFS", "from_seed": it[3],
-                                             "tries": tries, "silent": bool(_rms_dbfs(w) < self.silent_dbfs)}
+                                             "tries": tries, "silent": bool(silent)}
                 results[(it[0], it[1])] = audio
         return [results[(i, j)] for i, j, _, _ in items]
 
@@ -284,7 +286,3 @@ def _highpass(x: np.ndarray, cutoff: float, sr: int) -> np.ndarray:
     from scipy.signal import sosfiltfilt
 
     return sosfiltfilt(_sos(cutoff, sr, "highpass"), x, axis=-1).astype(np.float32)
-
-
-def _rms_dbfs(samples: np.ndarray) -> float:
-    return float(20 * np.log10(np.sqrt(np.mean(np.square(samples, dtype=np.float64))) + 1e-12))

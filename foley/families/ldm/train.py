@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import copy
 import json
-import math
 import random
 import time
 from pathlib import Path
@@ -17,7 +16,7 @@ import torch
 
 from ...features import MelConfig, log_mel
 from ...fsutil import atomic_path, write_json_atomic
-from ...train.loop import Checkpointer, append_log, infinite, optimizer_step, progress, set_threads
+from ...train.loop import Checkpointer, append_log, infinite, optimizer_step, progress, set_threads, warmup_cosine
 from .components import default_unet_config, default_vae_config, save_component, vae_downsample
 
 STAGES = ("vae", "latents", "unet", "export")
@@ -254,8 +253,7 @@ def train_unet(recipe: dict, out: Path) -> Path:
     opt = torch.optim.AdamW(model.parameters(), lr=r.get("lr", 2e-4), weight_decay=r.get("weight_decay", 0.01))
     steps = int(r.get("steps", 20000))
     warmup = int(r.get("warmup", 200))
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * (
-        0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)) * 0.9 + 0.1))
+    sched = warmup_cosine(opt, warmup, steps)
     ema = EMAModel(model.parameters(), decay=r.get("ema_decay", 0.999), use_ema_warmup=True)
     ckpt = Checkpointer(stage / "ckpt")
     step = ckpt.load(model=model, opt=opt, ema=ema, sched=sched)

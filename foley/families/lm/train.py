@@ -9,7 +9,6 @@ The codec comes from ``foley train codec`` (``[lm] codec = "<folder>"`` in the r
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ import torch
 from ...codec.model import FoleyCodec
 from ...errors import FoleyError
 from ...fsutil import atomic_path, write_json_atomic
-from ...train.loop import Checkpointer, append_log, optimizer_step, progress, set_threads
+from ...train.loop import Checkpointer, append_log, optimizer_step, progress, set_threads, warmup_cosine
 from .delay import interleave, targets
 from .model import SAMPLING_DEFAULTS, LMConfig, TokenLM, load_projection, new_decoder, save_projection
 
@@ -130,8 +129,7 @@ def train_decoder(recipe: dict, out: Path) -> Path:
     opt = torch.optim.AdamW(module.parameters(), lr=float(r["lr"]), betas=(0.9, 0.95),
                             weight_decay=float(r["weight_decay"]))
     steps, warmup = int(r["steps"]), int(r["warmup"])
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * (
-        0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)) * 0.9 + 0.1))
+    sched = warmup_cosine(opt, warmup, steps)
     ema = EMAModel(module.parameters(), decay=float(r["ema_decay"]), use_ema_warmup=True)
     ckpt = Checkpointer(stage / "ckpt")
     step = ckpt.load(model=module, opt=opt, ema=ema, sched=sched)
