@@ -252,6 +252,11 @@ def test_cli_generate_edit_and_stream(foley_cli, folder, tmp_path, monkeypatch):
     assert r.returncode == 0, r.stderr
     assert "first chunk after" in r.stderr and not (tmp_path / "s.part.wav").exists()
     assert np.array_equal(sf.read(tmp_path / "s.wav")[0], g)
+    r = foley_cli("generate", "a tone", "--stream", "-m", folder, "-d", "1.1", "--seed", "3", "-o", tmp_path / "t.wav")
+    assert r.returncode == 0 and "first chunk after" in r.stderr, r.stderr
+    assert np.array_equal(sf.read(tmp_path / "t.wav")[0], g)
+    r = foley_cli("generate", "a tone", "--stream", "-d", "1", "-o", tmp_path / "u.wav")  # default: diffusion
+    assert r.returncode == 2 and "cannot stream" in r.stderr and not (tmp_path / "u.wav").exists()
     r = foley_cli("edit", tmp_path / "g.wav", "a tone", "-t", "continue", "-m", folder, "-d", "2",
                   "-o", tmp_path / "c.wav")
     assert r.returncode == 0, r.stderr

@@ -75,10 +75,23 @@ def generate(
     fmt: str = typer.Option(None, "--format", help="wav, flac or ogg."),
     plot: bool = typer.Option(False, "--plot", help="Write a spectrogram PNG beside each sound."),
     vocoder: str = typer.Option("auto", "--vocoder", help="auto (the model's) or griffin-lim."),
+    stream_: bool = typer.Option(False, "--stream", help="Token-LM models (-m starter-lm): write the .wav chunk "
+                                 "by chunk while it is sampled, or with -o - play raw PCM through stdout "
+                                 "(as `foley stream`)."),
 ):
     """Generate sounds from text. Writes audio plus a sidecar JSON with every parameter and the seed."""
     from ..request import make_request
 
+    if stream_:
+        if batch_file is not None or variations != 1 or steps is not None or scheduler is not None or plot:
+            raise RequestError("--stream makes one sound from one prompt: drop --batch-file, --variations, "
+                               "--steps, --scheduler and --plot")
+        if output is None:
+            raise RequestError("--stream needs -o out.wav (or -o - for raw 16-bit PCM on stdout)")
+        from .codec import stream as _stream
+
+        return _stream(prompt=_prompts(prompt, None)[0], output=output, model=model, duration=duration, seed=seed,
+                       guidance=guidance, negative=negative, top_k=None, top_p=None, temperature=None)
     if fmt is not None and fmt not in FORMATS:
         raise RequestError(f"unknown format '{fmt}'; use wav, flac or ogg")
     _check_scheduler(scheduler)

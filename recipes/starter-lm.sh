@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Reproduce models/starter-lm (mel codec + token LM) from this repository's corpora.
+#   bash recipes/starter-lm.sh            (about 1 h 45 min on 2 CPU cores; resumable: run it again after a kill)
+# Needs: the corpora of recipes/starter-ldm.sh (it builds them when missing) and models/starter/vocoder (the
+# codec decodes its log-mels with the starter's neural vocoder, copied into the codec folder).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1
+PY=.venv/bin/python
+FOLEY=.venv/bin/foley
+C=corpora
+DATA="--data $C/synth/manifest.jsonl --data $C/music/manifest.jsonl --data $C/real_sfx/balanced.jsonl"
+
+[ -f $C/synth/manifest.jsonl ] || $FOLEY data synth -n 6000 -o $C/synth --seed 0
+[ -f $C/music/manifest.jsonl ] || $FOLEY data music -n 800 -o $C/music --seed 0
+[ -f $C/real_sfx/manifest.jsonl ] || $PY recipes/real_sfx.py -o $C/real_sfx
+[ -f $C/real_sfx/balanced.jsonl ] || \
+  $PY recipes/balance_manifest.py $C/real_sfx/manifest.jsonl -o $C/real_sfx/balanced.jsonl --cap voice=600
+
+# 1. the mel-domain RVQ codec (about 20 min at 1 thread) -> runs/codec-mel/codec/final
+$FOLEY train codec $DATA --recipe recipes/starter-codec-mel.toml --run runs/codec-mel
+# 2. tokenise the corpora with it, train the decoder (about 80 min at 2 threads), assemble the model folder
+$FOLEY train lm $DATA --recipe recipes/starter-lm.toml --run runs/lm --stages tokens,lm
+$FOLEY train lm $DATA --recipe recipes/starter-lm.toml --run runs/lm --stages export -o models/starter-lm
