@@ -39,10 +39,11 @@ def main() -> None:
     val = torch.load(a.run / "tokens" / "valid.pt")
     k = min(a.items, val["codes"].shape[0])
     caps = [c[0] if c else "" for c in val["captions"][:k]]
-    rng = random.Random(0)
-    shuffled = caps[:]
-    while k > 1 and any(s == c for s, c in zip(shuffled, caps)):
-        rng.shuffle(shuffled)
+    order = list(range(k))
+    random.Random(0).shuffle(order)
+    shuffled = caps[:]  # each window gets the caption of the next window in a random cycle (never its own)
+    for i, j in zip(order, order[1:] + order[:1], strict=True):
+        shuffled[i] = caps[j]
     text = get_text_encoder()
     print(f"held-out windows: {k} of {val['codes'].shape[0]}; threads {a.threads}")
     print("| decoder | right caption | shuffled captions | no caption | text gain (shuffled - right) |")

@@ -263,3 +263,42 @@ def test_cli_generate_edit_and_stream(foley_cli, folder, tmp_path, monkeypatch):
     assert sf.read(tmp_path / "c.wav")[0].shape == (32000, 2)
     r = foley_cli("generate", "a tone", "-m", folder, "-d", "1", "--scheduler", "ddim", "-o", tmp_path / "x.wav")
     assert r.returncode == 2 and "scheduler" in r.stderr and not (tmp_path / "x.wav").exists()
+
+
+def test_coupled_stereo_sampling_keeps_marginals_and_couples_channels():
+    from transformers.generation.logits_process import ClassifierFreeGuidanceLogitsProcessor
+
+    from foley.families.lm.sampling import CoupledStereoSampling
+
+    torch.manual_seed(0)
+    v, n_q = 6, 2
+    logits = torch.randn(n_q * 2, v) * 1.5        # rows L0, R0, L1, R1
+    logits[1] = logits[0]                          # codebook 0: both channels predict the same
+    proc = CoupledStereoSampling(2, None)
+    ids = torch.zeros(4, 1, dtype=torch.long)
+    draws = torch.stack([proc(ids, logits).argmax(-1) for _ in range(4000)])   # [N, rows]
+    assert torch.equal(draws[:, 0], draws[:, 1]), "same distribution -> same code in both channels"
+    assert (draws[:, 2] != draws[:, 3]).any()
+    for row in range(4):                           # each stream keeps its own distribution (Gumbel-max)
+        freq = torch.bincount(draws[:, row], minlength=v).float() / len(draws)
+        assert torch.allclose(freq, logits[row].softmax(-1), atol=0.03)
+    # top-k inside the processor; with guidance it hands transformers' guidance a pair that yields the choice
+    cond, uncond = torch.randn(4, v), torch.randn(4, v)
+    torch.manual_seed(1)
+    out = CoupledStereoSampling(2, 3.0, top_k=2)(ids, torch.cat([cond, uncond]))  # ids: cond rows only
+    final = ClassifierFreeGuidanceLogitsProcessor(3.0)(ids, out)
+    choice = final.argmax(-1)
+    guided = uncond + 3.0 * (cond - uncond)
+    assert all(c in guided[r].topk(2).indices for r, c in enumerate(choice.tolist()))
+    assert torch.allclose(final.softmax(-1), torch.nn.functional.one_hot(choice, v).float())
+
+
+def test_coupling_setting_changes_only_stereo_draws(folder):
+    from foley.families.lm.pipeline import LMGenerator
+
+    on = LMGenerator.from_folder(folder)
+    off = LMGenerator.from_folder(folder)
+    off.sampling["stereo_coupling"] = False
+    a, b = (g.generate("a tone", duration=0.8, seed=2)[0].samples for g in (on, off))
+    assert a.shape == b.shape and not np.array_equal(a, b)
+    assert np.array_equal(a, on.generate("a tone", duration=0.8, seed=2)[0].samples)

@@ -36,6 +36,8 @@ from ...text import MINILM, get_text_encoder
 
 LM_FORMAT = 1
 SAMPLING_DEFAULTS = {"guidance_scale": 3.0, "top_k": 250, "top_p": 0.0, "temperature": 1.0}
+# stereo models: draw each codebook's left and right code with shared noise (sampling.CoupledStereoSampling)
+COUPLED_DEFAULT = True
 
 
 @dataclass
@@ -225,10 +227,20 @@ class TokenLM:
         # would then append its keys: give it the encoder-decoder cache the decoder itself builds
         cfg = self.decoder.config
         cache = EncoderDecoderCache(DynamicCache(config=cfg), DynamicCache(config=cfg))
+        processors = None
+        if self.cfg.channels > 1 and sampling.get("stereo_coupling", COUPLED_DEFAULT):
+            from transformers import LogitsProcessorList
+
+            from .sampling import CoupledStereoSampling
+
+            processors = LogitsProcessorList([CoupledStereoSampling(self.cfg.channels, guidance,
+                                                                    kwargs["temperature"], kwargs["top_k"] or 0,
+                                                                    kwargs["top_p"] or 0.0)])
+            kwargs = {"top_k": 0, "top_p": None, "temperature": 1.0}  # the processor did them
         torch.manual_seed(seed)
         out = self.decoder.generate(
             input_ids=ids, attention_mask=torch.ones(1, ids.shape[-1], dtype=torch.long), past_key_values=cache,
-            encoder_hidden_states=states, encoder_attention_mask=mask, do_sample=True,
+            encoder_hidden_states=states, encoder_attention_mask=mask, do_sample=True, logits_processor=processors,
             guidance_scale=guidance if guidance > 1.0 else None, max_new_tokens=frames + self.max_delay,
             num_return_sequences=1, streamer=streamer, **{k_: v for k_, v in kwargs.items() if v is not None})
         return out[0]
