@@ -5,17 +5,7 @@
 # v1 starts from v0 (recipes/starter-ldm-v0.toml, about 2 hours), taken from git history: commit 333f724.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export HF_HUB_OFFLINE=1
-PY=.venv/bin/python
-FOLEY=.venv/bin/foley
-C=corpora
-DATA="--data $C/synth/manifest.jsonl --data $C/music/manifest.jsonl --data $C/real_sfx/balanced.jsonl"
-
-[ -f $C/synth/manifest.jsonl ] || $FOLEY data synth -n 6000 -o $C/synth --seed 0
-[ -f $C/music/manifest.jsonl ] || $FOLEY data music -n 800 -o $C/music --seed 0
-[ -f $C/real_sfx/manifest.jsonl ] || $PY recipes/real_sfx.py -o $C/real_sfx
-[ -f $C/real_sfx/balanced.jsonl ] || \
-  $PY recipes/balance_manifest.py $C/real_sfx/manifest.jsonl -o $C/real_sfx/balanced.jsonl --cap voice=600
+source recipes/corpora.sh   # corpora (built when missing), FOLEY, PY, DATA
 
 # v0: the shipped weights of commit 333f724 (to retrain it instead: git show 333f724:recipes/starter-ldm.sh)
 if [ ! -f runs/starter-v0/models/starter/foley.json ]; then

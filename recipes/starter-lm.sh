@@ -5,17 +5,7 @@
 # codec decodes its log-mels with the starter's neural vocoder, copied into the codec folder).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-export HF_HUB_OFFLINE=1
-PY=.venv/bin/python
-FOLEY=.venv/bin/foley
-C=corpora
-DATA="--data $C/synth/manifest.jsonl --data $C/music/manifest.jsonl --data $C/real_sfx/balanced.jsonl"
-
-[ -f $C/synth/manifest.jsonl ] || $FOLEY data synth -n 6000 -o $C/synth --seed 0
-[ -f $C/music/manifest.jsonl ] || $FOLEY data music -n 800 -o $C/music --seed 0
-[ -f $C/real_sfx/manifest.jsonl ] || $PY recipes/real_sfx.py -o $C/real_sfx
-[ -f $C/real_sfx/balanced.jsonl ] || \
-  $PY recipes/balance_manifest.py $C/real_sfx/manifest.jsonl -o $C/real_sfx/balanced.jsonl --cap voice=600
+source recipes/corpora.sh   # corpora (built when missing), FOLEY, PY, DATA
 
 # 1. the mel-domain RVQ codec (about 20 min at 1 thread) -> runs/codec-mel/codec/final
 $FOLEY train codec $DATA --recipe recipes/starter-codec-mel.toml --run runs/codec-mel
