@@ -57,3 +57,28 @@ def test_shipped_codec_round_trip(foley_cli, tmp_path):
     r = foley_cli("codec", "info", tmp_path / "in.foley")
     assert r.returncode == 0, r.stderr
     assert "2 ch" in r.stdout and "kbps" in r.stdout and "codebook usage" in r.stdout
+
+
+@pytest.mark.skipif("starter-lm" not in SHIPPED, reason="models/starter-lm not shipped")
+def test_server_offers_both_shipped_families(tmp_path):
+    import io
+
+    import soundfile as sf
+    from fastapi.testclient import TestClient
+
+    from foley.server import Settings, create_app
+    from tests.test_server import wait
+
+    with TestClient(create_app(Settings(data=tmp_path))) as client:
+        models = client.get("/v1/models").json()
+        assert models["default"] == "starter"
+        assert {m["name"]: m["available"] for m in models["models"]} == {"starter": True, "starter-lm": True}
+        r = client.post("/v1/generations", json={"prompt": "rain on a tin roof", "model": "starter-lm",
+                                                 "duration": 1.0, "seed": 3})
+        assert r.status_code in (200, 201, 202), r.text
+        job = wait(client, r.json()["id"])
+        assert job["status"] == "done", job
+        y, rate = sf.read(io.BytesIO(client.get(job["outputs"][0]["audio_url"]).content))
+        assert rate == 16000 and y.shape == (16000, 2)
+        r = client.post("/v1/generations", json={"prompt": "rain", "model": "starter-lm", "duration": 1.0, "steps": 5})
+        assert r.status_code == 422 and "steps" in r.text

@@ -19,7 +19,7 @@ def serve(
     database: str = typer.Option(None, "--database", help="SQLAlchemy URL (default sqlite:///DATA/foley.db); "
                                                            "e.g. postgresql+psycopg://user@host/foley."),
     model: list[str] = typer.Option(None, "--model", "-m",
-                                    help="Offered model: NAME or ALIAS=FOLDER (repeat); default: starter."),
+                                    help="Offered model: NAME or ALIAS=FOLDER (repeat); default: starter, starter-lm."),
     default_model: str = typer.Option(None, "--default-model", help="Alias used when a request names none."),
     max_queue: int = typer.Option(16, "--max-queue", help="Jobs waiting or running at once."),
     max_upload_mb: float = typer.Option(50.0, "--max-upload-mb", help="Largest accepted upload."),

@@ -36,7 +36,8 @@ def model_info(svc: Services, alias: str) -> dict:
     """What is known about an offered model without loading it (the card, else the folder's foley.json)."""
     target = svc.settings.models[alias]
     info: dict = {"name": alias, "default": alias == svc.settings.default_model, "available": True,
-                  "loaded": False, "max_duration": None, "sample_rate": None, "channels": None, "tasks": None}
+                  "loaded": False, "family": None, "max_duration": None, "sample_rate": None, "channels": None,
+                  "tasks": None}
     gen = svc.models.loaded(alias)
     card = gen.card if gen is not None else None
     if card is None:
@@ -46,11 +47,12 @@ def model_info(svc: Services, alias: str) -> dict:
             return {**info, "available": False, "reason": str(e)}
         if card is None and (folder / "foley.json").is_file():
             cfg = json.loads((folder / "foley.json").read_text())
-            info.update(max_duration=cfg.get("max_duration"), channels=cfg.get("channels"),
-                        sample_rate=(cfg.get("mel") or {}).get("sample_rate"), tasks=cfg.get("tasks"))
+            info.update(family=cfg.get("family"), max_duration=cfg.get("max_duration"), channels=cfg.get("channels"),
+                        sample_rate=cfg.get("sample_rate") or (cfg.get("mel") or {}).get("sample_rate"),
+                        tasks=cfg.get("tasks"))
     if card is not None:
-        info.update(max_duration=card.max_duration, sample_rate=card.sample_rate, channels=card.channels,
-                    tasks=list(card.tasks))
+        info.update(family=card.family, max_duration=card.max_duration, sample_rate=card.sample_rate,
+                    channels=card.channels, tasks=list(card.tasks))
     info["loaded"] = gen is not None
     return info
 
@@ -78,6 +80,8 @@ def build_request(svc: Services, fields: dict) -> tuple[str, GenerationRequest]:
     if info["max_duration"] is not None and req.duration > info["max_duration"]:
         raise ApiError(422, f"duration {req.duration:g} s is over model '{alias}''s maximum of "
                             f"{info['max_duration']:g} s")
+    if info["family"] == "lm" and (req.steps is not None or req.scheduler is not None):
+        raise ApiError(422, f"model '{alias}' samples tokens: it has no steps or scheduler setting; drop them")
     if req.task != "generate" and info["tasks"] is not None and req.task not in info["tasks"]:
         raise ApiError(422, f"model '{alias}' cannot do '{req.task}'; it supports: "
                             f"{', '.join(info['tasks'])}")

@@ -36,7 +36,7 @@ class Settings:
 
     data: Path = Path("foley-data")
     database_url: str | None = None
-    models: dict[str, str] = field(default_factory=lambda: {"starter": "starter"})
+    models: dict[str, str] = field(default_factory=lambda: {"starter": "starter", "starter-lm": "starter-lm"})
     default_model: str | None = None
     max_queue: int = 16
     max_upload_bytes: int = 50 * MB
@@ -72,7 +72,7 @@ class Settings:
 def parse_models(specs: list[str] | None) -> dict[str, str]:
     """``["starter", "mine=/path/to/folder"]`` -> ``{"starter": "starter", "mine": "/path/to/folder"}``."""
     out: dict[str, str] = {}
-    for spec in specs or ["starter"]:
+    for spec in specs or ["starter", "starter-lm"]:
         alias, sep, target = spec.partition("=")
         alias, target = alias.strip(), (target.strip() if sep else spec.strip())
         if not alias or not target:
