@@ -29,6 +29,9 @@ class ModelCard:
     metrics: dict = field(default_factory=dict)
 
 
+SEED_STRIDE = 104_729  # a redrawn sample's seed: seed + k * SEED_STRIDE (k = 1, 2, ...)
+
+
 class Generator(ABC):
     """A loaded model that turns requests into audio.
 
@@ -39,6 +42,10 @@ class Generator(ABC):
     """
 
     card: ModelCard
+    # An output whose RMS stays below ``silent_dbfs`` is inaudible: generators draw it again from a derived
+    # seed, at most ``silence_retries`` times (deterministic: the same request and seed give the same sound).
+    silent_dbfs: float = -60.0
+    silence_retries: int = 2
 
     @property
     def sample_rate(self) -> int:

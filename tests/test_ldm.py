@@ -89,7 +89,7 @@ def test_batch_equals_single_and_variations(gen):
 
 
 def test_inaudible_output_is_redrawn_from_a_derived_seed(gen, monkeypatch):
-    from foley.families.ldm.pipeline import SEED_STRIDE
+    from foley.generator import SEED_STRIDE
 
     plain = gen.generate("tone 220", duration=1.0, seed=5)[0]
     assert "redrawn" not in plain.meta

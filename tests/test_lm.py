@@ -302,3 +302,22 @@ def test_coupling_setting_changes_only_stereo_draws(folder):
     a, b = (g.generate("a tone", duration=0.8, seed=2)[0].samples for g in (on, off))
     assert a.shape == b.shape and not np.array_equal(a, b)
     assert np.array_equal(a, on.generate("a tone", duration=0.8, seed=2)[0].samples)
+
+
+def test_soft_clip_and_silence_redraw(gen, monkeypatch):
+    from foley.families.lm.pipeline import CEILING, KNEE, soft_clip
+    from foley.generator import SEED_STRIDE
+
+    x = np.linspace(-3, 3, 6001, dtype=np.float32)[None]
+    y = soft_clip(x)
+    assert np.array_equal(y[np.abs(x) <= KNEE], x[np.abs(x) <= KNEE]) and np.abs(y).max() < CEILING
+    assert np.all(np.diff(y[0]) >= 0)                      # monotonic: order of samples kept, no fold-back
+    assert np.all(np.diff(y[0][np.abs(x[0]) < 1.2]) > 0)    # and still strictly so over the usual overshoots
+    a = gen.generate("a tone", duration=0.6, seed=5)[0]
+    assert "redrawn" not in a.meta
+    monkeypatch.setattr(gen, "silent_dbfs", 200.0)         # everything counts as silent: all retries are used
+    b = gen.generate("a tone", duration=0.6, seed=5)[0]
+    assert b.meta["redrawn"] == {"reason": "RMS below 200 dBFS", "from_seed": 5, "tries": 2, "silent": True}
+    assert b.meta["seed"] == 5 + 2 * SEED_STRIDE
+    monkeypatch.setattr(gen, "silent_dbfs", -60.0)
+    assert np.array_equal(gen.generate("a tone", duration=0.6, seed=b.meta["seed"])[0].samples, b.samples)

@@ -11,19 +11,14 @@ import torch
 
 from ...audio import Audio
 from ...errors import RequestError
-from ...generator import Generator, ModelCard
+from ...generator import SEED_STRIDE, Generator, ModelCard
 from ...request import GenerationRequest
 from .model import LatentAudioModel
 
 CROSSFADE_SECONDS = 0.05
-SEED_STRIDE = 104_729  # a redrawn sample's seed: seed + k * SEED_STRIDE (k = 1, 2, ...)
 
 
 class LDMGenerator(Generator):
-    # An output whose RMS stays below ``silent_dbfs`` is inaudible: it is drawn again from a derived seed,
-    # at most ``silence_retries`` times (deterministic: the same request and seed give the same sound).
-    silent_dbfs: float = -60.0
-    silence_retries: int = 2
     """Generator over a :class:`LatentAudioModel` folder (ours or any compatible one)."""
 
     def __init__(self, model: LatentAudioModel, card: ModelCard):

@@ -3,7 +3,10 @@
 Every output is sampled on its own after seeding (transformers' sampler has one global generator), so a
 seed gives the same sound in any batch; variation j uses seed + j, window w of a long piece seed + 7919 w.
 Codes become audio through :class:`~foley.codec.model.ChunkDecoder` in fixed chunks, whether streamed or
-not, so the streamed chunks of a request concatenate to exactly the non-streamed output.
+not, so the streamed chunks of a request concatenate to exactly the non-streamed output, unless ``generate``
+redrew an inaudible result (RMS under ``silent_dbfs``) from a derived seed, which a stream cannot take back;
+the sidecar then names the seed that was used. Peaks over -3 dBFS are soft-clipped sample by sample
+(:func:`soft_clip`), identically in both paths.
 
 Long-form: past the training window, each new window is prompted with the last ``context_seconds`` of codes
 (token-level overlap), and the whole code stream is decoded continuously, so windows join without seams.
@@ -20,13 +23,27 @@ import torch
 
 from ...audio import Audio
 from ...errors import RequestError
-from ...generator import Generator, ModelCard
+from ...generator import SEED_STRIDE, Generator, ModelCard
 from ...request import GenerationRequest, make_request
 from .model import TokenLM
 
 LM_TASKS = ("generate", "continue", "extend")
 CROSSFADE_SECONDS = 0.05
 WINDOW_SEED_STRIDE = 7919
+KNEE, CEILING = 0.7079, 0.98  # soft clip: linear up to -3 dBFS, then bending towards 0.98 (never reaching it)
+
+
+def soft_clip(x: np.ndarray) -> np.ndarray:
+    """Sample-wise saturation (no state, so streaming and whole-clip decoding agree): identity up to ``KNEE``,
+    then ``KNEE + (CEILING - KNEE) tanh(excess / (CEILING - KNEE))``, continuous in value and slope."""
+    a = np.abs(x)
+    over = a > KNEE
+    if not over.any():
+        return x
+    span = CEILING - KNEE
+    y = x.copy()
+    y[over] = np.sign(x[over]) * (KNEE + span * np.tanh((a[over] - KNEE) / span))
+    return y
 
 
 class LMGenerator(Generator):
@@ -77,8 +94,19 @@ class LMGenerator(Generator):
             base = self._seed(r)
             settings = self._settings(r)
             for j in range(r.num_variations):
-                samples = np.concatenate(list(self._chunks(r, base + j, settings, streaming=False)), axis=-1)
-                outs.append(self._finish(samples, r, base + j, j, settings))
+                seed, tries = base + j, 0
+                samples = np.concatenate(list(self._chunks(r, seed, settings, streaming=False)), axis=-1)
+                silent = Audio(samples, self.sample_rate).rms_db() < self.silent_dbfs
+                while silent and tries < self.silence_retries:
+                    tries += 1
+                    seed = base + j + tries * SEED_STRIDE
+                    samples = np.concatenate(list(self._chunks(r, seed, settings, streaming=False)), axis=-1)
+                    silent = Audio(samples, self.sample_rate).rms_db() < self.silent_dbfs
+                audio = self._finish(samples, r, seed, j, settings)
+                if tries:
+                    audio.meta["redrawn"] = {"reason": f"RMS below {self.silent_dbfs:g} dBFS", "from_seed": base + j,
+                                             "tries": tries, "silent": bool(silent)}
+                outs.append(audio)
         return outs
 
     def stream(self, prompt: str | GenerationRequest, **kwargs) -> Iterator[Audio]:
@@ -105,7 +133,7 @@ class LMGenerator(Generator):
         blocks = self._blocks(r, seed, settings, lm.frames(r.duration), streaming, None)
         for block in _then_none(blocks):
             out = dec.flush() if block is None else dec.push(lm.per_channel(block))
-            out = np.clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0), -1.0, 1.0)[:, : total - made]
+            out = soft_clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0))[:, : total - made]
             if out.shape[-1]:
                 made += out.shape[-1]
                 yield out.astype(np.float32)
@@ -170,7 +198,7 @@ class LMGenerator(Generator):
         for j in range(r.num_variations):
             gen = np.concatenate(list(self._continue_chunks(rr, base + j, settings, keep, overlap)), axis=-1)
             out = np.zeros((self.channels, int(round(total * self.sample_rate))), np.float32)
-            out[:, start:start + gen.shape[-1]] = np.clip(np.nan_to_num(gen[:, : out.shape[-1] - start]), -1, 1)
+            out[:, start:start + gen.shape[-1]] = soft_clip(np.nan_to_num(gen[:, : out.shape[-1] - start]))
             joined = _crossfade_in(src.samples, out, src.frames, int(CROSSFADE_SECONDS * self.sample_rate))
             outs.append(self._finish(joined, r, base + j, j, settings))
         return outs
