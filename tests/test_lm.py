@@ -321,3 +321,44 @@ def test_soft_clip_and_silence_redraw(gen, monkeypatch):
     assert b.meta["seed"] == 5 + 2 * SEED_STRIDE
     monkeypatch.setattr(gen, "silent_dbfs", -60.0)
     assert np.array_equal(gen.generate("a tone", duration=0.6, seed=b.meta["seed"])[0].samples, b.samples)
+
+
+def tiny_t5(folder):
+    """A random T5 encoder in the hub's folder layout (config.json model_type t5 + safetensors + tokenizer files;
+    the tokenizer is MiniLM's: any tokenizer the Auto classes load will do for the loading path)."""
+    from transformers import AutoTokenizer, T5Config, T5EncoderModel
+
+    from foley.text import minilm_path
+
+    tok = AutoTokenizer.from_pretrained(minilm_path(), local_files_only=True)
+    torch.manual_seed(0)
+    T5EncoderModel(T5Config(vocab_size=len(tok), d_model=16, d_kv=8, d_ff=32, num_layers=1, num_heads=2,
+                            pad_token_id=tok.pad_token_id)).save_pretrained(folder)
+    tok.save_pretrained(folder)
+    return folder
+
+
+def test_t5_text_encoder_from_a_local_folder_trains_an_lm(tmp_path):
+    from foley.families.lm.pipeline import LMGenerator
+    from foley.families.lm.train import train_lm
+    from foley.text import get_text_encoder
+    from tests.ldm_tiny import tiny_corpus
+
+    t5 = tiny_t5(tmp_path / "t5")
+    enc = get_text_encoder(str(t5))
+    emb = enc(["a tone", "rain on a tin roof"])
+    assert enc.dim == 16 and emb.tokens.shape[0] == 2 and emb.tokens.shape[-1] == 16
+    assert emb.mask[0].sum() < emb.mask[1].sum()
+    with pytest.raises(ModelError, match="T5 folder"):
+        get_text_encoder(str(tmp_path / "nothing-here"))
+    codec = random_codec().save(tmp_path / "codec")
+    recipe = {"seed": 0, "audio": {"valid_fraction": 0.2},
+              "lm": {"codec": str(codec), **DECODER, "channels": 1, "window_seconds": 0.4, "batch_size": 4,
+                     "steps": 2, "warmup": 1, "crops_per_clip": 1, "valid_items": 2, "max_duration": 2.0,
+                     "text_encoder": str(t5)},
+              "train": {"threads": 1, "valid_every": 2, "save_every": 2}}
+    model = train_lm([tiny_corpus(tmp_path)], recipe, tmp_path / "run", dest=tmp_path / "model")
+    assert json.loads((model / "foley.json").read_text())["text_encoder"] == str(t5)
+    gen = LMGenerator.from_folder(model)
+    assert gen.lm.text.dim == 16 and gen.lm.projection.in_features == 16
+    assert gen.generate("a tone", duration=0.5, seed=0)[0].samples.shape == (1, 8000)

@@ -2,8 +2,9 @@
 
 Stages, each in ``<run>/<stage>/`` and resumable: ``tokens`` (every clip's window encoded once: int16 codes
 [N, K, F] + all captions), ``lm`` (teacher-forced cross-entropy over the delay-interleaved codes,
-text cross-attention on MiniLM with condition dropout for guidance, AdamW + warm-up/cosine, EMA,
-validation loss, previews) and ``export`` (a model folder, see :mod:`foley.families.lm.model`).
+text cross-attention on MiniLM (or a local T5 folder: ``[lm] text_encoder``) with condition dropout for
+guidance, AdamW + warm-up/cosine, EMA, validation loss, previews) and ``export`` (a model folder, see
+:mod:`foley.families.lm.model`).
 The codec comes from ``foley train codec`` (``[lm] codec = "<folder>"`` in the recipe).
 """
 
@@ -18,6 +19,7 @@ import torch
 from ...codec.model import FoleyCodec
 from ...errors import FoleyError
 from ...fsutil import atomic_path, write_json_atomic
+from ...text import MINILM
 from ...train.loop import Checkpointer, append_log, optimizer_step, progress, set_threads, warmup_cosine
 from .delay import interleave, targets
 from .model import SAMPLING_DEFAULTS, LMConfig, TokenLM, load_projection, new_decoder, save_projection
@@ -122,7 +124,7 @@ def train_decoder(recipe: dict, out: Path) -> Path:
     val = torch.load(Path(out) / "tokens" / "valid.pt")
     codec = FoleyCodec.from_folder(codec_folder(recipe))
     ch = int(r["channels"])
-    text = get_text_encoder()
+    text = get_text_encoder(str(r.get("text_encoder", MINILM)))
     decoder = new_decoder(codec, ch, {**r, "n_q": toks["codes"].shape[1] // ch}).train()
     projection = torch.nn.Linear(text.dim, decoder.config.hidden_size)
     module = torch.nn.ModuleDict({"decoder": decoder, "projection": projection})
@@ -226,6 +228,7 @@ def export(recipe: dict, out: Path, dest: Path, parts: Path | None = None) -> Pa
     cfg = LMConfig(sample_rate=codec.sample_rate, channels=int(r["channels"]), frame_rate=codec.frame_rate,
                    window_seconds=float(r["window_seconds"]), max_duration=float(r["max_duration"]),
                    defaults={**SAMPLING_DEFAULTS, **recipe.get("defaults", {})}, decode=decode,
+                   text_encoder=str(r.get("text_encoder", MINILM)),
                    context_seconds=r.get("context_seconds"),
                    extra={"recipe": recipe.get("name"), "licence": recipe.get("licence", "unknown")})
     return TokenLM(codec, decoder, projection, cfg).save(dest, dtype=str(r["export_dtype"]))
