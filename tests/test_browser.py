@@ -38,7 +38,10 @@ def server(tiny_model, tmp_path):  # noqa: F811
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    app = create_app(Settings(data=tmp_path / "data", models={"tiny": str(tiny_model)}))
+    from tests.test_lm import build_lm
+
+    lm = build_lm(tmp_path / "tinylm")
+    app = create_app(Settings(data=tmp_path / "data", models={"tiny": str(tiny_model), "tinylm": str(lm)}))
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=srv.run, daemon=True)
     thread.start()
@@ -184,5 +187,16 @@ def test_generate_play_edit_and_run_a_study(server, tmp_path):
         csv_text = Path(dl.value.path()).read_text()
         assert csv_text.startswith("participant,") and len(csv_text.strip().splitlines()) == 4
         page.screenshot(path=str(shots / "study_results.png"), full_page=True)
+        # --- a token model from the same form: no steps field ---------------------------------------------
+        page.goto(server)
+        page.wait_for_selector("#model option[value=tinylm]", state="attached")
+        assert not page.is_disabled("#steps")
+        page.select_option("#model", "tinylm")
+        assert page.is_disabled("#steps") and page.input_value("#steps") == ""
+        page.fill("#prompt", "a tone")
+        page.fill("#duration", "1")
+        page.click("#generate")
+        page.wait_for_function("(document.querySelector('#gen-result .meta') || {}).textContent?.includes('tinylm')")
+        assert page.inner_text("#gen-status-text") == "done"
         assert errors == []
         browser.close()

@@ -26,10 +26,18 @@ async function loadModels() {
   const sel = $("#model");
   sel.replaceChildren(...info.models.map((m) => el("option", {value: m.name, selected: m.default},
     m.available ? m.name : `${m.name} (missing)`)));
-  const dur = $("#duration");
-  dur.max = info.limits.max_duration;
-  const def = info.models.find((m) => m.default);
-  if (def && def.max_duration) dur.max = Math.min(def.max_duration, info.limits.max_duration);
+  // the chosen model sets the longest duration; token models (family "lm") sample codes: no denoising steps
+  const apply = () => {
+    const m = info.models.find((x) => x.name === sel.value) || {};
+    const dur = $("#duration");
+    dur.max = m.max_duration ? Math.min(m.max_duration, info.limits.max_duration) : info.limits.max_duration;
+    const steps = $("#steps"), token = m.family === "lm";
+    steps.disabled = token;
+    if (token) steps.value = "";
+    steps.placeholder = token ? "n/a (token model)" : "model default";
+  };
+  sel.onchange = apply;
+  apply();
 }
 
 // --- jobs ----------------------------------------------------------------------------------------------
