@@ -82,3 +82,13 @@ def test_server_offers_both_shipped_families(tmp_path):
         assert rate == 16000 and y.shape == (16000, 2)
         r = client.post("/v1/generations", json={"prompt": "rain", "model": "starter-lm", "duration": 1.0, "steps": 5})
         assert r.status_code == 422 and "steps" in r.text
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_models_info_prints_the_sidecars_weight_hash(foley_cli, name):
+    from foley.codec.storage import folder_hash
+
+    r = foley_cli("models", "info", name)
+    assert r.returncode == 0, r.stderr
+    line = next(x for x in r.stdout.splitlines() if x.startswith("weights:"))
+    assert line.split()[1] == folder_hash(models_dir() / name) and len(line.split()[1]) == 12
