@@ -362,3 +362,17 @@ def test_t5_text_encoder_from_a_local_folder_trains_an_lm(tmp_path):
     gen = LMGenerator.from_folder(model)
     assert gen.lm.text.dim == 16 and gen.lm.projection.in_features == 16
     assert gen.generate("a tone", duration=0.5, seed=0)[0].samples.shape == (1, 8000)
+
+
+def test_on_step_reports_progress_without_changing_the_sound(gen):
+    plain = gen.generate("a tone", duration=1.1, seed=4)[0]   # past the 0.6 s window: two windows
+    seen = []
+    gen.on_step = lambda i, n: seen.append((i, n))
+    try:
+        hooked = gen.generate("a tone", duration=1.1, seed=4)[0]
+    finally:
+        gen.on_step = None
+    assert np.array_equal(plain.samples, hooked.samples)
+    frames = gen.lm.frames(1.1)
+    assert seen[-1] == (frames, frames) and all(n == frames for _, n in seen)
+    assert [i for i, _ in seen] == sorted(i for i, _ in seen) and seen[0][0] <= 1

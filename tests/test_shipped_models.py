@@ -70,6 +70,8 @@ def test_server_offers_both_shipped_families(tmp_path):
     from tests.test_server import wait
 
     with TestClient(create_app(Settings(data=tmp_path))) as client:
+        seen = []
+        client.app.state.svc.worker.add_listener(lambda job_id, frac: seen.append(frac))
         models = client.get("/v1/models").json()
         assert models["default"] == "starter"
         assert {m["name"]: m["available"] for m in models["models"]} == {"starter": True, "starter-lm": True}
@@ -78,6 +80,7 @@ def test_server_offers_both_shipped_families(tmp_path):
         assert r.status_code in (200, 201, 202), r.text
         job = wait(client, r.json()["id"])
         assert job["status"] == "done", job
+        assert seen and all(0 < f < 1 for f in seen)  # token LMs report progress per sampled frame
         y, rate = sf.read(io.BytesIO(client.get(job["outputs"][0]["audio_url"]).content))
         assert rate == 16000 and y.shape == (16000, 2)
         r = client.post("/v1/generations", json={"prompt": "rain", "model": "starter-lm", "duration": 1.0, "steps": 5})

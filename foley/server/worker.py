@@ -197,10 +197,12 @@ class Worker:
     @contextlib.contextmanager
     def _progress(self, gen, job_id: str, calls: int):
         """Report denoising progress by wrapping the sampler's ``denoise(..., callback=fn(i, n))`` where the
-        generator has one; the same callback interrupts the job when the server stops."""
+        generator has one, or through a token LM's ``on_step(i, n)``; the same callback interrupts the job when
+        the server stops."""
         model = getattr(gen, "model", None)
         denoise = getattr(model, "denoise", None)
-        if denoise is None:
+        stepped = denoise is None and hasattr(gen, "on_step")  # token LMs: a callback per sampled frame
+        if denoise is None and not stepped:
             if self._stop.is_set():
                 raise JobInterrupted()
             yield
@@ -219,6 +221,14 @@ class Worker:
                     fn(job_id, frac)
             if i == n:
                 state["calls"] += 1
+
+        if stepped:
+            gen.on_step = report
+            try:
+                yield
+            finally:
+                gen.on_step = None
+            return
 
         def wrapped(*args, callback=None, **kwargs):
             def both(i, n):

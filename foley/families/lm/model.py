@@ -209,11 +209,12 @@ class TokenLM:
     # --- sampling --------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, states: torch.Tensor, mask: torch.Tensor, frames: int, seed: int, sampling: dict,
-               prompt: torch.Tensor | None = None, streamer=None) -> torch.Tensor:
+               prompt: torch.Tensor | None = None, streamer=None, on_step=None) -> torch.Tensor:
         """Sample ``frames`` new frames after ``prompt`` codes [K, P] -> codes [K, P + frames].
 
         ``states``/``mask`` come from :meth:`condition` (doubled when guidance > 1). Seeds the global torch
-        generator with ``seed`` first (transformers' sampler has no per-call generator)."""
+        generator with ``seed`` first (transformers' sampler has no per-call generator). ``on_step(i, n)`` is
+        called after each of the n = frames + delay sampling steps."""
         k = self.num_codebooks
         start = torch.full((k, 1), self.pad, dtype=torch.long)
         ids = start if prompt is None else torch.cat([start, prompt.long()], dim=-1)
@@ -237,6 +238,12 @@ class TokenLM:
                                                                     kwargs["temperature"], kwargs["top_k"] or 0,
                                                                     kwargs["top_p"] or 0.0)])
             kwargs = {"top_k": 0, "top_p": None, "temperature": 1.0}  # the processor did them
+        if on_step is not None:
+            from transformers import LogitsProcessorList
+
+            from .sampling import StepCallback
+
+            processors = LogitsProcessorList([*(processors or []), StepCallback(on_step, frames + self.max_delay)])
         torch.manual_seed(seed)
         out = self.decoder.generate(
             input_ids=ids, attention_mask=torch.ones(1, ids.shape[-1], dtype=torch.long), past_key_values=cache,

@@ -51,6 +51,8 @@ class LMGenerator(Generator):
 
     def __init__(self, lm: TokenLM, card: ModelCard, sampling: dict | None = None):
         self.lm, self.card = lm, card
+        # progress of non-streamed sampling: on_step(i, n) per sampled frame of the whole request (the server)
+        self.on_step = None
         self.sampling = {**lm.cfg.defaults, **{k: v for k, v in (sampling or {}).items() if v is not None}}
 
     @classmethod
@@ -160,7 +162,11 @@ class LMGenerator(Generator):
                     yield block
                 new = torch.cat(parts, dim=-1)
             else:
-                new = lm.sample(states, mask, n, s, settings, prompt=ctx)[:, -n:]
+                hook = None
+                if self.on_step is not None:
+                    def hook(i, steps, done=made, n=n, fn=self.on_step):
+                        fn(done + min(i, n), frames)
+                new = lm.sample(states, mask, n, s, settings, prompt=ctx, on_step=hook)[:, -n:]
                 yield new
             ctx = (new if ctx is None else torch.cat([ctx, new], dim=-1))[:, -lm.context_frames:]
             made, window = made + n, window + 1

@@ -52,3 +52,16 @@ class CoupledStereoSampling(LogitsProcessor):
         out = torch.full_like(scores[:rows], _OFF)
         out.scatter_(1, choice[:, None], 0.0)
         return torch.cat([out, torch.zeros_like(out)]) if self.guidance else out
+
+
+class StepCallback(LogitsProcessor):
+    """Calls ``fn(step, steps)`` once per sampled frame (after the prompt) and passes the scores on unchanged:
+    progress for callers of the non-streaming path (the server's job progress); ``fn`` may raise to stop."""
+
+    def __init__(self, fn, steps: int):
+        self.fn, self.steps, self.step = fn, steps, 0
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        self.step += 1
+        self.fn(min(self.step, self.steps), self.steps)
+        return scores
