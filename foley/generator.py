@@ -107,6 +107,22 @@ class Generator(ABC):
             raise RequestError("no prompts given")
         return [p if isinstance(p, GenerationRequest) else make_request(prompt=p, **kwargs) for p in items]
 
+    def _draw_audible(self, draw, seed: int, first=None) -> tuple:
+        """``draw(seed)`` -> samples [C, T] (``first``: the samples of ``seed`` when already drawn); while they
+        are inaudible (RMS under ``silent_dbfs``) draw again from seed + k * SEED_STRIDE, at most
+        ``silence_retries`` times. Returns (samples, the seed used, the sidecar's "redrawn" record or None)."""
+        samples = draw(seed) if first is None else first
+        used, tries = seed, 0
+        silent = Audio(samples, self.sample_rate).rms_db() < self.silent_dbfs
+        while silent and tries < self.silence_retries:
+            tries += 1
+            used = seed + tries * SEED_STRIDE
+            samples = draw(used)
+            silent = Audio(samples, self.sample_rate).rms_db() < self.silent_dbfs
+        record = {"reason": f"RMS below {self.silent_dbfs:g} dBFS", "from_seed": seed, "tries": tries,
+                  "silent": bool(silent)} if tries else None
+        return samples, used, record
+
     def _check_duration(self, r: GenerationRequest) -> None:
         if r.duration > self.card.max_duration:
             raise RequestError(f"duration {r.duration:g} s is over this model's maximum of "

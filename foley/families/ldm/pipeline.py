@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 from collections import defaultdict
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import torch
 
 from ...audio import Audio
 from ...errors import RequestError
-from ...generator import SEED_STRIDE, Generator, ModelCard
+from ...generator import Generator, ModelCard
 from ...request import GenerationRequest
 from .model import LatentAudioModel
 
@@ -76,19 +77,16 @@ class LDMGenerator(Generator):
             z = self._sample([it[2] for it in group], [it[3] for it in group], width, steps, guidance, scheduler)
             waves = self._decode(z, duration)
             for it, w in zip(group, waves, strict=True):
-                seed, tries = it[3], 0
-                silent = Audio(w, self.sample_rate).rms_db() < self.silent_dbfs
-                while silent and tries < self.silence_retries:
-                    tries += 1
-                    seed = it[3] + tries * SEED_STRIDE
-                    w = self._decode(self._sample([it[2]], [seed], width, steps, guidance, scheduler), duration)[0]
-                    silent = Audio(w, self.sample_rate).rms_db() < self.silent_dbfs
+                draw = partial(self._draw_one, it[2], width, steps, guidance, scheduler, duration)
+                w, seed, redrawn = self._draw_audible(draw, it[3], first=w)
                 audio = self._finish(w, it[2], seed, it[1])
-                if tries:
-                    audio.meta["redrawn"] = {"reason": f"RMS below {self.silent_dbfs:g} dBFS", "from_seed": it[3],
-                                             "tries": tries, "silent": bool(silent)}
+                if redrawn:
+                    audio.meta["redrawn"] = redrawn
                 results[(it[0], it[1])] = audio
         return [results[(i, j)] for i, j, _, _ in items]
+
+    def _draw_one(self, r, width, steps, guidance, scheduler, duration, seed) -> np.ndarray:
+        return self._decode(self._sample([r], [seed], width, steps, guidance, scheduler), duration)[0]
 
     def _sample(self, reqs, seeds, width, steps, guidance, scheduler, **kw) -> torch.Tensor:
         m = self.model

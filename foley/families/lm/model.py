@@ -228,22 +228,17 @@ class TokenLM:
         # would then append its keys: give it the encoder-decoder cache the decoder itself builds
         cfg = self.decoder.config
         cache = EncoderDecoderCache(DynamicCache(config=cfg), DynamicCache(config=cfg))
-        processors = None
+        from transformers import LogitsProcessorList
+
+        from .sampling import CoupledStereoSampling, StepCallback
+
+        processors = LogitsProcessorList()
         if self.cfg.channels > 1 and sampling.get("stereo_coupling", COUPLED_DEFAULT):
-            from transformers import LogitsProcessorList
-
-            from .sampling import CoupledStereoSampling
-
-            processors = LogitsProcessorList([CoupledStereoSampling(self.cfg.channels, guidance,
-                                                                    kwargs["temperature"], kwargs["top_k"] or 0,
-                                                                    kwargs["top_p"] or 0.0)])
+            processors.append(CoupledStereoSampling(self.cfg.channels, guidance, kwargs["temperature"],
+                                                    kwargs["top_k"] or 0, kwargs["top_p"] or 0.0))
             kwargs = {"top_k": 0, "top_p": None, "temperature": 1.0}  # the processor did them
         if on_step is not None:
-            from transformers import LogitsProcessorList
-
-            from .sampling import StepCallback
-
-            processors = LogitsProcessorList([*(processors or []), StepCallback(on_step, frames + self.max_delay)])
+            processors.append(StepCallback(on_step, frames + self.max_delay))
         torch.manual_seed(seed)
         out = self.decoder.generate(
             input_ids=ids, attention_mask=torch.ones(1, ids.shape[-1], dtype=torch.long), past_key_values=cache,

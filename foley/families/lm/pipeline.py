@@ -23,7 +23,7 @@ import torch
 
 from ...audio import Audio
 from ...errors import RequestError
-from ...generator import SEED_STRIDE, Generator, ModelCard
+from ...generator import Generator, ModelCard
 from ...request import GenerationRequest, make_request
 from .model import TokenLM
 
@@ -96,18 +96,12 @@ class LMGenerator(Generator):
             base = self._seed(r)
             settings = self._settings(r)
             for j in range(r.num_variations):
-                seed, tries = base + j, 0
-                samples = np.concatenate(list(self._chunks(r, seed, settings, streaming=False)), axis=-1)
-                silent = Audio(samples, self.sample_rate).rms_db() < self.silent_dbfs
-                while silent and tries < self.silence_retries:
-                    tries += 1
-                    seed = base + j + tries * SEED_STRIDE
-                    samples = np.concatenate(list(self._chunks(r, seed, settings, streaming=False)), axis=-1)
-                    silent = Audio(samples, self.sample_rate).rms_db() < self.silent_dbfs
+                def draw(seed, r=r, settings=settings):
+                    return np.concatenate(list(self._chunks(r, seed, settings, streaming=False)), axis=-1)
+                samples, seed, redrawn = self._draw_audible(draw, base + j)
                 audio = self._finish(samples, r, seed, j, settings)
-                if tries:
-                    audio.meta["redrawn"] = {"reason": f"RMS below {self.silent_dbfs:g} dBFS", "from_seed": base + j,
-                                             "tries": tries, "silent": bool(silent)}
+                if redrawn:
+                    audio.meta["redrawn"] = redrawn
                 outs.append(audio)
         return outs
 
