@@ -131,21 +131,26 @@ def test_chunked_decoding_is_push_order_independent_and_close_to_whole(codec_fol
     assert np.abs(a - whole).max() < 0.05 * np.abs(whole).max()  # causal codec: history beyond 10 frames fades
 
 
-def test_strict_loading_names_keys(codec_folder, tmp_path):
+def copy_with_a_renamed_key(folder, bad):
+    """A copy of a codec folder whose first weight is stored under another name; returns the original name."""
     import shutil
 
     from safetensors.torch import load_file, save_file
 
-    from foley.codec.model import FoleyCodec
-
-    bad = tmp_path / "bad"
-    shutil.copytree(codec_folder[0], bad)
+    shutil.copytree(folder, bad)
     state = load_file(bad / "model.safetensors")
     key = sorted(state)[0]
     state["renamed." + key] = state.pop(key)
     save_file(state, bad / "model.safetensors")
+    return key
+
+
+def test_strict_loading_names_keys(codec_folder, tmp_path):
+    from foley.codec.model import FoleyCodec
+
+    key = copy_with_a_renamed_key(codec_folder[0], tmp_path / "bad")
     with pytest.raises(ModelError, match="missing: " + key.replace(".", r"\.")):
-        FoleyCodec.from_folder(bad)
+        FoleyCodec.from_folder(tmp_path / "bad")
     with pytest.raises(ModelError, match="not a foley codec"):
         FoleyCodec.from_folder(tmp_path)
 

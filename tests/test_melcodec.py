@@ -14,6 +14,7 @@ torch = pytest.importorskip("torch")
 
 from foley.audio import Audio  # noqa: E402
 from foley.errors import ModelError, RequestError  # noqa: E402
+from tests.test_codec import copy_with_a_renamed_key  # noqa: E402
 
 NET = {"hidden": 16, "latent_dim": 8, "blocks": 1, "codebook_size": 64, "n_q": 4, "kmeans_iters": 2,
        "mean": -6.0, "std": 3.0, "lookahead_frames": 4}
@@ -108,8 +109,6 @@ def test_every_codebook_count_decodes(mel_folder):
 def test_folder_round_trip_dispatch_and_strict_loading(mel_folder, tmp_path):
     import shutil
 
-    from safetensors.torch import load_file, save_file
-
     from foley.codec.melcodec import MelCodec
     from foley.codec.model import FoleyCodec, load_codec
 
@@ -130,11 +129,7 @@ def test_folder_round_trip_dispatch_and_strict_loading(mel_folder, tmp_path):
     assert gl.decode_tensor(codes).shape == (1, 1, codes.shape[-1] * 512)
 
     bad = tmp_path / "bad"
-    shutil.copytree(folder, bad)
-    state = load_file(bad / "model.safetensors")
-    key = sorted(state)[0]
-    state["renamed." + key] = state.pop(key)
-    save_file(state, bad / "model.safetensors")
+    key = copy_with_a_renamed_key(folder, bad)
     with pytest.raises(ModelError, match="missing: " + key.replace(".", r"\.")):
         FoleyCodec.from_folder(bad)
     shutil.copy(folder / "model.safetensors", bad / "model.safetensors")

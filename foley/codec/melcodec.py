@@ -30,7 +30,6 @@ from torch import nn
 
 from ..errors import ModelError
 from ..features import MelConfig, log_mel
-from ..generator import ModelCard
 from .model import CODEC_META, FoleyCodec
 from .storage import WEIGHTS, load_state_strict
 
@@ -173,11 +172,7 @@ class MelCodec(FoleyCodec):
         self.bandwidths = [round(n * per_q / 1000, 6) for n in range(1, self.num_quantizers + 1)]
         self.causal = True  # encoder and decoder; the vocoder looks ``lookahead_frames`` ahead when streaming
         self.lookahead_frames = int(net.config["lookahead_frames"])
-        label = name or (self.folder.name if self.folder else "mel-codec")
-        self.card = ModelCard(name=label, family="codec", weights=str(self.folder or ""),
-                              sample_rate=self.sample_rate, channels=1, max_duration=math.inf,
-                              tasks=("encode", "decode"), licence=self.meta.get("licence", "unknown"),
-                              description="foley mel codec (log-mel RVQ + neural vocoder)")
+        self.card = self._card(name, "mel-codec", "foley mel codec (log-mel RVQ + neural vocoder)")
         self._hash: str | None = None
 
     # --- folders ---------------------------------------------------------------------------------

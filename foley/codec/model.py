@@ -44,12 +44,15 @@ class FoleyCodec:
         self.num_quantizers = int(cfg.num_quantizers)
         self.bandwidths = [float(b) for b in cfg.target_bandwidths]
         self.causal = bool(cfg.use_causal_conv)
-        label = name or (self.folder.name if self.folder else "codec")
-        self.card = ModelCard(name=label, family="codec", weights=str(self.folder or ""),
-                              sample_rate=self.sample_rate, channels=1, max_duration=math.inf,
-                              tasks=("encode", "decode"), licence=self.meta.get("licence", "unknown"),
-                              description="foley codec (transformers EncodecModel)")
+        self.card = self._card(name, "codec", "foley codec (transformers EncodecModel)")
         self._hash: str | None = None
+
+    def _card(self, name: str | None, default: str, description: str) -> ModelCard:
+        """The registry card of a codec (set ``folder``, ``meta`` and ``sample_rate`` first)."""
+        return ModelCard(name=name or (self.folder.name if self.folder else default), family="codec",
+                         weights=str(self.folder or ""), sample_rate=self.sample_rate, channels=1,
+                         max_duration=math.inf, tasks=("encode", "decode"),
+                         licence=self.meta.get("licence", "unknown"), description=description)
 
     # --- folders ---------------------------------------------------------------------------------
     @classmethod
