@@ -293,7 +293,7 @@ def test_coupled_stereo_sampling_keeps_marginals_and_couples_channels():
     assert torch.allclose(final.softmax(-1), torch.nn.functional.one_hot(choice, v).float())
 
 
-def test_coupling_setting_changes_only_stereo_draws(folder):
+def test_coupling_setting_changes_the_stereo_draws_and_stays_seeded(folder):
     from foley.families.lm.pipeline import LMGenerator
 
     on = LMGenerator.from_folder(folder)
