@@ -241,11 +241,20 @@ class TokenLM:
             processors.append(StepCallback(on_step, frames + self.max_delay))
         torch.manual_seed(seed)
         out = self.decoder.generate(
-            input_ids=ids, attention_mask=torch.ones(1, ids.shape[-1], dtype=torch.long), past_key_values=cache,
+            input_ids=ids, attention_mask=torch.ones(1, ids.shape[-1], dtype=torch.long),
+            **{_cache_kwarg(self.decoder): cache},
             encoder_hidden_states=states, encoder_attention_mask=mask, do_sample=True, logits_processor=processors,
             guidance_scale=guidance if guidance > 1.0 else None, max_new_tokens=frames + self.max_delay,
             num_return_sequences=1, streamer=streamer, **{k_: v for k_, v in kwargs.items() if v is not None})
         return out[0]
+
+
+def _cache_kwarg(decoder) -> str:
+    """The name ``forward`` takes the KV cache by: ``past_key_values`` up to transformers 5.23, ``cache`` from 5.24."""
+    import inspect
+
+    params = inspect.signature(decoder.forward).parameters
+    return "cache" if "cache" in params else "past_key_values"
 
 
 def new_decoder(codec: FoleyCodec, channels: int, r: dict | None = None):
