@@ -9,14 +9,20 @@ APT_PKGS := fluidsynth fluid-soundfont-gm chromium chromium-driver
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint sysdeps bench clean-venv
+LOCK := requirements.lock
+TORCH := 2.13.0
+FIND_LINKS ?= $(PIP_FIND_LINKS)
 
-$(VENV)/.installed: pyproject.toml
+.PHONY: demo test lint sysdeps bench clean-venv lock test-latest
+
+# Installs exactly the versions in requirements.lock (docs/install.md: why, and how to refresh it).
+$(VENV)/.installed: pyproject.toml $(LOCK)
 	@test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	# torch first, from the local CPU wheel, so nothing pulls a CUDA build
-	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[all,dev]'
+	$(PIP) install -q "$$(grep -m1 '^torch==' $(LOCK))"
+	$(PIP) install -q -r $(LOCK)
+	$(PIP) install -q --no-deps -e .
 	@touch $@
 
 # Debian packages used by music renders and the browser test; skipped when present or without root.
@@ -41,3 +47,25 @@ lint: $(VENV)/.installed
 
 bench: $(VENV)/.installed
 	$(PY) bench/run_all.py
+
+# Refresh the lock to the newest versions pyproject.toml allows (then `make test`; commit both if it passes).
+lock:
+	@test -x .venv-tools/bin/uv || { python3 -m venv .venv-tools && .venv-tools/bin/pip install -q uv; }
+	echo "torch==$(TORCH)+cpu" > .venv-tools/torch.txt
+	.venv-tools/bin/uv pip compile pyproject.toml --extra all --extra dev --upgrade --python-version 3.11 \
+	  --python-platform x86_64-manylinux_2_28 $(if $(FIND_LINKS),--find-links $(FIND_LINKS)) \
+	  -c .venv-tools/torch.txt --no-header -o $(LOCK).new
+	{ echo "# Exact versions that make demo / make test install. Refresh: make lock (docs/install.md)."; \
+	  cat $(LOCK).new; } > $(LOCK) && rm -f $(LOCK).new
+
+# Early warning of dependency drift: a fresh venv with the newest versions pyproject allows, then the suite.
+# Not part of .ci/run (CI must be deterministic). Result and date go to docs/install.md.
+test-latest: sysdeps
+	rm -rf .venv-latest && python3 -m venv .venv-latest
+	.venv-latest/bin/pip install -q --upgrade pip
+	.venv-latest/bin/pip install -q torch==$(TORCH)
+	.venv-latest/bin/pip install -q --upgrade --upgrade-strategy eager -e '.[all,dev]'
+	.venv-latest/bin/pip freeze --exclude-editable > .venv-latest/versions.txt
+	@echo "newest allowed: $$(grep -E '^(transformers|diffusers|accelerate|numpy)==' .venv-latest/versions.txt | tr '\n' ' ')"
+	.venv-latest/bin/ruff check foley tests bench recipes
+	.venv-latest/bin/python -m pytest
