@@ -63,7 +63,7 @@ def test_resume_continues_from_checkpoint(tiny_model):
 
     shutil.rmtree(final)  # pretend the run was killed before finishing
     train_unet(recipe, root / "run")
-    state = torch.load(Checkpointer(root / "run" / "unet" / "ckpt").path, weights_only=False)
+    state = torch.load(Checkpointer(root / "run" / "unet" / "ckpt").path, weights_only=True)
     assert state["step"] == 6
     steps = [json.loads(x)["step"] for x in (root / "run" / "unet" / "log.jsonl").read_text().splitlines()]
     assert steps.count(1) == 1  # the second run did not start again from step 1

@@ -223,7 +223,7 @@ def test_tiny_training_reduces_loss_resumes_and_exports(tmp_path):
     shutil.rmtree(final)  # pretend the run was killed: a longer recipe continues from the checkpoint
     recipe["codec"]["steps"] = 10
     train_codec([manifest], recipe, tmp_path / "run")
-    assert torch.load(Checkpointer(stage / "ckpt").path, weights_only=False)["step"] == 10
+    assert torch.load(Checkpointer(stage / "ckpt").path, weights_only=True)["step"] == 10
     steps = [json.loads(x)["step"] for x in (stage / "log.jsonl").read_text().splitlines()]
     assert steps.count(1) == 1 and 10 in steps
 

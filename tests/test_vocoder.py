@@ -146,7 +146,7 @@ def test_training_reduces_loss_and_resumes(tmp_path):
               "cache_dir": tmp_path / "cache"}
     folder = train_vocoder([manifest], run, steps=10, **common)
     assert (folder / "config.json").exists()
-    assert torch.load(run / "last.pt", weights_only=False)["step"] == 10
+    assert torch.load(run / "last.pt", weights_only=True)["step"] == 10
     train_vocoder([manifest], run, steps=20, **common)
     log = _log(run)
     starts = [r["step"] for r in log if r.get("event") == "start"]
@@ -154,7 +154,7 @@ def test_training_reduces_loss_and_resumes(tmp_path):
     losses = [r["loss"] for r in log if "loss" in r]
     assert [r["step"] for r in log if "loss" in r] == [5, 10, 15, 20]
     assert losses[-1] < losses[0]
-    assert torch.load(run / "last.pt", weights_only=False)["step"] == 20
+    assert torch.load(run / "last.pt", weights_only=True)["step"] == 20
     voc = load_vocoder(folder)
     with torch.no_grad():
         assert torch.isfinite(voc(log_mel(_sine(500.0, 0.3), CFG))).all()

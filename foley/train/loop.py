@@ -56,13 +56,34 @@ class Checkpointer:
         with atomic_path(self.path) as tmp:
             torch.save(state, tmp)
 
+    def read(self) -> dict:
+        """The saved state, unpickled with ``weights_only=True``: tensors, numbers, strings, lists and dicts only.
+
+        A ``last.pt`` may come from anywhere (a copied run folder), so full unpickling (which can run code)
+        is never used; a file holding anything else, or a corrupt one, is a one-line FoleyError.
+        """
+        import pickle
+        import zipfile
+
+        import torch
+
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+        except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+            reason = (str(e).strip().splitlines() or [type(e).__name__])[0]
+            raise FoleyError(f"{self.path}: not a loadable foley checkpoint (refused or unreadable: {reason}); "
+                             f"delete it to start the stage over") from None
+        if not isinstance(state, dict) or "step" not in state:
+            raise FoleyError(f"{self.path}: not a foley checkpoint (no 'step'); delete it to start the stage over")
+        return state
+
     def load(self, **objects) -> int:
         """Restore objects in place; returns the step to continue from (0 when there is nothing)."""
         import torch
 
         if not self.exists():
             return 0
-        state = torch.load(self.path, map_location="cpu", weights_only=False)
+        state = self.read()
         for name, obj in objects.items():
             if name not in state:
                 raise FoleyError(f"{self.path}: checkpoint lacks '{name}'; delete it to start over")

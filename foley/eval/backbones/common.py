@@ -147,7 +147,9 @@ def read_checkpoint(checked: CheckedFile):
             if checked.status == "unverified":
                 raise ModelError(f"{path}: holds pickled objects other than tensors and arrays, and its "
                                  f"checksum is not verified; refusing to unpickle it") from None
-        return torch.load(path, map_location="cpu", weights_only=False)  # digest-verified file only
+        # Full unpickling stays for official backbone files that pickle training objects: reached only when the
+        # file's SHA-256 matched a published (or user-given) digest above, so its bytes are the ones released.
+        return torch.load(path, map_location="cpu", weights_only=False)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
         reason = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise ModelError(f"{path}: unreadable torch checkpoint ({reason}); re-download it") from None

@@ -241,8 +241,8 @@ def train_unet(recipe: dict, out: Path) -> Path:
         return final
     torch.manual_seed(recipe.get("seed", 0))
     rng = random.Random(recipe.get("seed", 0))
-    lat = torch.load(out / "latents" / "train.pt")
-    val = torch.load(out / "latents" / "valid.pt")
+    lat = torch.load(out / "latents" / "train.pt", weights_only=True)
+    val = torch.load(out / "latents" / "valid.pt", weights_only=True)
     scale = json.loads((out / "latents" / "scale.json").read_text())["scaling_factor"]
     text = get_text_encoder()
     c, h, w = lat["mean"].shape[1:]
@@ -395,9 +395,9 @@ def _ema_unet_from_checkpoint(out: Path):
     ckpt = Checkpointer(out / "unet" / "ckpt")
     if not ckpt.exists():
         raise FoleyError(f"{out / 'unet'}: no finished UNet and no checkpoint to export; run the unet stage")
-    state = torch.load(ckpt.path, map_location="cpu", weights_only=False)
+    state = ckpt.read()
     recipe = json.loads((out / "recipe.json").read_text())
-    lat = torch.load(out / "latents" / "valid.pt")
+    lat = torch.load(out / "latents" / "valid.pt", weights_only=True)
     c, h, w = lat["mean"].shape[1:]
     from ...text import MiniLMEncoder
 
