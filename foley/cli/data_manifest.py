@@ -23,15 +23,18 @@ def scan(
                                   help="Write absolute paths, or paths relative to the manifest's folder."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary."),
 ) -> None:
-    """Scan FOLDER into a manifest. Captions from a sidecar .json (AudioCraft), else a sidecar .txt,
-    else the --captions CSV, else the file and folder names ("doors/door_creak_heavy.ogg" -> "door creak
+    """Scan FOLDER into a manifest. Captions from a sidecar .json (AudioCraft; for sounds foley generated,
+    the prompt in their sidecar), else a sidecar .txt, else a manifest (.jsonl) inside FOLDER (as `foley data
+    synth` writes), else the --captions CSV, else the file and folder names ("doors/door_creak_heavy.ogg" -> "door creak
     heavy"). Every skipped file is listed with its reason."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..data.manifest import write_manifest
-    from ..data.scan import list_files, scan_folder
+    from ..data.scan import SOURCE_NAMES, list_files, scan_folder
+    from ..fsutil import check_writable
 
+    check_writable(output, "manifest")
     console = Console(stderr=True)
     relative_to = None if absolute else output.resolve().parent
     n_files = len(list_files(folder)) if folder.is_dir() else 0
@@ -53,9 +56,9 @@ def scan(
                             f"nothing written to {output}")
     write_manifest(output, result.clips)
     seconds = sum(c.duration for c in result.clips)
-    sources = ", ".join(f"{k} {v}" for k, v in sorted(result.caption_sources.items()))
+    sources = ", ".join(f"{v} from {SOURCE_NAMES.get(k, k)}" for k, v in result.caption_sources.most_common())
     typer.echo(f"wrote {output}: {len(result.clips)} clips, {seconds / 3600:.3f} h ({seconds:.1f} s); "
-               f"captions from {sources}; "
+               f"captions: {sources}; "
                f"{len(result.skipped)} skipped")
 
 
@@ -69,6 +72,9 @@ def validate(
     from ..data.scan import validate_manifest
 
     n, problems = validate_manifest(manifest, tolerance=tolerance)
+    if n == 0 and not problems:
+        raise ManifestError(f"{manifest}: the manifest has no clips; make one with `foley data scan DIR -o "
+                            f"{manifest}`")
     for p in problems:
         typer.echo(f"{manifest}: {p}")
     if problems:

@@ -3,10 +3,15 @@
 Captions come from the first of these that gives text (see :func:`scan_folder`):
 
 1. an AudioCraft sidecar ``<stem>.json`` (its ``description``; ``keywords`` and the other fields,
-   such as ``title``, ``genre`` or ``bpm``, are kept as ``keywords`` and ``attributes``);
+   such as ``title``, ``genre`` or ``bpm``, are kept as ``keywords`` and ``attributes``) -- or, for
+   sounds foley generated, the prompt in their provenance sidecar (``request.prompt``);
 2. a sidecar ``<stem>.txt`` (first non-empty line is the description, further lines more captions);
-3. the rows of a captions CSV (columns ``path``, ``caption``; several rows per file allowed);
-4. the file and folder names, see :func:`caption_from_name`.
+3. a manifest inside the scanned folder (``*.jsonl`` / ``*.jsonl.gz``, e.g. the ``manifest.jsonl`` that
+   ``foley data synth`` and ``foley data music`` write): the clip's line, with its captions and attributes;
+4. the rows of a captions CSV (columns ``path``, ``caption``; several rows per file allowed);
+5. the file and folder names, see :func:`caption_from_name`.
+
+:data:`SOURCE_NAMES` says each source in words (the CLI reports how many captions came from each).
 
 Headers are read with :func:`foley.audio.info` (no decoding). Hidden files and folders (".name") are
 not looked at; every other file that is not used becomes a :class:`Skipped` with its reason.
@@ -27,6 +32,9 @@ from ..errors import AudioError, ManifestError
 from .manifest import Clip, captions_in, clip_captions, read_manifest, read_sidecar
 
 SIDECAR_SUFFIXES = (".json", ".txt")
+MANIFEST_SUFFIXES = (".jsonl", ".jsonl.gz")
+SOURCE_NAMES = {"json": "sidecar .json", "provenance": "generation sidecar (its prompt)", "txt": "sidecar .txt",
+                "manifest": "manifest in the folder", "csv": "captions CSV", "name": "file names"}
 # Words that say nothing about a sound: file-type and library jargon.
 NOISE_WORDS = {"sfx", "fx", "snd", "se", "wav", "wave", "ogg", "mp3", "flac", "aif", "aiff", "final", "edit"}
 # Folder names that only say "this is audio" and add nothing to a caption.
@@ -48,7 +56,7 @@ class Skipped:
 class ScanResult:
     clips: list[Clip]
     skipped: list[Skipped]
-    caption_sources: Counter = field(default_factory=Counter)  # "json" / "txt" / "csv" / "name" -> clips
+    caption_sources: Counter = field(default_factory=Counter)  # a SOURCE_NAMES key -> clips
     warnings: list[str] = field(default_factory=list)
 
 
@@ -148,6 +156,12 @@ def _sidecar_captions(audio: Path) -> tuple[str, list[str], dict]:
         if attrs:
             extra["attributes"] = attrs
         return "json", texts, extra
+    request = meta.get("request")
+    if isinstance(request, dict) and isinstance(request.get("prompt"), str) and request["prompt"].strip():
+        model = meta.get("model") if isinstance(meta.get("model"), dict) else {}
+        attrs = {"generated_by": model.get("name"), "seed": meta.get("seed"), "task": request.get("task")}
+        return "provenance", [request["prompt"].strip()], {"attributes": {k: v for k, v in attrs.items()
+                                                                          if v is not None}}
     txt = audio.with_suffix(".txt")
     if txt.is_file():
         try:
@@ -158,6 +172,31 @@ def _sidecar_captions(audio: Path) -> tuple[str, list[str], dict]:
         if texts:
             return "txt", texts, {}
     return "", [], {}
+
+
+def _is_manifest(f: Path) -> bool:
+    return f.name.lower().endswith(MANIFEST_SUFFIXES)
+
+
+def _manifest_clips(manifests: list[Path], warnings: list[str]) -> dict[str, Clip]:
+    """{absolute normalised audio path: clip} of the manifests found in the folder (first one wins)."""
+    out: dict[str, Clip] = {}
+    for m in manifests:
+        try:
+            clips = read_manifest(m)
+        except ManifestError as e:
+            warnings.append(f"{e} (its captions are not used)")
+            continue
+        for c in clips:
+            out.setdefault(_key(c.resolved_path()), c)
+    return out
+
+
+def _manifest_fields(clip: Clip) -> tuple[list[str], dict]:
+    """The captions of a manifest clip and the fields to carry over (keywords, attributes, source...)."""
+    texts = captions_in({"description": clip.description, "captions": clip.captions})
+    skip = {"path", "duration", "sample_rate", "channels", "description", "captions"}
+    return texts, {k: v for k, v in clip.to_json().items() if k not in skip}
 
 
 def scan_folder(root: str | os.PathLike, captions_csv: str | os.PathLike | None = None,
@@ -177,12 +216,16 @@ def scan_folder(root: str | os.PathLike, captions_csv: str | os.PathLike | None 
     files = [f for f in list_files(root) if _key(f) not in excluded]
     audio_stems = {f.with_suffix("") for f in files if f.suffix.lower() in LOAD_FORMATS}
     result = ScanResult(clips=[], skipped=[])
+    manifests = [f for f in files if _is_manifest(f)]
+    listed = _manifest_clips(manifests, result.warnings)
     used_csv: set[str] = set()
     for f in files:
         if on_file is not None:
             on_file(f)
         suffix = f.suffix.lower()
         if suffix not in LOAD_FORMATS:
+            if f in manifests:
+                continue
             if not (suffix in SIDECAR_SUFFIXES and f.with_suffix("") in audio_stems):
                 result.skipped.append(Skipped(f, f"not an audio file ('{f.suffix or '(no suffix)'}')"))
             continue
@@ -193,6 +236,9 @@ def scan_folder(root: str | os.PathLike, captions_csv: str | os.PathLike | None 
             msg = str(e)
             result.skipped.append(Skipped(f, msg[len(f"{f}: "):] if msg.startswith(f"{f}: ") else msg))
             continue
+        if not texts and _key(f) in listed:
+            texts, extra = _manifest_fields(listed[_key(f)])
+            source = "manifest" if texts else source
         if not texts and _key(f) in csv_caps:
             source, texts = "csv", list(dict.fromkeys(csv_caps[_key(f)]))
             used_csv.add(_key(f))
