@@ -20,7 +20,7 @@ app = typer.Typer(
 def _register() -> None:
     # Each sub-module adds its commands to `app`; none of them may import torch at module level.
     from . import data  # noqa: F401
-    for name in ("generate", "train", "train_lm", "eval", "codec", "models", "serve", "study"):
+    for name in ("generate", "train", "train_lm", "eval", "codec", "models", "serve", "study", "token"):
         try:
             __import__(f"{__name__}.{name}")
         except ModuleNotFoundError as e:

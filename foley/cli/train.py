@@ -28,11 +28,13 @@ def check_inputs(data: list[Path], stages: str, known: tuple[str, ...]) -> tuple
 @train_app.command("ldm")
 def train_ldm(
     data: list[Path] = typer.Option(..., "--data", help="Manifest(s) (JSONL); repeat for several."),
-    recipe: Path = typer.Option(Path("recipes/starter-ldm.toml"), "--recipe", help="Recipe (TOML)."),
+    recipe: Path = typer.Option(Path("recipes/starter-ldm.toml"), "--recipe",
+                                help="Recipe (TOML); found from any folder, e.g. recipes/smoke-ldm.toml."),
     run: Path = typer.Option(Path("runs/ldm"), "--run", help="Working folder (checkpoints, logs, previews)."),
     output: Path = typer.Option(None, "--output", "-o", help="Where to write the finished model folder."),
     stages: str = typer.Option("vae,latents,unet,export", "--stages",
                                help="Comma-separated: vae, latents, unet, vocoder, export."),
+    overrides: list[str] = typer.Option([], "--set", help="Override a recipe value: --set unet.steps=20 (repeat)."),
 ):
     """Train the latent-diffusion family: VAE, latent pre-encoding, UNet (and vocoder), then export."""
     from ..families.ldm.train import STAGES
@@ -40,6 +42,6 @@ def train_ldm(
     from ..train.loop import load_recipe
 
     chosen = check_inputs(data, stages, (*STAGES[:-1], "vocoder", STAGES[-1]))
-    folder = _train(list(data), load_recipe(recipe), run, stages=chosen, dest=output)
+    folder = _train(list(data), load_recipe(recipe, overrides), run, stages=chosen, dest=output)
     if folder:
         typer.echo(f"model written to {folder}")

@@ -15,6 +15,7 @@ def train_codec(
     recipe: Path = typer.Option(Path("recipes/starter-codec.toml"), "--recipe", help="Recipe (TOML)."),
     run: Path = typer.Option(Path("runs/codec"), "--run", help="Working folder (checkpoints, logs, previews)."),
     output: Path = typer.Option(None, "--output", "-o", help="Also copy the finished codec folder here."),
+    overrides: list[str] = typer.Option([], "--set", help="Override a recipe value: --set unet.steps=20 (repeat)."),
 ):
     """Train the neural codec (RVQ autoencoder, STFT discriminators; or the mel codec when the recipe says
     [codec] kind = "mel"); writes <run>/codec/final."""
@@ -22,7 +23,7 @@ def train_codec(
     from ..train.loop import load_recipe
 
     check_inputs(data, "", ())
-    folder = _train(list(data), load_recipe(recipe), run)
+    folder = _train(list(data), load_recipe(recipe, overrides), run)
     if output is not None:
         import shutil
 
@@ -38,6 +39,7 @@ def train_lm(
     run: Path = typer.Option(Path("runs/lm"), "--run", help="Working folder (tokens, checkpoints, logs)."),
     output: Path = typer.Option(None, "--output", "-o", help="Where to write the finished model folder."),
     stages: str = typer.Option("tokens,lm,export", "--stages", help="Comma-separated: tokens, lm, export."),
+    overrides: list[str] = typer.Option([], "--set", help="Override a recipe value: --set unet.steps=20 (repeat)."),
 ):
     """Train the token LM on a trained codec's tokens: pre-tokenise, train the decoder, export."""
     from ..families.lm.train import STAGES
@@ -45,6 +47,6 @@ def train_lm(
     from ..train.loop import load_recipe
 
     chosen = check_inputs(data, stages, tuple(STAGES))
-    folder = _train(list(data), load_recipe(recipe), run, stages=chosen, dest=output)
+    folder = _train(list(data), load_recipe(recipe, overrides), run, stages=chosen, dest=output)
     if folder:
         typer.echo(f"model written to {folder}")

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse
+from pydantic import ConfigDict, field_validator
 
 from ..request import GenerationRequest
+from .auth import caller
 from .db import Job, Upload, new_id
 from .jobs import (
     ApiError,
     Services,
     build_request,
+    cancel,
     get_job,
     history,
     job_view,
@@ -20,9 +23,11 @@ from .jobs import (
     queue_position,
     submit,
 )
-from .storage import UploadError, safe_name, valid_id
+from .storage import UploadError, hide_paths, safe_name, valid_id
 
-router = APIRouter(prefix="/v1")
+router = APIRouter(prefix="/v1", dependencies=[Depends(caller)])
+MAX_PAGE = 1_000_000  # beyond it the row offset would overflow the database's integers
+Owner = Depends(caller)  # the calling token's id (None in open mode); FastAPI caches it per request
 EDIT_TASKS = ("style_transfer", "inpaint", "extend", "continue", "super_resolution")
 SUPER_RES_PROMPT = "clear, detailed, full-band sound"  # the same default as `foley edit`
 
@@ -32,48 +37,75 @@ def svc(request: Request) -> Services:
 
 
 class GenerationBody(GenerationRequest):
-    """A generation request: the same fields and validation as `foley generate`, plus the model alias."""
+    """A generation request: the same fields and validation as `foley generate`, plus the model alias.
+
+    Strict types: ``"duration": true`` or ``"seed": "5"`` are refused, not converted. Prompt lengths are
+    checked against this server's limit by `build_request`, so the error names the limit that applies."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     model: str | None = None
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, v: str) -> str:
+        return v
+
+    @field_validator("negative_prompt")
+    @classmethod
+    def _negative(cls, v: str | None) -> str | None:
+        return v
 
 
 @router.get("/models", tags=["models"], summary="Models this server offers")
 def list_models(request: Request) -> dict:
     s = svc(request)
-    return {"default": s.settings.default_model, "models": [model_info(s, a) for a in s.settings.models],
+    return {"default": s.settings.default_model, "auth": s.settings.auth,
+            "models": [hide_paths(model_info(s, a)) for a in s.settings.models],
             "limits": {"max_duration": s.settings.max_duration,
                        "max_prompt_chars": s.settings.max_prompt_chars,
+                       "max_request_seconds": s.settings.max_request_seconds,
                        "max_upload_bytes": s.settings.max_upload_bytes, "max_queue": s.settings.max_queue}}
 
 
 @router.post("/generations", status_code=202, tags=["generations"], summary="Queue a text-to-audio job")
-def create_generation(body: GenerationBody, request: Request) -> dict:
+def create_generation(body: GenerationBody, request: Request, owner: str | None = Owner) -> dict:
     """Validates like the CLI and returns the job (``id``, ``status``...) at once; poll
     ``GET /v1/generations/{id}``."""
     if body.task != "generate":
         raise ApiError(422, f"task '{body.task}' edits audio: use POST /v1/edits with the input clip")
     s = svc(request)
     alias, req = build_request(s, body.model_dump(exclude_unset=True))
-    job = submit(s, "generate", alias, req)
+    job = submit(s, "generate", alias, req, owner=owner)
     return job_view(job, queue_position(s, job))
 
 
 @router.get("/generations", tags=["generations"], summary="History of generations and edits, newest first")
-def list_generations(request: Request, page: int = Query(1, ge=1),
-                     per_page: int = Query(20, ge=1, le=100)) -> dict:
-    return history(svc(request), page, per_page)
+def list_generations(request: Request, page: int = Query(1, ge=1, le=MAX_PAGE),
+                     per_page: int = Query(20, ge=1, le=100), owner: str | None = Owner) -> dict:
+    return history(svc(request), page, per_page, owner)
 
 
 @router.get("/generations/{job_id}", tags=["generations"], summary="Status, progress, error and result links")
-def read_generation(job_id: str, request: Request) -> dict:
+def read_generation(job_id: str, request: Request, owner: str | None = Owner) -> dict:
     s = svc(request)
-    job = get_job(s, job_id)
+    job = get_job(s, job_id, owner)
     return job_view(job, queue_position(s, job))
 
 
-def _result(request: Request, job_id: str, index: int, suffix: str):
+@router.delete("/generations/{job_id}", tags=["generations"],
+               summary="Cancel a queued job, or stop a running one at its next step (no output is kept)")
+def cancel_generation(job_id: str, request: Request, owner: str | None = Owner) -> dict:
+    """A queued job becomes ``cancelled`` at once; a running one keeps ``running`` with ``cancel_requested``
+    until the worker stops it (poll it). 409 once the job is done or failed."""
     s = svc(request)
-    job = get_job(s, job_id)
+    job = cancel(s, get_job(s, job_id, owner))
+    return job_view(job, queue_position(s, job))
+
+
+def _result(request: Request, job_id: str, index: int, suffix: str, owner: str | None):
+    s = svc(request)
+    job = get_job(s, job_id, owner)
     if job.status != "done":
         raise ApiError(409, f"generation is {job.status}; results exist only when it is done")
     if not (0 <= index < len(job.outputs or [])):
@@ -93,28 +125,30 @@ def _download_name(job: Job, index: int, suffix: str) -> str:
 
 @router.get("/generations/{job_id}/audio", tags=["generations"], summary="The generated audio (WAV)",
             response_class=FileResponse)
-def generation_audio(job_id: str, request: Request, index: int = 0, download: bool = False):
-    job, path = _result(request, job_id, index, ".wav")
+def generation_audio(job_id: str, request: Request, index: int = 0, download: bool = False,
+                     owner: str | None = Owner):
+    job, path = _result(request, job_id, index, ".wav", owner)
     return FileResponse(path, media_type="audio/wav",
                         filename=_download_name(job, index, ".wav") if download else None)
 
 
 @router.get("/generations/{job_id}/spectrogram.png", tags=["generations"], response_class=FileResponse)
-def generation_spectrogram(job_id: str, request: Request, index: int = 0):
-    _, path = _result(request, job_id, index, ".png")
+def generation_spectrogram(job_id: str, request: Request, index: int = 0, owner: str | None = Owner):
+    _, path = _result(request, job_id, index, ".png", owner)
     return FileResponse(path, media_type="image/png")
 
 
 @router.get("/generations/{job_id}/provenance.json", tags=["generations"], response_class=FileResponse,
             summary="The sidecar JSON: request, seed, model, weight hash and library versions")
-def generation_provenance(job_id: str, request: Request, index: int = 0, download: bool = False):
-    job, path = _result(request, job_id, index, ".json")
+def generation_provenance(job_id: str, request: Request, index: int = 0, download: bool = False,
+                          owner: str | None = Owner):
+    job, path = _result(request, job_id, index, ".json", owner)
     return FileResponse(path, media_type="application/json",
                         filename=_download_name(job, index, ".json") if download else None)
 
 
 # --- uploads and edits -----------------------------------------------------------------------------
-def store_upload(s: Services, file: UploadFile) -> Upload:
+def store_upload(s: Services, file: UploadFile, owner: str | None = None) -> Upload:
     """Decode and store an uploaded clip under a new id; the client's name is kept only as a label."""
     try:
         audio = s.storage.receive_upload(file.file, file.filename, s.settings.max_upload_bytes)
@@ -124,7 +158,7 @@ def store_upload(s: Services, file: UploadFile) -> Upload:
         raise ApiError(422, f"upload is {audio.duration:.1f} s long; this server's limit is "
                             f"{s.settings.max_duration:g} s")
     up = Upload(id=new_id(), filename=safe_name(file.filename), duration=audio.duration,
-                sample_rate=audio.sample_rate, channels=audio.channels)
+                sample_rate=audio.sample_rate, channels=audio.channels, owner=owner)
     audio.save(s.storage.upload_path(up.id), subtype="FLOAT")
     with s.db.session() as session:
         session.add(up)
@@ -138,24 +172,24 @@ def upload_view(up: Upload) -> dict:
 
 
 @router.post("/uploads", status_code=201, tags=["uploads"], summary="Upload a clip (checked by decoding it)")
-def create_upload(request: Request, file: UploadFile = File(...)) -> dict:
-    return upload_view(store_upload(svc(request), file))
+def create_upload(request: Request, file: UploadFile = File(...), owner: str | None = Owner) -> dict:
+    return upload_view(store_upload(svc(request), file, owner))
 
 
-def get_upload(s: Services, upload_id: str) -> Upload:
+def get_upload(s: Services, upload_id: str, owner: str | None = None) -> Upload:
     up = None
     if valid_id(upload_id):
         with s.db.session() as session:
             up = session.get(Upload, upload_id)
-    if up is None:
+    if up is None or (s.settings.auth and up.owner != owner):
         raise ApiError(404, "no such upload")
     return up
 
 
 @router.get("/uploads/{upload_id}/audio", tags=["uploads"], response_class=FileResponse)
-def upload_audio(upload_id: str, request: Request):
+def upload_audio(upload_id: str, request: Request, owner: str | None = Owner):
     s = svc(request)
-    return FileResponse(s.storage.upload_path(get_upload(s, upload_id).id), media_type="audio/wav")
+    return FileResponse(s.storage.upload_path(get_upload(s, upload_id, owner).id), media_type="audio/wav")
 
 
 @router.post("/edits", status_code=202, tags=["generations"],
@@ -174,6 +208,7 @@ def create_edit(
     duration: float | None = Form(None, description="extend/continue: total length in seconds"),
     strength: float | None = Form(None), mask_start: float | None = Form(None),
     mask_end: float | None = Form(None), cutoff_hz: float | None = Form(None),
+    owner: str | None = Owner,
 ) -> dict:
     """Exactly one input: an uploaded ``file``, ``source_job`` (+ ``source_index``) or ``source_upload``."""
     s = svc(request)
@@ -181,12 +216,12 @@ def create_edit(
     if len(given) != 1:
         raise ApiError(422, "give exactly one input clip: file, source_job or source_upload")
     if source_job:
-        job = get_job(s, source_job)
+        job = get_job(s, source_job, owner)
         if job.status != "done" or not (0 <= source_index < len(job.outputs or [])):
             raise ApiError(422, f"generation {source_job} has no finished output {source_index}")
         source, in_duration = {"job": job.id, "index": source_index}, job.outputs[source_index]["duration"]
     else:
-        up = store_upload(s, file) if file else get_upload(s, source_upload)
+        up = store_upload(s, file, owner) if file else get_upload(s, source_upload, owner)
         source, in_duration = {"upload": up.id}, up.duration
     if not prompt and task == "super_resolution":
         prompt = SUPER_RES_PROMPT
@@ -197,5 +232,5 @@ def create_edit(
     alias, req = build_request(s, fields)
     if task == "inpaint" and req.mask_end > in_duration + 1e-6:
         raise ApiError(422, f"mask end {req.mask_end:g} s is outside the clip ({in_duration:.2f} s)")
-    job = submit(s, "edit", alias, req, source)
+    job = submit(s, "edit", alias, req, source, owner=owner)
     return job_view(job, queue_position(s, job))

@@ -10,12 +10,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
+from starlette.datastructures import Headers
+from starlette.exceptions import HTTPException
 
 from ..errors import FoleyError
 from .db import Database
 from .jobs import ApiError, Services
 from .settings import Settings
-from .storage import Storage
+from .storage import Storage, hide_paths
 from .worker import ModelCache, Worker, recover
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -33,6 +35,39 @@ def _one_line(exc: RequestValidationError) -> str:
     return f"{loc}: {msg}" if loc else msg
 
 
+class BodyTooLarge(HTTPException):
+    """Raised from ``receive`` when a streamed body passes the limit. An HTTPException, so FastAPI passes it
+    through its body parsing untouched and answers 413 with the detail."""
+
+
+class BodyLimit:
+    """ASGI middleware: refuse a request body over ``limit`` bytes -- from Content-Length before reading,
+    and, for a chunked body or a false Content-Length, while it streams (so at most ``limit`` bytes plus
+    one chunk are ever read, never the whole body)."""
+
+    def __init__(self, app, limit: int, detail: str):
+        self.app, self.limit, self.detail = app, limit, detail
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        size = Headers(scope=scope).get("content-length", "")
+        if size.isdigit() and int(size) > self.limit:
+            return await JSONResponse({"detail": self.detail}, status_code=413)(scope, receive, send)
+        seen = 0
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise BodyTooLarge(413, self.detail)
+            return message
+
+        await self.app(scope, limited_receive, send)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the app. The worker starts (and interrupted jobs are recovered) when the app starts serving."""
     settings = settings or Settings()
@@ -45,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
-        counts = recover(db, settings)
+        counts = recover(db, settings, storage)
         if any(counts.values()):
             log.warning("recovered jobs from an earlier run: %s", counts)
         app.state.recovered = counts
@@ -66,25 +101,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError):
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status)
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        return JSONResponse({"detail": hide_paths(exc.detail)}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(FoleyError)
     async def _foley_error(_request: Request, exc: FoleyError):
-        return JSONResponse({"detail": str(exc)}, status_code=422)
+        return JSONResponse({"detail": hide_paths(str(exc))}, status_code=422)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_request: Request, exc: RequestValidationError):
         return JSONResponse({"detail": _one_line(exc)}, status_code=422)
 
-    @app.middleware("http")
-    async def _limit_body(request: Request, call_next):
-        """Refuse an oversized upload from its Content-Length before reading the body."""
-        size = request.headers.get("content-length")
-        if request.method == "POST" and size and size.isdigit() and \
-                int(size) > settings.max_upload_bytes + MULTIPART_OVERHEAD:
-            limit = settings.max_upload_bytes / 1e6
-            return JSONResponse({"detail": f"upload is over the limit of {limit:g} MB"}, status_code=413)
-        return await call_next(request)
+    app.add_middleware(BodyLimit, limit=settings.max_upload_bytes + MULTIPART_OVERHEAD,
+                       detail=f"upload is over the limit of {settings.max_upload_bytes / 1e6:g} MB")
 
     from .api import router as api_router
     from .study_api import router as study_router
@@ -96,6 +125,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/", include_in_schema=False)
     def studio():
         return FileResponse(STATIC / "index.html")
+
+    @app.get("/favicon.ico", include_in_schema=False)
+    def favicon():
+        return FileResponse(STATIC / "favicon.svg", media_type="image/svg+xml")
 
     @app.get("/study/{study_id}", include_in_schema=False)
     def study_page(study_id: str):

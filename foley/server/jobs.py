@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from ..errors import FoleyError, RequestError
 from ..registry import resolve
 from ..request import GenerationRequest, make_request
-from .db import Database, Job, aware, new_id
+from .db import Database, Job, aware, new_id, now
 from .settings import Settings
 from .worker import ModelCache
 
@@ -49,12 +49,20 @@ def model_info(svc: Services, alias: str) -> dict:
             cfg = json.loads((folder / "foley.json").read_text())
             info.update(family=cfg.get("family"), max_duration=cfg.get("max_duration"), channels=cfg.get("channels"),
                         sample_rate=cfg.get("sample_rate") or (cfg.get("mel") or {}).get("sample_rate"),
-                        tasks=cfg.get("tasks"))
+                        tasks=cfg.get("tasks") or _family_tasks(cfg.get("family")))
     if card is not None:
         info.update(family=card.family, max_duration=card.max_duration, sample_rate=card.sample_rate,
                     channels=card.channels, tasks=list(card.tasks))
     info["loaded"] = gen is not None
     return info
+
+
+def _family_tasks(family: str | None) -> list[str] | None:
+    """A local model folder's tasks when its foley.json lists none: those of the shipped model of its family
+    (the family's generator implements them all, as `from_folder` states)."""
+    from ..registry import CARDS
+
+    return next((list(c.tasks) for c in CARDS.values() if c.family == family), None)
 
 
 def build_request(svc: Services, fields: dict) -> tuple[str, GenerationRequest]:
@@ -63,10 +71,12 @@ def build_request(svc: Services, fields: dict) -> tuple[str, GenerationRequest]:
     alias = fields.pop("model", None) or svc.settings.default_model
     if alias not in svc.settings.models:
         raise ApiError(422, f"unknown model '{alias}'; this server offers: {', '.join(svc.settings.models)}")
-    prompt = fields.get("prompt")
-    if isinstance(prompt, str) and len(prompt) > svc.settings.max_prompt_chars:
-        raise ApiError(422, f"prompt has {len(prompt)} characters; this server's limit is "
-                            f"{svc.settings.max_prompt_chars}")
+    limit = svc.settings.max_prompt_chars  # the one limit: checked and named here (the body model has none)
+    for key, label in (("prompt", "prompt"), ("negative_prompt", "negative prompt")):
+        text = fields.get(key)
+        if isinstance(text, str) and len(" ".join(text.split())) > limit:
+            raise ApiError(422, f"{label} has {len(' '.join(text.split()))} characters; this server's limit "
+                                f"is {limit}")
     try:
         req = make_request(**fields)
     except RequestError as e:
@@ -74,6 +84,11 @@ def build_request(svc: Services, fields: dict) -> tuple[str, GenerationRequest]:
     if req.duration > svc.settings.max_duration:
         raise ApiError(422, f"duration {req.duration:g} s is over this server's limit of "
                             f"{svc.settings.max_duration:g} s")
+    total = req.duration * req.num_variations
+    if total > svc.settings.max_request_seconds + 1e-9:
+        raise ApiError(422, f"this request asks for {req.num_variations} x {req.duration:g} s = {total:g} s of "
+                            f"audio; this server's limit per request is {svc.settings.max_request_seconds:g} s "
+                            "(ask for fewer variations or a shorter duration)")
     info = model_info(svc, alias)
     if not info["available"]:
         raise ApiError(503, info["reason"])
@@ -82,20 +97,42 @@ def build_request(svc: Services, fields: dict) -> tuple[str, GenerationRequest]:
                             f"{info['max_duration']:g} s")
     if info["family"] == "lm" and (req.steps is not None or req.scheduler is not None):
         raise ApiError(422, f"model '{alias}' samples tokens: it has no steps or scheduler setting; drop them")
+    if req.scheduler is not None:
+        names = _schedulers(svc, alias, info)
+        if names is not None and req.scheduler not in names:
+            raise ApiError(422, f"unknown scheduler '{req.scheduler}'; choose one of {', '.join(names)}")
     if req.task != "generate" and info["tasks"] is not None and req.task not in info["tasks"]:
-        raise ApiError(422, f"model '{alias}' cannot do '{req.task}'; it supports: "
-                            f"{', '.join(info['tasks'])}")
+        others = [a for a in svc.settings.models if a != alias and req.task in (model_info(svc, a)["tasks"] or ())]
+        hint = f"; models on this server that can: {', '.join(others)}" if others else \
+            "; no model on this server can"
+        raise ApiError(422, f"model '{alias}' cannot do '{req.task}' (it supports "
+                            f"{', '.join(info['tasks'])}){hint}")
     return alias, req
 
 
-def submit(svc: Services, kind: str, alias: str, req: GenerationRequest, source: dict | None = None) -> Job:
-    """Queue a job, or refuse with 429 when the queue is full."""
+def _schedulers(svc: Services, alias: str, info: dict) -> list[str] | None:
+    """Scheduler names the model accepts (as the CLI checks them), or None when unknown before loading."""
+    gen = svc.models.loaded(alias)
+    if gen is not None and isinstance(getattr(gen, "schedulers", None), dict):
+        return list(gen.schedulers)
+    if info["family"] == "ldm":
+        from ..families.ldm.components import SCHEDULERS
+
+        return list(SCHEDULERS)
+    return None
+
+
+def submit(svc: Services, kind: str, alias: str, req: GenerationRequest, source: dict | None = None,
+           owner: str | None = None) -> Job:
+    """Queue a job, or refuse with 429 when the queue is full. Counting and inserting are one write
+    transaction, so concurrent requests cannot push the queue past its limit."""
     with svc.db.session() as s:
+        lock_for_write(s)
         pending = s.scalar(select(func.count()).select_from(Job).where(Job.status.in_(("queued", "running"))))
         if pending >= svc.settings.max_queue:
             raise ApiError(429, f"the queue is full ({pending} jobs waiting or running); try again later")
         job = Job(id=new_id(), kind=kind, model=alias, params={"request": req.model_dump(), "model": alias},
-                  source=source)
+                  source=source, owner=owner)
         s.add(job)
         s.commit()
     if svc.worker is not None:
@@ -103,15 +140,42 @@ def submit(svc: Services, kind: str, alias: str, req: GenerationRequest, source:
     return job
 
 
-def get_job(svc: Services, job_id: str) -> Job:
+def lock_for_write(session) -> None:
+    """Start the session's transaction holding the write lock, so a read-then-write cannot interleave with
+    another writer: ``BEGIN IMMEDIATE`` on SQLite, a table lock on PostgreSQL."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("LOCK TABLE jobs IN SHARE ROW EXCLUSIVE MODE")
+
+
+def get_job(svc: Services, job_id: str, owner: str | None = None) -> Job:
+    """The job, or 404 when there is none or it belongs to another token (its existence is not revealed)."""
     from .storage import valid_id
 
     if not valid_id(job_id):
         raise ApiError(404, "no such generation")
     with svc.db.session() as s:
         job = s.get(Job, job_id)
-    if job is None:
+    if job is None or (svc.settings.auth and job.owner != owner):
         raise ApiError(404, "no such generation")
+    return job
+
+
+def cancel(svc: Services, job: Job) -> Job:
+    """Cancel a queued job at once; ask a running one to stop at its next sampler step (the worker then
+    marks it cancelled and keeps no output). Finished jobs cannot be cancelled (409)."""
+    with svc.db.session() as s:
+        s.execute(update(Job).where(Job.id == job.id, Job.status == "queued")
+                  .values(status="cancelled", error="cancelled by the client", finished_at=now()))
+        s.execute(update(Job).where(Job.id == job.id, Job.status == "running").values(cancel_requested=True))
+        s.commit()
+        job = s.get(Job, job.id)
+    if job.status == "running" and svc.worker is not None:
+        svc.worker.cancel(job.id)
+    if job.status in ("done", "failed"):
+        raise ApiError(409, f"generation is {job.status}; only a queued or running one can be cancelled")
     return job
 
 
@@ -136,12 +200,15 @@ def job_view(job: Job, position: int | None = None) -> dict:
              for k in ("created_at", "started_at", "finished_at")}
     return {"id": job.id, "kind": job.kind, "status": job.status, "progress": job.progress,
             "queue_position": position, "model": job.model, "request": job.params["request"],
-            "source": job.source, "error": job.error, "attempts": job.attempts, "outputs": outputs, **stamp}
+            "source": job.source, "error": job.error, "attempts": job.attempts,
+            "cancel_requested": bool(job.cancel_requested), "outputs": outputs, **stamp}
 
 
-def history(svc: Services, page: int, per_page: int) -> dict:
+def history(svc: Services, page: int, per_page: int, owner: str | None = None) -> dict:
+    """A page of jobs, newest first: with auth on, only the caller's."""
+    mine = (Job.owner == owner,) if svc.settings.auth else ()
     with svc.db.session() as s:
-        total = s.scalar(select(func.count()).select_from(Job))
-        rows = s.scalars(select(Job).order_by(Job.created_at.desc()).offset((page - 1) * per_page)
+        total = s.scalar(select(func.count()).select_from(Job).where(*mine))
+        rows = s.scalars(select(Job).where(*mine).order_by(Job.created_at.desc()).offset((page - 1) * per_page)
                          .limit(per_page)).all()
     return {"items": [job_view(j) for j in rows], "page": page, "per_page": per_page, "total": total}

@@ -9,6 +9,9 @@ from ..errors import RequestError
 from ..request import MAX_PROMPT_CHARS
 
 MB = 1024 * 1024
+# the defaults of the limits, shared by `Settings`, `foley serve` and the docs
+DEFAULT_MAX_PROMPT_CHARS = 500
+DEFAULT_MAX_REQUEST_SECONDS = 120.0
 
 
 @dataclass
@@ -25,7 +28,12 @@ class Settings:
         max_queue: queued + running jobs accepted at once; more is a 429.
         max_upload_bytes: largest accepted upload; more is a 413.
         max_duration: longest request in seconds (the model's own maximum also applies).
-        max_prompt_chars: longest prompt (at most the request model's own limit).
+        max_prompt_chars: longest prompt and negative prompt (at most the request model's own limit); the
+            one number both the check and its message use.
+        max_request_seconds: audio one request may ask for in total (variations x duration); more is a 422,
+            so one request cannot hold the only worker for minutes.
+        auth: require an API token (``Authorization: Bearer ...``, made by ``foley token create``); each
+            token sees only its own jobs and uploads. Off: open mode for one local user.
         max_attempts: how often a job interrupted by a killed server is started again before it is
             marked failed with the reason.
         max_cached_models: loaded models kept in memory by the worker.
@@ -41,12 +49,14 @@ class Settings:
     max_queue: int = 16
     max_upload_bytes: int = 50 * MB
     max_duration: float = 30.0
-    max_prompt_chars: int = 500
+    max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS
+    max_request_seconds: float = DEFAULT_MAX_REQUEST_SECONDS
     max_attempts: int = 2
     max_cached_models: int = 2
     start_worker: bool = True
     preload: bool = True
     study_loudness_lufs: float | None = -23.0
+    auth: bool = False
 
     def __post_init__(self):
         self.data = Path(self.data).expanduser().resolve()
@@ -63,6 +73,8 @@ class Settings:
                 raise RequestError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.max_duration > 0:
             raise RequestError(f"max_duration must be positive, got {self.max_duration}")
+        if not self.max_request_seconds > 0:
+            raise RequestError(f"max_request_seconds must be positive, got {self.max_request_seconds}")
 
     @property
     def db_url(self) -> str:

@@ -18,6 +18,28 @@ from .db import ID_LENGTH
 _ID = re.compile(rf"^[0-9a-f]{{{ID_LENGTH}}}$")
 _KEY = re.compile(r"^[0-9a-f]{8,64}$")
 CHUNK = 1 << 16
+# an absolute POSIX path inside text (not a URL's path: no word character, dot, colon or slash before it)
+_ABS_PATH = re.compile(r"(?<![\w.~:/-])/[^\s'\"`,;()<>\[\]{}]+")
+
+
+def hide_paths(value):
+    """``value`` (text, or JSON-like data) with every absolute path on this machine reduced to its last
+    component: responses never show the server's folders (a model folder becomes its name)."""
+    if isinstance(value, dict):
+        return {k: hide_paths(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [hide_paths(v) for v in value]
+    if not isinstance(value, str) or "/" not in value:
+        return value
+
+    def short(m: re.Match) -> str:
+        path = m.group(0).rstrip(".")  # a sentence's full stop is not part of the path
+        parts = [p for p in path.split("/") if p]
+        if len(parts) < 2 or not Path("/" + parts[0]).is_dir():
+            return m.group(0)  # e.g. "/v1/edits" in a message: not a folder of this machine
+        return parts[-1] + m.group(0)[len(path):]
+
+    return _ABS_PATH.sub(short, value)
 
 
 class UploadError(Exception):
@@ -66,6 +88,28 @@ class Storage:
 
     def study_clip(self, study_id: str, key: str) -> Path:
         return self.study_dir(study_id) / f"{self._check(key, _KEY)}.wav"
+
+    def remove_stale(self, done_jobs: set[str]) -> int:
+        """At start-up (no job running): delete what a killed server left behind -- temporary files of
+        atomic writes and uploads, and the partial results of every job that is not done. Returns the
+        number of files removed."""
+        import shutil
+
+        removed = 0
+        for tmp in (self.root / "tmp").iterdir():
+            if tmp.is_file():
+                tmp.unlink(missing_ok=True)
+                removed += 1
+        for folder in (self.root / "jobs").iterdir():
+            if folder.is_dir() and _ID.match(folder.name) and folder.name not in done_jobs:
+                removed += sum(1 for p in folder.iterdir() if p.is_file())
+                shutil.rmtree(folder, ignore_errors=True)
+        for parent in ("jobs", "uploads", "studies"):
+            for tmp in (self.root / parent).rglob(".*"):  # foley.fsutil.atomic_path's temporary names
+                if tmp.is_file():
+                    tmp.unlink(missing_ok=True)
+                    removed += 1
+        return removed
 
     def receive_upload(self, stream, filename: str | None, max_bytes: int) -> Audio:
         """Stream ``stream`` (a binary file object) to a temp file and decode it.

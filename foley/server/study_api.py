@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import FileResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import RequestError
 from .analysis import analyse, answers_csv
 from .api import get_upload, svc
+from .auth import caller
 from .db import Answer, Participant, Study, now
 from .jobs import ApiError, get_job
 from .storage import valid_id
@@ -82,22 +83,23 @@ def _participant(request: Request, study: Study, pid: str) -> Participant:
 
 
 @router.post("", status_code=201, summary="Create a study from generations and uploads")
-def new_study(body: StudyBody, request: Request) -> dict:
-    """Returns the participant link and the owner token (shown only now: keep it)."""
+def new_study(body: StudyBody, request: Request, owner: str | None = Depends(caller)) -> dict:
+    """Returns the participant link and the owner token (shown only now: keep it). With API tokens on, it
+    needs one, and only the caller's own generations and uploads can be used."""
     s = svc(request)
     items = []
     for c in body.clips:
         if bool(c.job) == bool(c.upload):
             raise ApiError(422, "each clip needs exactly one of job or upload")
         if c.job:
-            job = get_job(s, c.job)
+            job = get_job(s, c.job, owner)
             if job.status != "done" or not (0 <= c.index < len(job.outputs or [])):
                 raise ApiError(422, f"generation {c.job} has no finished output {c.index}")
             path = s.storage.job_file(job.id, c.index, ".wav")
             meta = {"description": c.description or job.params["request"]["prompt"],
                     "system": c.system or job.model, "source": f"job {job.id} #{c.index}"}
         else:
-            up = get_upload(s, c.upload)
+            up = get_upload(s, c.upload, owner)
             if not c.description:
                 raise ApiError(422, f"upload {c.upload} needs a description")
             path = s.storage.upload_path(up.id)

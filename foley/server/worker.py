@@ -16,7 +16,7 @@ from ..fsutil import write_json_atomic
 from ..request import GenerationRequest
 from .db import Database, Job, now
 from .settings import Settings
-from .storage import Storage
+from .storage import Storage, hide_paths
 
 log = logging.getLogger("foley.server")
 POLL_SECONDS = 1.0
@@ -25,6 +25,10 @@ PROGRESS_EVERY_SECONDS = 0.3
 
 class JobInterrupted(Exception):
     """Raised inside a running job when the server shuts down; the job goes back to the queue."""
+
+
+class JobCancelled(Exception):
+    """Raised inside a running job the client cancelled (``DELETE /v1/generations/{id}``)."""
 
 
 class ModelCache:
@@ -56,21 +60,28 @@ class ModelCache:
             return self._models.get(alias)
 
 
-def recover(db: Database, settings: Settings) -> dict[str, int]:
+def recover(db: Database, settings: Settings, storage: Storage | None = None) -> dict[str, int]:
     """After a restart: jobs left ``running`` by a killed server are queued again, or marked failed with
-    the reason once they have used ``max_attempts`` starts. Queued jobs simply stay queued."""
+    the reason once they have used ``max_attempts`` starts -- counting starts ended by a clean stop too, so
+    a job that brings the server down cannot restart forever. Then the stale temporary files and partial
+    results a killed server left are removed (``storage``, default: the settings' data folder)."""
     counts = {"requeued": 0, "failed": 0}
     with db.session() as s:
-        for job in s.scalars(select(Job).where(Job.status == "running")):
+        started = select(Job).where(Job.status.in_(("running", "queued")), Job.attempts > 0)
+        for job in s.scalars(started):
             if job.attempts >= settings.max_attempts:
                 job.status, job.finished_at = "failed", now()
                 job.error = (f"the server stopped while this job was running, {job.attempts} time(s); "
                              "not retried again (it may need more memory or time than the server has)")
                 counts["failed"] += 1
-            else:
+            elif job.status == "running":
                 job.status, job.progress, job.started_at = "queued", 0.0, None
                 counts["requeued"] += 1
         s.commit()
+        done = set(s.scalars(select(Job.id).where(Job.status == "done")))
+    removed = (storage or Storage(settings.data)).remove_stale(done)
+    if removed:
+        log.warning("removed %d stale temporary or partial file(s) left by an earlier run", removed)
     return counts
 
 
@@ -83,6 +94,7 @@ class Worker:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._listeners: list = []
+        self._cancelled: set[str] = set()  # job ids a client cancelled while they run
 
     def add_listener(self, fn) -> None:
         """Call ``fn(job_id, fraction)`` whenever a running job's progress is stored (worker thread)."""
@@ -94,6 +106,11 @@ class Worker:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def cancel(self, job_id: str) -> None:
+        """Stop ``job_id`` at its next sampler step if it is running here (the database flag covers other
+        processes)."""
+        self._cancelled.add(job_id)
 
     def stop(self, timeout: float = 60.0) -> None:
         """Ask the worker to stop; a running denoising loop is interrupted and its job re-queued."""
@@ -148,19 +165,38 @@ class Worker:
             s.commit()
 
     def _run(self, job: Job) -> None:
+        import shutil
+
         try:
             outputs = self._execute(job)
-        except JobInterrupted:
-            self._set(job.id, status="queued", progress=0.0, started_at=None, attempts=job.attempts - 1)
+        except JobInterrupted:  # the attempt still counts: a job that stops the server cannot loop forever
+            self._set(job.id, status="queued", progress=0.0, started_at=None)
             log.info("job %s interrupted by shutdown; queued again", job.id)
+        except JobCancelled:
+            self._set(job.id, status="cancelled", error="cancelled by the client", finished_at=now())
+            log.info("job %s cancelled", job.id)
         except FoleyError as e:
-            self._set(job.id, status="failed", error=str(e), finished_at=now())
+            self._set(job.id, status="failed", error=hide_paths(str(e)), finished_at=now())
         except Exception as e:  # a bug or resource problem: the job fails with the reason, the worker lives
             log.exception("job %s failed", job.id)
-            msg = " ".join(f"{type(e).__name__}: {e}".split())[:500]
+            msg = hide_paths(" ".join(f"{type(e).__name__}: {e}".split())[:500])
             self._set(job.id, status="failed", error=f"internal error: {msg}", finished_at=now())
         else:
             self._set(job.id, status="done", progress=1.0, outputs=outputs, finished_at=now())
+            return
+        finally:
+            self._cancelled.discard(job.id)
+        shutil.rmtree(self.storage.job_dir(job.id), ignore_errors=True)  # no partial results
+
+    def _check_cancel(self, job_id: str, ask_database: bool = False) -> None:
+        if self._stop.is_set():
+            raise JobInterrupted()
+        if job_id not in self._cancelled and ask_database:
+            with self.db.session() as s:
+                if s.scalar(select(Job.cancel_requested).where(Job.id == job_id)):
+                    self._cancelled.add(job_id)
+        if job_id in self._cancelled:
+            raise JobCancelled()
 
     def _execute(self, job: Job) -> list[dict]:
         from ..audio import Audio
@@ -173,7 +209,11 @@ class Worker:
                 results = gen.edit(audio, request)
             else:
                 results = gen.generate(request)
-        return [self._write(job, i, a) for i, a in enumerate(results)]
+        outputs = []
+        for i, a in enumerate(results):
+            self._check_cancel(job.id, ask_database=True)
+            outputs.append(self._write(job, i, a))
+        return outputs
 
     def _source_path(self, source: dict):
         if "upload" in source:
@@ -188,7 +228,7 @@ class Worker:
         meta = {"file": wav.name, "job": job.id, "model_alias": job.model, **audio.meta}
         if job.source:
             meta["input"] = job.source
-        write_json_atomic(wav.with_suffix(".json"), meta)
+        write_json_atomic(wav.with_suffix(".json"), hide_paths(meta))  # a model folder shows as its name
         prompt = audio.meta.get("request", {}).get("prompt", "")
         save_spectrogram(audio, wav.with_suffix(".png"), title=prompt)
         return {"index": index, "seed": audio.meta.get("seed"), "duration": audio.duration,
@@ -203,18 +243,17 @@ class Worker:
         denoise = getattr(model, "denoise", None)
         stepped = denoise is None and hasattr(gen, "on_step")  # token LMs: a callback per sampled frame
         if denoise is None and not stepped:
-            if self._stop.is_set():
-                raise JobInterrupted()
+            self._check_cancel(job_id, ask_database=True)
             yield
             return
         state = {"calls": 0, "last": 0.0}
 
         def report(i: int, n: int) -> None:
-            if self._stop.is_set():
-                raise JobInterrupted()
+            self._check_cancel(job_id)
             t = time.monotonic()
             if t - state["last"] >= PROGRESS_EVERY_SECONDS or i == n:
                 state["last"] = t
+                self._check_cancel(job_id, ask_database=True)
                 frac = round(min((state["calls"] + i / max(n, 1)) / max(calls, 1), 0.99), 3)
                 self._set(job_id, progress=frac)
                 for fn in self._listeners:

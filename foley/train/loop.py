@@ -20,17 +20,113 @@ def set_threads(n: int | None) -> None:
         torch.set_num_threads(int(n))
 
 
-def load_recipe(path: str | os.PathLike) -> dict:
-    """Read a TOML (or JSON) training recipe; one-line error on a bad file."""
-    path = Path(path)
+REPO = Path(__file__).resolve().parents[2]  # the checkout holding recipes/ (when foley runs from one)
+# Keys of a recipe that name files or folders. A relative one resolves against the recipe's base folder (see
+# load_recipe); REQUIRED ones must exist before training starts, OPTIONAL ones may be a name instead of a path.
+REQUIRED_PATHS = (("vae", "init"), ("unet", "init"), ("vocoder", "folder"), ("lm", "codec"))
+OUTPUT_PATHS = (("audio", "cache_dir"),)
+OPTIONAL_PATHS = (("lm", "text_encoder"), ("codec", "vocoder"))
+
+
+def find_recipe(path: str | os.PathLike) -> Path:
+    """``--recipe``: the path as given (relative to the working directory), else relative to the foley
+    checkout, else ``recipes/NAME`` or ``recipes/NAME.toml`` there; so ``recipes/smoke-ldm.toml`` works from
+    any folder."""
+    path = Path(os.path.expanduser(path))
+    if path.exists() or path.is_absolute():
+        return path
+    for cand in (REPO / path, REPO / "recipes" / path, REPO / "recipes" / f"{path}.toml"):
+        if cand.is_file():
+            return cand
+    return path
+
+
+def recipe_base(path: Path) -> Path:
+    """Relative paths inside a recipe resolve here: the folder above ``recipes/`` for a recipe kept in a
+    folder named ``recipes`` (the repository layout: ``runs/...`` and ``models/...`` mean the checkout's),
+    else the recipe file's own folder. Never the working directory."""
+    folder = path.resolve().parent
+    return folder.parent if folder.name == "recipes" else folder
+
+
+def _override(recipe: dict, item: str) -> None:
+    """Apply one ``section.key=value`` (value in TOML syntax; a bare word is a string)."""
+    key, eq, raw = item.partition("=")
+    names = [k.strip() for k in key.split(".")]
+    if not eq or not all(names):
+        raise FoleyError(f"--set {item!r}: expected section.key=value, e.g. --set unet.steps=20")
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    table = recipe
+    for name in names[:-1]:
+        table = table.setdefault(name, {})
+        if not isinstance(table, dict):
+            raise FoleyError(f"--set {item!r}: '{name}' is not a table in the recipe")
+    table[names[-1]] = value
+
+
+def _makers(path: Path) -> list[str]:
+    """Scripts beside the recipe that mention it by name (they prepare its inputs, e.g. recipes/starter-ldm.sh)."""
+    base = recipe_base(path)
+    out = []
+    for sh in sorted(path.resolve().parent.glob("*.sh")):
+        try:
+            lines = sh.read_text(encoding="utf-8", errors="replace").splitlines()
+            if any(path.name in ln for ln in lines if not ln.lstrip().startswith("#")):
+                out.append(os.path.relpath(sh, base) if sh.is_relative_to(base) else str(sh))
+        except OSError:
+            continue
+    return out
+
+
+def _resolve_paths(recipe: dict, path: Path) -> None:
+    """Make the recipe's relative paths absolute (see :func:`recipe_base`); one line for a missing input."""
+    base = recipe_base(path)
+    for keys, must in ((REQUIRED_PATHS, True), (OUTPUT_PATHS, True), (OPTIONAL_PATHS, False)):
+        for section, key in keys:
+            table = recipe.get(section)
+            value = table.get(key) if isinstance(table, dict) else None
+            if not isinstance(value, str) or not value or value == "griffin-lim":
+                continue
+            full = Path(os.path.expanduser(value))
+            full = full if full.is_absolute() else base / full
+            if must or full.exists():
+                table[key] = str(full)
+            if keys is REQUIRED_PATHS and not full.exists():
+                makers = _makers(path)
+                how = (f"it is made by `bash {' or '.join(makers)}` (run that first, from anywhere)" if makers
+                       else "create it first, or remove the key")
+                raise FoleyError(f"{path}: [{section}] {key} = {value!r} ({full}) not found; {how}")
+
+
+def load_recipe(path: str | os.PathLike, overrides: list[str] | tuple[str, ...] = ()) -> dict:
+    """Read a TOML (or JSON) training recipe; one-line error on a bad file.
+
+    The file is found by :func:`find_recipe`; relative paths inside it resolve against :func:`recipe_base`
+    (so a run behaves the same from any working directory), and a missing input folder (a warm start's
+    ``init``, a codec) is an error naming the script that makes it. ``overrides`` (``--set unet.steps=20``)
+    are applied last, their paths as given.
+    """
+    path = find_recipe(path)
     if not path.exists():
-        raise FoleyError(f"{path}: recipe not found (see recipes/ for examples)")
+        raise FoleyError(f"{path}: recipe not found (see recipes/ for examples, e.g. recipes/smoke-ldm.toml)")
+    if not path.is_file():
+        raise FoleyError(f"{path}: is a folder; give a recipe file (.toml), e.g. recipes/smoke-ldm.toml")
     try:
         if path.suffix == ".json":
-            return json.loads(path.read_text())
-        return tomllib.loads(path.read_text())
-    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as e:
+            recipe = json.loads(path.read_text())
+        else:
+            recipe = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError, UnicodeDecodeError) as e:
         raise FoleyError(f"{path}: invalid recipe ({e})") from None
+    if not isinstance(recipe, dict):
+        raise FoleyError(f"{path}: a recipe must be a table of settings")
+    _resolve_paths(recipe, path)
+    for item in overrides:
+        _override(recipe, item)
+    return recipe
 
 
 class Checkpointer:

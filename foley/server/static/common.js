@@ -1,9 +1,23 @@
 // Shared helpers of the studio, participant and results pages (vanilla JS, no build step).
 "use strict";
 
+const TOKEN_KEY = "foley_token";
+
+function setToken(token) {
+  // the API token of a server run with --auth: sent as a Bearer header, and kept as a same-site cookie so
+  // that <audio>/<img> downloads (which cannot send headers) carry it too
+  localStorage.setItem(TOKEN_KEY, token);
+  document.cookie = `${TOKEN_KEY}=${token}; path=/; SameSite=Strict`;
+}
+
 async function api(path, opts = {}) {
   // fetch JSON; a non-2xx answer throws an Error carrying the server's one-line `detail`
+  const token = localStorage.getItem(TOKEN_KEY);
+  if (token && !(opts.headers && opts.headers.Authorization)) {
+    opts = {...opts, headers: {...(opts.headers || {}), Authorization: `Bearer ${token}`}};
+  }
   const res = await fetch(path, opts);
+  if (res.status === 401 && typeof window.onAuthNeeded === "function") window.onAuthNeeded();
   const type = res.headers.get("content-type") || "";
   const body = type.includes("json") ? await res.json() : await res.text();
   if (!res.ok) {

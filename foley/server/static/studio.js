@@ -3,7 +3,17 @@
 
 const $ = (sel) => document.querySelector(sel);
 const state = {page: 1, perPage: 10, selected: new Map(), refs: [], editSource: null, editWave: null,
-               selection: null, history: []};
+               selection: null, history: [], models: [], running: {}};
+
+// --- API token (servers run with --auth) ------------------------------------------------------------------
+window.onAuthNeeded = () => { $("#token-form").hidden = false; $("#token").focus(); };
+$("#token-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  setToken($("#token").value.trim());
+  $("#token-form").hidden = true;
+  showError("#gen-error", null);
+  loadModels().catch((err) => showError("#gen-error", err));
+});
 
 // --- tabs ----------------------------------------------------------------------------------------------
 function showTab(name) {
@@ -23,6 +33,8 @@ function showError(id, err) {
 // --- models ------------------------------------------------------------------------------------------
 async function loadModels() {
   const info = await api("/v1/models");
+  state.models = info.models;
+  fillEditModels();
   const sel = $("#model");
   sel.replaceChildren(...info.models.map((m) => el("option", {value: m.name, selected: m.default},
     m.available ? m.name : `${m.name} (missing)`)));
@@ -42,16 +54,25 @@ async function loadModels() {
 
 // --- jobs ----------------------------------------------------------------------------------------------
 async function pollJob(id, prefix) {
-  const bar = $(`#${prefix}-progress`), text = $(`#${prefix}-status-text`);
+  const bar = $(`#${prefix}-progress`), text = $(`#${prefix}-status-text`), stop = $(`#${prefix}-cancel`);
   $(`#${prefix}-status`).hidden = false;
-  for (;;) {
-    const job = await api(`/v1/generations/${id}`);
-    bar.value = job.status === "done" ? 1 : job.progress;
-    text.textContent = job.status === "queued" && job.queue_position
-      ? `queued (${job.queue_position} ahead)` : job.status === "running"
-        ? `running ${Math.round(job.progress * 100)} %` : job.status;
-    if (job.status === "done" || job.status === "failed") return job;
-    await new Promise((r) => setTimeout(r, 400));
+  stop.hidden = false;
+  stop.onclick = () => api(`/v1/generations/${id}`, {method: "DELETE"}).catch(() => {});
+  try {
+    for (;;) {
+      const job = await api(`/v1/generations/${id}`);
+      bar.value = job.status === "done" ? 1 : job.progress;
+      text.textContent = job.status === "queued" && job.queue_position
+        ? `queued (${job.queue_position} ahead)` : job.status === "running"
+          ? `${job.cancel_requested ? "stopping" : "running"} ${Math.round(job.progress * 100)} %` : job.status;
+      if (["done", "failed", "cancelled"].includes(job.status)) {
+        if (job.status === "cancelled") throw new Error("cancelled");
+        return job;
+      }
+      await new Promise((r) => setTimeout(r, 400));
+    }
+  } finally {
+    stop.hidden = true;
   }
 }
 
@@ -202,12 +223,24 @@ function editThis(job, index) {
   fillPicker().then(() => { $("#edit-pick").value = `${job.id}:${index}`; });
   document.querySelector("input[name=src][value=pick]").checked = true;
   $("#edit-prompt").value = job.request.prompt;
+  if ([...$("#edit-model").options].some((o) => o.value === job.model)) $("#edit-model").value = job.model;
   setEditSource({source_job: job.id, source_index: index}, out.audio_url);
+}
+
+function fillEditModels() {
+  // the Edit tab's own model list: only the models whose tasks include the chosen edit
+  const task = $("#edit-task").value, sel = $("#edit-model"), keep = sel.value;
+  const able = state.models.filter((m) => m.available && (m.tasks || []).includes(task));
+  sel.replaceChildren(...(able.length ? able.map((m) => el("option", {value: m.name}, m.name))
+    : [el("option", {value: "", disabled: true}, `no model here can do ${task}`)]));
+  const prefer = [keep, $("#model").value].find((v) => able.some((m) => m.name === v));
+  if (prefer) sel.value = prefer;
 }
 
 function updateTaskFields() {
   const task = $("#edit-task").value;
   document.querySelectorAll("[data-task]").forEach((e) => { e.hidden = e.dataset.task !== task; });
+  fillEditModels();
 }
 $("#edit-task").addEventListener("change", updateTaskFields);
 updateTaskFields();
@@ -249,7 +282,7 @@ $("#edit-submit").addEventListener("click", async () => {
   add("prompt", "#edit-prompt");
   add("seed", "#edit-seed");
   add("steps", "#edit-steps");
-  add("model", "#model");
+  add("model", "#edit-model");
   if (task === "inpaint") { add("mask_start", "#mask-start"); add("mask_end", "#mask-end"); }
   if (task === "style_transfer") add("strength", "#strength");
   if (task === "extend") add("duration", "#edit-duration");
