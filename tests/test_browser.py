@@ -116,6 +116,8 @@ def test_generate_play_edit_and_run_a_study(server, tmp_path):
         page.mouse.move(box["x"] + 0.6 * box["width"], box["y"] + box["height"] / 2, steps=5)
         page.mouse.up()
         assert page.input_value("#edit-task") == "inpaint"
+        # the Edit tab's own model list holds only the models that can inpaint (not the token model)
+        assert page.eval_on_selector_all("#edit-model option", "os => os.map(o => o.value)") == ["tiny"]
         start, end = float(page.input_value("#mask-start")), float(page.input_value("#mask-end"))
         assert start == pytest.approx(0.2, abs=0.02) and end == pytest.approx(0.6, abs=0.02)
         page.fill("#edit-steps", "2")
