@@ -327,3 +327,21 @@ def test_open_mode_is_refused_off_loopback_and_announced_on_it(tiny_model, tmp_p
         proc.wait(30)
     assert lines[0].startswith("foley studio on http://127.0.0.1:")
     assert lines[1].startswith("open mode: no API tokens") and "--auth" in lines[1]
+
+
+def test_a_database_made_before_tokens_gains_the_new_columns(tmp_path):
+    from sqlalchemy import inspect, text
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = Database(url)
+    with old.engine.begin() as conn:  # the schema of a foley without tokens or cancelling
+        conn.execute(text("DROP INDEX ix_jobs_owner"))
+        for table, column in (("jobs", "owner"), ("jobs", "cancel_requested"), ("uploads", "owner")):
+            conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+    old.dispose()
+    db = Database(url)
+    assert {"owner", "cancel_requested"} <= {c["name"] for c in inspect(db.engine).get_columns("jobs")}
+    with db.session() as s:
+        s.add(Job(id="d" * 32, kind="generate", model="x", params={}, owner="e" * 32))
+        s.commit()
+        assert s.get(Job, "d" * 32).cancel_requested is False
