@@ -38,6 +38,34 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
         raise
 
 
+def check_writable(path: str | os.PathLike, what: str = "output") -> Path:
+    """Fail fast (one-line FoleyError) unless ``path`` can be written as a file; call it before long work.
+
+    A file can be written when ``path`` is not a folder and its nearest existing ancestor is a folder
+    in which a file can really be created (probed with a temporary file: permission bits alone do not
+    tell, e.g. for root or on read-only mounts). Missing folders are created later by the writer.
+    """
+    from .errors import FoleyError
+
+    path = Path(path)
+    if path.is_dir():
+        raise FoleyError(f"{path}: is a folder; give a file path (folder/name.ext) for the {what}")
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise FoleyError(f"{path}: cannot write the {what} there: {folder} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".foley-probe.", dir=folder)
+    except OSError as e:
+        raise FoleyError(f"{path}: cannot write the {what} in {folder} ({e.strerror or e}); "
+                         "choose a writable folder") from None
+    os.close(fd)
+    with contextlib.suppress(OSError):
+        os.unlink(probe)
+    return path
+
+
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding="utf-8")

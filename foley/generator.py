@@ -149,3 +149,16 @@ class Generator(ABC):
             "versions": versions,
             "python": platform.python_version(),
         }
+
+
+def record_used(meta: dict, used: dict) -> dict:
+    """Write the sampling settings actually used into a provenance ``meta``: ``meta["settings"]``, and every
+    request field the user left unset (``steps``, ``guidance_scale``, ``scheduler``...) filled with the value
+    used (the model's default), those fields listed in ``meta["defaults_used"]``. Returns ``meta``."""
+    request = meta.get("request") or {}
+    filled = [k for k, v in used.items() if k in request and request[k] is None and v is not None]
+    for k in filled:
+        request[k] = used[k]
+    meta["settings"] = {**meta.get("settings", {}), **used}
+    meta["defaults_used"] = filled
+    return meta

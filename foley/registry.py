@@ -147,6 +147,10 @@ def load(name_or_path: str = "starter", **kwargs) -> Generator:
 
     Codec (EnCodec, DAC) and CLAP names load their own object types (``encode``/``decode``, ``embed``).
     """
+    if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
+        raise ModelError(f"load() takes a model name or folder, e.g. foley.load('starter'), got "
+                         f"{type(name_or_path).__name__} {name_or_path!r:.40}; see `foley models list`")
+    name_or_path = os.fspath(name_or_path)
     folder, card = resolve(name_or_path, download=True)
     family = card.family if card else family_of(folder)
     if family not in FAMILIES:
@@ -157,4 +161,19 @@ def load(name_or_path: str = "starter", **kwargs) -> Generator:
         card = replace(card, weights=str(folder))
     if card is not None:
         show_licence(card)
+    _check_options(gen_cls.from_folder, kwargs, name_or_path)
     return gen_cls.from_folder(folder, card=card, **kwargs)
+
+
+def _check_options(from_folder, kwargs: dict, name: str) -> None:
+    """Unknown keyword options are one line naming the ones this model takes (not a TypeError from inside)."""
+    import inspect
+
+    params = inspect.signature(from_folder).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return
+    known = [k for k, p in params.items() if k not in ("folder", "card") and p.kind is not p.VAR_POSITIONAL]
+    bad = [k for k in kwargs if k not in known]
+    if bad:
+        raise ModelError(f"model '{name}' takes no option {', '.join(map(repr, bad))}; its options: "
+                         f"{', '.join(known) or 'none'}")

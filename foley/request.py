@@ -108,6 +108,13 @@ class GenerationRequest(BaseModel):
             raise ValueError(f"strength must be between 0 and 1, got {v}")
         return v
 
+    @field_validator("cutoff_hz")
+    @classmethod
+    def _cutoff(cls, v: float | None) -> float | None:
+        if v is not None and v <= 0:
+            raise ValueError(f"cutoff must be a positive frequency in Hz (the input's band limit), got {v:g}")
+        return v
+
     @model_validator(mode="after")
     def _mask(self):
         if self.task == "inpaint":

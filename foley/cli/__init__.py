@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import sys
+from pathlib import Path
 
 import typer
 
@@ -15,6 +17,15 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+_debug = {"on": False}
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show the traceback of an internal error "
+                                     "(also FOLEY_DEBUG=1); without it, it goes to a log file.")) -> None:
+    _debug["on"] = debug
 
 
 def _register() -> None:
@@ -31,11 +42,70 @@ def _register() -> None:
 _register()
 
 
-def main() -> None:
-    """Entry point: user errors become one line on stderr and exit code 2."""
+def _debug_wanted() -> bool:
+    return _debug["on"] or os.environ.get("FOLEY_DEBUG", "").strip().lower() not in ("", "0", "false", "no")
+
+
+def _usage_line(e: Exception) -> str:
+    """A click/typer usage error as one line: 'invalid value for '--duration': ... (see foley generate --help)'.
+
+    Duck-typed (``format_message`` + ``exit_code``): typer vendors click's classes in a private module, and
+    plain click raises its own; both have this shape."""
+    param = getattr(e, "param", None)
+    opts = [o for o in getattr(param, "opts", None) or [] if o.startswith("--")] or getattr(param, "opts", None)
+    if opts and type(e).__name__ == "BadParameter":  # name the option once, by its long spelling
+        given = ""
+        try:  # typer coerces with pydantic: the rejected input is on the cause
+            given = f" ({e.__cause__.errors()[0]['input']!r})"
+        except (AttributeError, IndexError, KeyError, TypeError):
+            pass
+        text = str(getattr(e, "message", e))
+        msg = f"invalid value for '{opts[0]}'{given}: {text[:1].lower() + text[1:]}"
+    else:
+        msg = e.format_message()
+    msg = " ".join(str(msg).split()).rstrip(".")
+    msg = msg[:1].lower() + msg[1:]
+    ctx = getattr(e, "ctx", None)
+    path = getattr(ctx, "command_path", None)
+    return f"{msg} (see {path} --help)" if path else msg
+
+
+def _is_usage_error(e: BaseException) -> bool:
+    return callable(getattr(e, "format_message", None)) and isinstance(getattr(e, "exit_code", None), int)
+
+
+def _log_internal(argv: list[str]) -> Path | None:
+    """Write the current exception's traceback to a log file; its path, or None when nothing is writable."""
+    import tempfile
+    import time
+    import traceback
+
+    from ..registry import home
+
+    text = (f"foley {' '.join(argv)}\n{time.strftime('%Y-%m-%d %H:%M:%S')}  python {sys.version.split()[0]}\n\n"
+            + traceback.format_exc())
+    name = f"foley-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
+    for folder in (home() / "logs", Path(tempfile.gettempdir()) / "foley-logs"):
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(text, encoding="utf-8")
+            return folder / name
+        except OSError:
+            continue
+    return None
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: every failure is one line on stderr. Exit 2: the user's input or environment (FoleyError,
+    usage errors); 1: an internal error (traceback in a log file; inline with --debug or FOLEY_DEBUG=1);
+    130: interrupted."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    _debug["on"] = False
     try:
-        rv = app(standalone_mode=False)
+        rv = app(args=argv, prog_name="foley", standalone_mode=False)
         if isinstance(rv, int) and rv:
+            if rv == 130:  # typer turns Ctrl-C into Exit(130), which click returns without standalone mode
+                typer.echo("interrupted", err=True)
             sys.exit(rv)
     except FoleyError as e:
         typer.echo(f"error: {e}", err=True)
@@ -48,10 +118,18 @@ def main() -> None:
     except typer.Abort:
         typer.echo("aborted", err=True)
         sys.exit(1)
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
+    except Exception as e:
+        if _is_usage_error(e):
+            if type(e).__name__ == "NoArgsIsHelpError":  # `foley data` alone: the help was the answer
+                e.show()
+            else:
+                typer.echo(f"error: {_usage_line(e)}", err=True)
             sys.exit(e.exit_code)
-        raise
+        if _debug_wanted():
+            raise
+        what = " ".join(f"{type(e).__name__}: {e}".split())
+        what = what if len(what) <= 200 else what[:197] + "..."
+        log = _log_internal(argv)
+        where = f"details in {log}" if log else "no log file could be written"
+        typer.echo(f"error: internal error ({what}); {where}; rerun with --debug to see them", err=True)
+        sys.exit(1)

@@ -30,8 +30,10 @@ def encode(
     from ..audio import Audio, info
     from ..codec.model import load_codec
     from ..codec.tokens import TokenFile, write_tokens
+    from ..fsutil import check_writable
 
     info(input)  # fails fast on a missing or unreadable file
+    check_writable(output, "token file")
     c = load_codec(codec)
     n = _n_q(c, bandwidth, n_q)
     audio = Audio.load(input)
@@ -91,11 +93,13 @@ def decode(
 
     from ..audio import Audio
     from ..codec.model import load_codec
-    from ..codec.tokens import read_tokens
+    from ..codec.tokens import check_against_codec, read_tokens
+    from ..fsutil import check_writable
 
     if output.suffix.lower() not in (".wav", ".flac", ".ogg"):
         raise RequestError(f"{output}: cannot write '{output.suffix or '(none)'}' files; use .wav, .flac or .ogg")
     tf = read_tokens(input)
+    check_writable(output)
     c = load_codec(codec or tf.codec)
     if c.weight_hash() != tf.codec_hash:
         raise FoleyError(f"{input}: made by codec '{tf.codec}' (weights {tf.codec_hash}) but '{c.card.name}' has "
@@ -103,6 +107,7 @@ def decode(
     if c.sample_rate != tf.sample_rate or c.codebook_size != tf.codebook_size:
         raise FoleyError(f"{input}: codes are {tf.sample_rate} Hz x {tf.codebook_size} codes; '{c.card.name}' is "
                          f"{c.sample_rate} Hz x {c.codebook_size}")
+    check_against_codec(tf, c, str(input))
     chans = [c.decode(tf.codes[i], frames=tf.length).samples[0] for i in range(tf.channels)]
     Audio(np.stack(chans).astype(np.float32), c.sample_rate).save(output)
     typer.echo(f"wrote {output}  ({tf.length / tf.sample_rate:.2f} s, {tf.channels} ch, {c.sample_rate} Hz)")
@@ -165,6 +170,10 @@ def stream(
     to_stdout = str(output) == "-"
     if not to_stdout and output.suffix.lower() != ".wav":
         raise RequestError(f"{output}: streaming writes .wav files (or - for stdout)")
+    if not to_stdout:
+        from ..fsutil import check_writable
+
+        check_writable(output)
     from .. import load
     from ..registry import family_of, resolve
 

@@ -48,7 +48,8 @@ def _write(audio, path: Path, plot: bool) -> None:
 
 
 def _done(path: Path, request: dict, variation: int) -> bool:
-    """A batch item is finished when its audio and a sidecar with the same request exist."""
+    """A batch item is finished when its audio and a sidecar with the same request exist (fields left unset
+    match the model defaults the sidecar filled in, listed in its ``defaults_used``)."""
     side = path.with_suffix(".json")
     if not (path.exists() and side.exists()):
         return False
@@ -56,7 +57,11 @@ def _done(path: Path, request: dict, variation: int) -> bool:
         meta = json.loads(side.read_text())
     except (OSError, json.JSONDecodeError):
         return False
-    return meta.get("request") == request and meta.get("variation") == variation
+    saved, filled = meta.get("request"), set(meta.get("defaults_used") or ())
+    if not isinstance(saved, dict) or set(saved) != set(request):
+        return False
+    same = all(saved[k] == v or (v is None and k in filled) for k, v in request.items())
+    return same and meta.get("variation") == variation
 
 
 @app.command()

@@ -27,6 +27,9 @@ from ..errors import FoleyError
 MAGIC = b"FOLEYTOK"
 FORMAT_VERSION = 1
 _FIXED = struct.Struct("<8sHI")
+MAX_CHANNELS = 64          # as foley.audio
+MAX_CODEBOOKS = 256
+MAX_CODEBOOK_SIZE = 2**24
 
 
 @dataclass
@@ -111,18 +114,57 @@ def loads(data: bytes, name: str = "token file") -> TokenFile:
     try:
         h = json.loads(data[_FIXED.size:_FIXED.size + hlen].decode())
         shape = (int(h["channels"]), int(h["n_q"]), int(h["frames"]))
-        tf = TokenFile(codes=np.zeros(shape, np.int64), codec=str(h["codec"]), codec_hash=str(h["codec_hash"]),
+        tf = TokenFile(codes=np.zeros((0, 0, 0), np.int64), codec=str(h["codec"]), codec_hash=str(h["codec_hash"]),
                        sample_rate=int(h["sample_rate"]), frame_rate=float(h["frame_rate"]),
                        codebook_size=int(h["codebook_size"]), length=int(h["length"]), extra=dict(h.get("extra", {})))
-    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError):
+    except (UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError, OverflowError, AttributeError):
         raise FoleyError(f"{name}: damaged token file header") from None
-    count = int(np.prod(shape))
+    _check_header(name, shape, tf)  # before anything is allocated from the header's numbers
+    count = shape[0] * shape[1] * shape[2]
     payload = data[_FIXED.size + hlen:]
     if len(payload) != math.ceil(count * tf.bits_per_code / 8):
         raise FoleyError(f"{name}: token file is truncated or damaged ({len(payload)} payload bytes, expected "
                          f"{math.ceil(count * tf.bits_per_code / 8)})")
     tf.codes = _unpack(payload, count, tf.bits_per_code).reshape(shape)
+    if count and tf.codes.max() >= tf.codebook_size:
+        raise FoleyError(f"{name}: damaged token file (a code is outside 0..{tf.codebook_size - 1})")
     return tf
+
+
+def _check_header(name: str, shape: tuple[int, int, int], tf: TokenFile) -> None:
+    """The header's numbers are in range and agree with each other (the payload size is checked next)."""
+    channels, n_q, frames = shape
+    problems = []
+    if not 1 <= channels <= MAX_CHANNELS:
+        problems.append(f"channels {channels} (expected 1..{MAX_CHANNELS})")
+    if not 1 <= n_q <= MAX_CODEBOOKS:
+        problems.append(f"n_q {n_q} (expected 1..{MAX_CODEBOOKS})")
+    if not 2 <= tf.codebook_size <= MAX_CODEBOOK_SIZE:
+        problems.append(f"codebook_size {tf.codebook_size} (expected 2..{MAX_CODEBOOK_SIZE})")
+    if not 1 <= tf.sample_rate <= 1_000_000:
+        problems.append(f"sample_rate {tf.sample_rate}")
+    if not (math.isfinite(tf.frame_rate) and 0 < tf.frame_rate <= max(tf.sample_rate, 1)):
+        problems.append(f"frame_rate {tf.frame_rate}")
+    if frames < 0:
+        problems.append(f"frames {frames}")
+    if not problems:
+        most = math.ceil(frames * tf.sample_rate / tf.frame_rate)  # whole frames of hop samples
+        if not 0 <= tf.length <= most:
+            problems.append(f"length {tf.length} samples (expected 0..{most} for {frames} frames)")
+    if problems:
+        raise FoleyError(f"{name}: damaged token file header ({'; '.join(problems)})")
+
+
+def check_against_codec(tf: TokenFile, codec, name: str = "token file") -> None:
+    """The codes fit ``codec`` (frame rate, number of codebooks), checked before decoding."""
+    rate = float(getattr(codec, "frame_rate", tf.frame_rate))
+    if abs(rate - tf.frame_rate) > 1e-6 * max(1.0, rate):
+        raise FoleyError(f"{name}: codes are {tf.frame_rate:g} frames/s but the codec runs at {rate:g}; pass the "
+                         "codec that encoded it with --codec")
+    most = getattr(codec, "num_quantizers", None)
+    if most is not None and tf.n_q > int(most):
+        raise FoleyError(f"{name}: {tf.n_q} codebooks but the codec has {most}; pass the codec that encoded it "
+                         "with --codec")
 
 
 def write_tokens(path: str | Path, tf: TokenFile) -> Path:

@@ -96,6 +96,8 @@ class LatentAudioModel:
     @classmethod
     def from_folder(cls, folder: str | Path, vocoder: str = "auto") -> LatentAudioModel:
         folder = Path(folder)
+        if vocoder not in ("auto", "griffin-lim", "neural"):
+            raise ModelError(f"unknown vocoder '{vocoder}'; choose auto (the model's own) or griffin-lim")
         index_path, cfg_path = folder / "model_index.json", folder / "foley.json"
         if not index_path.exists() or not cfg_path.exists():
             raise ModelError(f"{folder}: not a foley latent-diffusion model folder (needs model_index.json "

@@ -12,7 +12,7 @@ import torch
 
 from ...audio import Audio
 from ...errors import RequestError
-from ...generator import Generator, ModelCard
+from ...generator import Generator, ModelCard, record_used
 from ...request import GenerationRequest
 from .model import LatentAudioModel
 
@@ -45,8 +45,15 @@ class LDMGenerator(Generator):
         steps = r.steps or int(d.get("steps", 25))
         guidance = r.guidance_scale if r.guidance_scale is not None else float(d.get("guidance_scale", 3.0))
         scheduler = r.scheduler or d.get("scheduler", "dpm++")
+        if r.task != "generate" and r.scheduler is None:
+            scheduler = "ddim"  # masked sampling is most faithful with a deterministic first-order solver
         self.model.scheduler(scheduler)  # validates the name before any work
         return steps, guidance, scheduler
+
+    def _used(self, meta: dict, r: GenerationRequest) -> dict:
+        """The provenance ``meta`` with the steps, guidance and scheduler this request was sampled with."""
+        steps, guidance, scheduler = self._settings(r)
+        return record_used(meta, {"steps": steps, "guidance_scale": guidance, "scheduler": scheduler})
 
     @staticmethod
     def _seed(r: GenerationRequest) -> int:
@@ -115,7 +122,7 @@ class LDMGenerator(Generator):
         audio = Audio(samples, self.sample_rate)
         if post:  # remove DC, keep the true peak under -1 dBTP
             audio = Audio(samples - samples.mean(axis=-1, keepdims=True), self.sample_rate).limit(-1.0)
-        audio.meta = self.provenance(r, seed, variation)
+        audio.meta = self._used(self.provenance(r, seed, variation), r)
         return audio
 
     # --- long-form: windows joined by latent outpainting ----------------------------------------
@@ -141,8 +148,6 @@ class LDMGenerator(Generator):
         src = audio.resample(self.sample_rate).to_channels(self.channels) if (
             audio.sample_rate != self.sample_rate or audio.channels != self.channels) else audio
         steps, guidance, scheduler = self._settings(r)
-        if r.scheduler is None:
-            scheduler = "ddim"  # masked sampling is most faithful with a deterministic first-order solver
         outs = []
         base = self._seed(r)
         for j in range(r.num_variations):
@@ -151,7 +156,7 @@ class LDMGenerator(Generator):
                   "continue": self._extend, "super_resolution": self._super_resolution}[r.task]
             if r.task == "style_transfer" and r.strength == 0.0:  # no change requested: the input as it is
                 out = src.copy()
-                out.meta = self.provenance(r, seed, j)
+                out.meta = self._used(self.provenance(r, seed, j), r)
                 outs.append(out)
                 continue
             out = fn(src, r, seed, steps, guidance, scheduler)

@@ -22,6 +22,49 @@ from .components import default_unet_config, default_vae_config, save_component,
 STAGES = ("vae", "latents", "unet", "export")
 
 
+# the architecture keys of each section, with the defaults of components.default_*_config
+_ARCH = {"vae": {"block_out_channels": [32, 64, 64], "norm_num_groups": 16, "latent_channels": 8,
+                 "layers_per_block": 1},
+         "unet": {"block_out_channels": [64, 128, 128], "norm_num_groups": 32, "attention_head_dim": 32,
+                  "layers_per_block": 1}}
+
+
+def check_recipe(recipe: dict) -> None:
+    """The [vae] and [unet] architecture numbers can build a model: one line naming the key, before any work."""
+    from ...errors import FoleyError
+
+    for section, defaults in _ARCH.items():
+        r = recipe.get(section, {})
+        if not isinstance(r, dict):
+            raise FoleyError(f"recipe [{section}] must be a table of settings, got {type(r).__name__}")
+        cfg = {**defaults, **{k: r[k] for k in defaults if k in r}}
+        blocks = cfg["block_out_channels"]
+        if (not isinstance(blocks, list) or not blocks
+                or not all(isinstance(b, int) and not isinstance(b, bool) and b > 0 for b in blocks)):
+            raise FoleyError(f"recipe [{section}] block_out_channels must be a non-empty list of positive "
+                             f"integers, got {blocks!r}")
+        for key in ("norm_num_groups", "latent_channels", "layers_per_block", "attention_head_dim"):
+            v = cfg.get(key, 1)
+            if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+                raise FoleyError(f"recipe [{section}] {key} must be a positive integer, got {v!r}")
+        groups = cfg["norm_num_groups"]
+        bad = [b for b in blocks if b % groups]
+        if bad:
+            raise FoleyError(f"recipe [{section}] block_out_channels = {blocks}: {bad[0]} is not divisible by "
+                             f"norm_num_groups = {groups} (group normalisation needs whole groups); use "
+                             f"multiples of {groups} or set norm_num_groups in [{section}]")
+
+
+def _build(section: str, cls, config: dict):
+    """``cls.from_config(config)``; a config the library refuses is one line naming the recipe section."""
+    from ...errors import FoleyError
+
+    try:
+        return cls.from_config(config)
+    except (ValueError, TypeError, IndexError, KeyError, RuntimeError) as e:
+        raise FoleyError(f"recipe [{section}]: cannot build the model ({' '.join(str(e).split())[:200]})") from None
+
+
 def _mel_config(recipe: dict) -> MelConfig:
     a = recipe.get("audio", {})
     return MelConfig(**{"sample_rate": a.get("sample_rate", 16000), **recipe.get("mel", {})})
@@ -69,7 +112,7 @@ def train_vae(manifests, recipe: dict, out: Path) -> Path:
     ds = _dataset(manifests, recipe, r.get("crop_seconds", 1.024), "train", out)
     stats = _mel_stats(ds, mel, stage / "stats.json", recipe.get("audio", {}).get("stereo", "lr"))
     space = _space(stats)
-    model = AutoencoderKL.from_config(default_vae_config(channels, mel.n_mels, r))
+    model = _build("vae", AutoencoderKL, default_vae_config(channels, mel.n_mels, r))
     if r.get("init") and not (stage / "ckpt").exists():
         _warm_start_vae(model, Path(r["init"]), stats)
     opt = torch.optim.AdamW(model.parameters(), lr=r.get("lr", 4e-4), weight_decay=0.0)
@@ -246,7 +289,7 @@ def train_unet(recipe: dict, out: Path) -> Path:
     scale = json.loads((out / "latents" / "scale.json").read_text())["scaling_factor"]
     text = get_text_encoder()
     c, h, w = lat["mean"].shape[1:]
-    model = UNet2DConditionModel.from_config(default_unet_config(c, h, text.dim, {**r, "latent_frames": w}))
+    model = _build("unet", UNet2DConditionModel, default_unet_config(c, h, text.dim, {**r, "latent_frames": w}))
     if r.get("init") and not (stage / "ckpt").exists():
         _warm_start(model, "UNet2DConditionModel", Path(r["init"]) / "unet", "unet")
     noise_sched = DDPMScheduler.from_config(noise_scheduler_config(recipe))
@@ -413,6 +456,7 @@ def _ema_unet_from_checkpoint(out: Path):
 def train_ldm(manifests: list[Path], recipe: dict, out: Path, stages=STAGES, dest: Path | None = None) -> Path | None:
     """Run the requested stages in order; each resumes or is skipped when already finished."""
     out = Path(out)
+    check_recipe(recipe)
     out.mkdir(parents=True, exist_ok=True)
     write_json_atomic(out / "recipe.json", recipe)
     if "vae" in stages:

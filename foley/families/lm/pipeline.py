@@ -23,7 +23,7 @@ import torch
 
 from ...audio import Audio
 from ...errors import RequestError
-from ...generator import Generator, ModelCard
+from ...generator import Generator, ModelCard, record_used
 from ...request import GenerationRequest, make_request
 from .model import TokenLM
 
@@ -167,9 +167,8 @@ class LMGenerator(Generator):
 
     def _finish(self, samples: np.ndarray, r: GenerationRequest, seed: int, variation: int, settings: dict) -> Audio:
         audio = Audio(np.ascontiguousarray(samples, np.float32), self.sample_rate)
-        audio.meta = self.provenance(r, seed, variation)
-        audio.meta["settings"] = {**settings, "frame_rate": self.lm.cfg.frame_rate,
-                                  "window_seconds": self.lm.cfg.window_seconds}
+        audio.meta = record_used(self.provenance(r, seed, variation), {
+            **settings, "frame_rate": self.lm.cfg.frame_rate, "window_seconds": self.lm.cfg.window_seconds})
         return audio
 
     # --- continuation --------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import numpy as np
 from ... import device as devices
 from ...audio import Audio
 from ...errors import ModelError, RequestError
-from ...generator import Generator, ModelCard
+from ...generator import Generator, ModelCard, record_used
 from ...request import GenerationRequest
 from .cards import HubCard
 
@@ -194,6 +194,9 @@ class PublicGenerator(Generator):
         audio = Audio(np.ascontiguousarray(x), self.sample_rate)
         audio.meta = self.provenance(r, seed, variation)
         audio.meta["model"]["folder"] = str(self.folder)
+        # the request records the steps and guidance used; the scheduler (a diffusers class name when the
+        # request left it unset) only in "settings", since the request takes our scheduler names
+        record_used(audio.meta, {k: v for k, v in settings.items() if k != "scheduler"})
         audio.meta["settings"] = settings
         audio.meta["placement"] = self.placement.describe()
         return audio

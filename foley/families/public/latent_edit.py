@@ -21,8 +21,8 @@ import torch
 
 from ...audio import Audio
 from ...errors import RequestError
+from ...generator import EXTEND_SECONDS  # continue/extend without a longer duration: this much more audio
 
-EXTEND_SECONDS = 5.0  # continue/extend without a longer --duration: this much more audio
 SILENCE_DB = -60.0  # spectrum level (re peak) below which a band counts as empty, for the cut-off estimate
 FILTER_ORDER = 8  # Butterworth order of the band split in super-resolution
 
