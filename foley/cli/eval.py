@@ -9,6 +9,7 @@ import typer
 
 from ..errors import FoleyError
 from . import app
+from .options import with_threads
 
 eval_app = typer.Typer(
     help="Evaluate generated audio: `foley eval --generated G --reference R -o report/`, "
@@ -64,6 +65,7 @@ def _print_summary(report: dict) -> None:
 
 
 @eval_app.command("run")
+@with_threads
 def eval_run(
     generated: str = typer.Option(None, "--generated", "-g", help="Folder or JSONL manifest of generated audio."),
     reference: str = typer.Option(None, "--reference", "-r", help="Folder or JSONL manifest of reference audio."),
@@ -116,6 +118,7 @@ eval_app.callback(invoke_without_command=True)(_default)
 
 
 @eval_app.command("compare")
+@with_threads
 def eval_compare(
     a: str = typer.Argument(..., help="Generated set A (folder or manifest)."),
     b: str = typer.Argument(..., help="Generated set B (folder or manifest)."),
@@ -155,6 +158,7 @@ def eval_compare(
 
 
 @eval_app.command("control")
+@with_threads
 def eval_control(
     model: str = typer.Option("starter", "--model", help="Model name or folder."),
     oracle: bool = typer.Option(False, "--oracle", help="Render the pairs' own synth specs instead of a model "

@@ -62,6 +62,8 @@ def step_progress(gen, desc: str, stream=None):
                 bar.reset(total=n)
                 bar.set_description(label)
         bar.update(i - bar.n)
+        if i == n:  # a finished pass is drawn even when it took less than the refresh interval
+            bar.refresh()
         state["last"] = i
 
     before = gen.on_step

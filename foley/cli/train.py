@@ -8,6 +8,7 @@ import typer
 
 from ..errors import FoleyError
 from . import app
+from .options import with_threads
 
 train_app = typer.Typer(help="Train models on your own captioned sounds (resumable).", no_args_is_help=True)
 app.add_typer(train_app, name="train")
@@ -26,6 +27,7 @@ def check_inputs(data: list[Path], stages: str, known: tuple[str, ...]) -> tuple
 
 
 @train_app.command("ldm")
+@with_threads
 def train_ldm(
     data: list[Path] = typer.Option(..., "--data", help="Manifest(s) (JSONL); repeat for several."),
     recipe: Path = typer.Option(Path("recipes/starter-ldm.toml"), "--recipe",

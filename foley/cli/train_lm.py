@@ -6,10 +6,12 @@ from pathlib import Path
 
 import typer
 
+from .options import with_threads
 from .train import check_inputs, train_app
 
 
 @train_app.command("codec")
+@with_threads
 def train_codec(
     data: list[Path] = typer.Option(..., "--data", help="Manifest(s) (JSONL); repeat for several."),
     recipe: Path = typer.Option(Path("recipes/starter-codec.toml"), "--recipe", help="Recipe (TOML)."),
@@ -33,6 +35,7 @@ def train_codec(
 
 
 @train_app.command("lm")
+@with_threads
 def train_lm(
     data: list[Path] = typer.Option(..., "--data", help="Manifest(s) (JSONL); repeat for several."),
     recipe: Path = typer.Option(Path("recipes/starter-lm.toml"), "--recipe", help="Recipe (TOML)."),

@@ -13,11 +13,11 @@ from ..fsutil import atomic_path
 
 
 def set_threads(n: int | None) -> None:
-    """Pin torch's intra-op threads (2-thread torch suffers badly when another process is busy)."""
-    import torch
+    """Torch's threads for a training stage: ``--threads``/``FOLEY_THREADS`` when given, else the recipe's
+    ``n``, else auto (see :mod:`foley.threads`)."""
+    from .. import threads
 
-    if n:
-        torch.set_num_threads(int(n))
+    threads.apply(fallback=n)
 
 
 REPO = Path(__file__).resolve().parents[2]  # the checkout holding recipes/ (when foley runs from one)

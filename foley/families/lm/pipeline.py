@@ -159,7 +159,8 @@ class LMGenerator(Generator):
                 hook = None
                 if self.on_step is not None:
                     def hook(i, steps, done=made, n=n, fn=self.on_step):
-                        fn(done + min(i, n), frames)
+                        if i <= n:  # once per frame (the last max_delay steps complete earlier frames)
+                            fn(done + i, frames)
                 new = lm.sample(states, mask, n, s, settings, prompt=ctx, on_step=hook)[:, -n:]
                 yield new
             ctx = (new if ctx is None else torch.cat([ctx, new], dim=-1))[:, -lm.context_frames:]
