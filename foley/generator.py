@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from . import threads
 from .audio import Audio
 from .errors import RequestError
 from .request import GenerationRequest, make_request
@@ -46,6 +47,10 @@ class Generator(ABC):
     # seed, at most ``silence_retries`` times (deterministic: the same request and seed give the same sound).
     silent_dbfs: float = -60.0
     silence_retries: int = 2
+    # Progress hook: ``on_step(i, n)`` after each denoising step (i = 1..n of one sampling pass; batches,
+    # long-form windows and redraws are further passes) or each sampled frame (token LMs: i = 1..n frames of
+    # the sound). It may raise to stop the generation.
+    on_step = None
 
     @property
     def sample_rate(self) -> int:
@@ -148,6 +153,7 @@ class Generator(ABC):
             "channels": self.channels,
             "versions": versions,
             "python": platform.python_version(),
+            "threads": threads.describe(),
         }
 
 

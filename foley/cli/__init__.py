@@ -9,6 +9,8 @@ from pathlib import Path
 import typer
 
 from ..errors import FoleyError
+from ..threads import request as request_threads
+from .options import threads_option
 
 app = typer.Typer(
     name="foley",
@@ -24,8 +26,10 @@ _debug = {"on": False}
 
 @app.callback()
 def _root(debug: bool = typer.Option(False, "--debug", help="Show the traceback of an internal error "
-                                     "(also FOLEY_DEBUG=1); without it, it goes to a log file.")) -> None:
+                                     "(also FOLEY_DEBUG=1); without it, it goes to a log file."),
+          threads: str = threads_option()) -> None:
     _debug["on"] = debug
+    request_threads(threads)  # checked now; the model commands apply it (foley/threads.py)
 
 
 def _register() -> None:

@@ -9,6 +9,7 @@ import typer
 
 from ..errors import FoleyError, RequestError
 from . import app
+from .options import with_threads
 
 codec_app = typer.Typer(help="Neural codec: audio <-> discrete tokens (.foley token files).", no_args_is_help=True)
 app.add_typer(codec_app, name="codec")
@@ -18,6 +19,7 @@ _CODEC_HELP = ("Codec: a codec folder, an LM model (its codec), or a public code
 
 
 @codec_app.command("encode")
+@with_threads
 def encode(
     input: Path = typer.Argument(..., help="Audio file."),
     output: Path = typer.Option(..., "--output", "-o", help="Token file to write (.foley)."),
@@ -83,6 +85,7 @@ def _encode_channel(c, audio, n: int):
 
 
 @codec_app.command("decode")
+@with_threads
 def decode(
     input: Path = typer.Argument(..., help="Token file (.foley) from `foley codec encode`."),
     output: Path = typer.Option(..., "--output", "-o", help="Audio file to write (.wav, .flac, .ogg)."),
@@ -147,6 +150,7 @@ def _report(tf, path: Path) -> None:
 
 
 @app.command("stream")
+@with_threads
 def stream(
     prompt: str = typer.Argument(..., help="What the sound should be."),
     output: Path = typer.Option(..., "--output", "-o", help="Output .wav (written as it grows), or - for raw "

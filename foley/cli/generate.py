@@ -10,6 +10,7 @@ import typer
 
 from ..errors import RequestError
 from . import app
+from .options import step_progress, with_threads
 
 FORMATS = ("wav", "flac", "ogg")
 
@@ -65,6 +66,7 @@ def _done(path: Path, request: dict, variation: int) -> bool:
 
 
 @app.command()
+@with_threads
 def generate(
     prompt: str = typer.Argument(None, help="What the sound should be, e.g. 'footsteps on gravel'."),
     duration: float = typer.Option(5.0, "--duration", "-d", help="Seconds of audio."),
@@ -116,7 +118,8 @@ def generate(
     wanted = sorted({id(todo[i][0]): todo[i][0] for i in pending}.values(), key=requests.index)
     for r in wanted:  # validate durations etc. against the model before writing anything
         gen._check_duration(r)
-    audios = gen.generate(wanted)
+    with step_progress(gen, "generating"):
+        audios = gen.generate(wanted)
     by_req = {}
     k = 0
     for r in wanted:
@@ -153,6 +156,7 @@ def _prompts(prompt: str | None, batch_file: Path | None) -> list[str]:
 
 
 @app.command()
+@with_threads
 def edit(
     input: Path = typer.Argument(..., help="Audio to edit."),
     prompt: str = typer.Argument(None, help="What the result should sound like."),
@@ -192,7 +196,8 @@ def edit(
     from .. import load
 
     gen = load(model)
-    result = gen.edit(audio, req)[0]
+    with step_progress(gen, "editing"):
+        result = gen.edit(audio, req)[0]
     result.meta["input"] = str(input)
     _write(result, output, plot)
     typer.echo(f"wrote {output}  (seed {result.meta['seed']})")

@@ -105,7 +105,8 @@ class LDMGenerator(Generator):
         cond = Conditioning(emb.tokens[:n], emb.mask[:n], emb.pooled[:n])
         uncond = Conditioning(emb.tokens[n:], emb.mask[n:], emb.pooled[n:])
         noise = self._noise(seeds, width)
-        return m.denoise(cond, uncond, noise, steps=steps, guidance=guidance, scheduler=scheduler, **kw)
+        return m.denoise(cond, uncond, noise, steps=steps, guidance=guidance, scheduler=scheduler,
+                         callback=self.on_step, **kw)
 
     @torch.no_grad()
     def _decode(self, z: torch.Tensor, duration: float) -> list[np.ndarray]:
