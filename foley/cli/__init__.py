@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from ..errors import FoleyError
+from . import help_types  # noqa: F401  (flags show no <bool> type in --help)
 from ..threads import request as request_threads
 from .options import threads_option
 
