@@ -18,26 +18,52 @@ def spectrogram_db(audio: Audio, n_fft: int = 1024, hop: int = 256) -> np.ndarra
     return 20 * np.log10(np.abs(z) + 1e-6)
 
 
-def save_spectrogram(audio: Audio, path: str | Path, title: str = "") -> Path:
-    """Write a PNG with one spectrogram panel per channel (0 to Nyquist, 80 dB range)."""
+LOWEST_HZ = 30.0  # bottom of the log-frequency axis (below it: DC and rumble, not worth a third of the picture)
+RANGE_DB = 80.0
+
+
+def spectrogram_figure(audio: Audio, title: str = ""):
+    """A matplotlib figure with one spectrogram panel per channel: log-frequency axis (30 Hz to Nyquist,
+    labelled in Hz/kHz) and a colour bar in dB relative to the loudest bin (80 dB range)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter
 
-    spec = spectrogram_db(audio)
+    n_fft = 1024
+    spec = spectrogram_db(audio, n_fft=n_fft)
     top = spec.max()
-    fig, axes = plt.subplots(audio.channels, 1, figsize=(8, 2.2 * audio.channels + 0.4), squeeze=False)
+    freqs = np.arange(spec.shape[1]) * audio.sample_rate / n_fft
+    keep = freqs >= LOWEST_HZ
+    times = np.linspace(0, audio.duration, spec.shape[2] + 1)
+    edges = np.concatenate([[LOWEST_HZ], (freqs[keep][1:] + freqs[keep][:-1]) / 2, [audio.sample_rate / 2]])
+    hz = FuncFormatter(lambda f, _: f"{f / 1000:g}k" if f >= 1000 else f"{f:g}")
+    fig, axes = plt.subplots(audio.channels, 1, figsize=(8.6, 2.2 * audio.channels + 0.4), squeeze=False)
+    mesh = None
     for c, ax in enumerate(axes[:, 0]):
-        ax.imshow(spec[c], origin="lower", aspect="auto", cmap="magma", vmin=top - 80, vmax=top,
-                  extent=(0, audio.duration, 0, audio.sample_rate / 2000))
-        ax.set_ylabel(("L", "R")[c] + " kHz" if audio.channels == 2 else "kHz")
+        mesh = ax.pcolormesh(times, edges, spec[c][keep] - top, cmap="magma", vmin=-RANGE_DB, vmax=0,
+                             shading="flat", rasterized=True)
+        ax.set_yscale("log")
+        ax.set_ylim(LOWEST_HZ, audio.sample_rate / 2)
+        ax.yaxis.set_major_formatter(hz)
+        ax.yaxis.set_minor_formatter(FuncFormatter(lambda f, _: ""))
+        ax.set_ylabel(("L", "R")[c] + " Hz" if audio.channels == 2 else "Hz")
     axes[-1, 0].set_xlabel("seconds")
     if title:
         axes[0, 0].set_title(title[:90], fontsize=9)
-    fig.tight_layout()
+    bar = fig.colorbar(mesh, ax=list(axes[:, 0]), pad=0.015, fraction=0.04)
+    bar.set_label("dB re. loudest")
+    return fig
+
+
+def save_spectrogram(audio: Audio, path: str | Path, title: str = "") -> Path:
+    """Write :func:`spectrogram_figure` as a PNG (atomically)."""
+    import matplotlib.pyplot as plt
+
+    fig = spectrogram_figure(audio, title)
     path = Path(path)
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=90, format="png")
+        fig.savefig(tmp, dpi=90, format="png", bbox_inches="tight")
     plt.close(fig)
     return path
