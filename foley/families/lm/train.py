@@ -11,7 +11,6 @@ The codec comes from ``foley train codec`` (``[lm] codec = "<folder>"`` in the r
 from __future__ import annotations
 
 import random
-import time
 from pathlib import Path
 
 import torch
@@ -20,9 +19,9 @@ from ...codec.model import FoleyCodec
 from ...errors import FoleyError
 from ...fsutil import atomic_path, write_json_atomic
 from ...text import MINILM
-from ...train.loop import Checkpointer, append_log, optimizer_step, progress, set_threads, warmup_cosine
+from ...train.loop import progress, set_threads
 from .delay import interleave, targets
-from .model import SAMPLING_DEFAULTS, LMConfig, TokenLM, load_projection, new_decoder, save_projection
+from .model import SAMPLING_DEFAULTS, LMConfig, TokenLM, load_projection, save_projection
 
 STAGES = ("tokens", "lm", "export")
 LM_DEFAULTS = {"channels": 2, "window_seconds": 3.0, "max_duration": 60.0, "hidden_size": 256, "layers": 4,
@@ -107,80 +106,11 @@ def _captions(rng: random.Random, caps: list[list[str]], idx: list[int], p_drop:
     return chosen, torch.tensor(drop)
 
 
-def train_decoder(recipe: dict, out: Path) -> Path:
-    from diffusers.training_utils import EMAModel
+def train_decoder(recipe: dict, out: Path, manifests=()) -> Path:
+    """The ``lm`` stage (resumable, multi-process): :class:`foley.families.lm.solvers.LMSolver`."""
+    from .solvers import LMSolver
 
-    from ...text import get_text_encoder
-
-    r, t = settings(recipe), recipe.get("train", {})
-    stage = Path(out) / "lm"
-    final = stage / "final"
-    if (final / "decoder" / "config.json").exists():
-        return final
-    set_threads(t.get("threads"))
-    torch.manual_seed(recipe.get("seed", 0))
-    rng = random.Random(recipe.get("seed", 0))
-    toks = torch.load(Path(out) / "tokens" / "train.pt", weights_only=True)
-    val = torch.load(Path(out) / "tokens" / "valid.pt", weights_only=True)
-    codec = FoleyCodec.from_folder(codec_folder(recipe))
-    ch = int(r["channels"])
-    text = get_text_encoder(str(r.get("text_encoder", MINILM)))
-    decoder = new_decoder(codec, ch, {**r, "n_q": toks["codes"].shape[1] // ch}).train()
-    projection = torch.nn.Linear(text.dim, decoder.config.hidden_size)
-    module = torch.nn.ModuleDict({"decoder": decoder, "projection": projection})
-    opt = torch.optim.AdamW(module.parameters(), lr=float(r["lr"]), betas=(0.9, 0.95),
-                            weight_decay=float(r["weight_decay"]))
-    steps, warmup = int(r["steps"]), int(r["warmup"])
-    sched = warmup_cosine(opt, warmup, steps)
-    ema = EMAModel(module.parameters(), decay=float(r["ema_decay"]), use_ema_warmup=True)
-    ckpt = Checkpointer(stage / "ckpt")
-    step = ckpt.load(model=module, opt=opt, ema=ema, sched=sched)
-    n, bs, p_drop = toks["codes"].shape[0], int(r["batch_size"]), float(r["cfg_dropout"])
-    bar = progress(steps, step, "lm")
-    t0, step0 = time.time(), step
-    params = list(module.parameters())
-    while step < steps:
-        idx = torch.randint(0, n, (bs,)).tolist()
-        caps, drop = _captions(rng, toks["captions"], idx, p_drop)
-        loss = lm_loss(decoder, module["projection"], text, toks["codes"][idx].long(), caps, drop, ch)
-        optimizer_step(loss, params, opt, sched, ema)
-        step += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.3f}", lr=f"{sched.get_last_lr()[0]:.1e}")
-        if step % int(t.get("log_every", 50)) == 0:
-            append_log(stage / "log.jsonl", {"step": step, "loss": loss.item(),
-                                             "steps_per_s": (step - step0) / (time.time() - t0)})
-        if step % int(t.get("valid_every", 500)) == 0 or step == steps:
-            vl = valid_loss(module, ema, text, val, ch, int(r["valid_items"]))
-            append_log(stage / "log.jsonl", {"step": step, "valid_loss": vl})
-            bar.write(f"step {step}: valid loss {vl:.4f}")
-        if step % int(t.get("save_every", 250)) == 0 or step == steps:
-            ckpt.save(step, model=module, opt=opt, ema=ema, sched=sched)
-        if t.get("preview_every") and step % int(t["preview_every"]) == 0:
-            _preview(recipe, out, module, ema, step)
-    bar.close()
-    ema.copy_to(module.parameters())
-    _save_parts(module, final, "float32")
-    return final
-
-
-@torch.no_grad()
-def valid_loss(module, ema, text, val: dict, channels: int, items: int) -> float:
-    """EMA weights, the first ``items`` validation windows with their first captions: comparable across runs."""
-    ema.store(module.parameters())
-    ema.copy_to(module.parameters())
-    module.eval()
-    k = min(items, val["codes"].shape[0])
-    losses = []
-    for s in range(0, k, 16):
-        codes = val["codes"][s:min(k, s + 16)].long()
-        caps = [c[0] if c else "" for c in val["captions"][s:s + codes.shape[0]]]
-        drop = torch.tensor([not c for c in caps])
-        losses.append(float(lm_loss(module["decoder"], module["projection"], text, codes, caps, drop, channels))
-                      * codes.shape[0])
-    ema.restore(module.parameters())
-    module.train()
-    return sum(losses) / max(1, k)
+    return LMSolver(manifests, recipe, out).run()
 
 
 def _save_parts(module, folder: Path, dtype: str) -> None:

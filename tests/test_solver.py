@@ -1,0 +1,118 @@
+"""The training harness (foley.train.solver): exact resume, EMA and validation cadence, 2 processes, LDM resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("accelerate")
+
+from tests.solver_toy import TOY, ToySolver  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _recipe(**toy):
+    recipe = json.loads(json.dumps(TOY))
+    recipe["toy"].update(toy)
+    return recipe
+
+
+def _log(out: Path) -> list[dict]:
+    return [json.loads(x) for x in (out / "toy" / "log.jsonl").read_text().splitlines()]
+
+
+def _losses(out: Path) -> dict[int, float]:
+    return {r["step"]: r["loss"] for r in _log(out) if "loss" in r}
+
+
+class Killed(Exception):
+    pass
+
+
+class KilledAt(ToySolver):
+    """Dies inside step ``kill`` (after a checkpoint at 5 and log lines for 6 and 7)."""
+
+    kill = 8
+
+    def train_step(self, batch):
+        if self.step + 1 == self.kill:
+            raise Killed
+        return super().train_step(batch)
+
+
+def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
+    whole = ToySolver([], _recipe(), tmp_path / "whole").run()
+    with pytest.raises(Killed):
+        KilledAt([], _recipe(), tmp_path / "cut").run()
+    assert max(_losses(tmp_path / "cut")) == 7  # logged past the checkpoint at step 5
+    assert torch.load(tmp_path / "cut" / "toy" / "ckpt" / "last.pt", weights_only=True)["step"] == 5
+    resumed = ToySolver([], _recipe(), tmp_path / "cut").run()
+    assert _losses(tmp_path / "cut") == _losses(tmp_path / "whole")  # exact: model, optimiser, RNG, data position
+    jit = [[r["jitter"] for r in _log(p) if "jitter" in r] for p in (tmp_path / "whole", tmp_path / "cut")]
+    assert jit[0] == jit[1]  # the solver's own random stream too
+    steps = [r["step"] for r in _log(tmp_path / "cut") if "loss" in r]
+    assert steps == list(range(1, 13))  # no step twice
+    assert json.loads((resumed / "weights.json").read_text()) == json.loads((whole / "weights.json").read_text())
+
+
+def test_ema_and_validation_cadence(tmp_path):
+    solver = ToySolver([], _recipe(steps=10), tmp_path)
+    solver.run()
+    assert solver.validations == [4, 8, 10]  # every valid_every steps and at the end
+    valid = [r["step"] for r in _log(tmp_path) if "valid_loss" in r]
+    assert valid == [4, 8, 10]
+    state = torch.load(tmp_path / "toy" / "ckpt" / "last.pt", weights_only=True)
+    assert state["step"] == 10 and state["ema"]["optimization_step"] == 10
+    shadow = state["ema"]["shadow_params"]
+    live = [p.detach() for p in solver.model.parameters()]
+    assert not all(torch.equal(a, b) for a, b in zip(shadow, live, strict=True))  # an average, not a copy
+    exported = json.loads((tmp_path / "toy" / "final" / "weights.json").read_text())
+    assert torch.allclose(torch.tensor(exported["0.weight"]), shadow[0])  # export writes the EMA weights
+    assert ToySolver([], _recipe(steps=10), tmp_path).run() == tmp_path / "toy" / "final"  # finished: no work
+
+
+def test_batch_that_does_not_split_and_changed_data_are_refused(tmp_path, monkeypatch):
+    from foley.errors import FoleyError
+
+    ToySolver([], _recipe(steps=5), tmp_path).run()
+    (tmp_path / "toy" / "final" / "weights.json").unlink()
+
+    class Smaller(ToySolver):
+        def build(self):
+            super().build()
+            self.data = self.data[:40]
+
+    with pytest.raises(FoleyError, match="trained on 64 items"):
+        Smaller([], _recipe(steps=6), tmp_path).run()
+    (tmp_path / "toy" / "ckpt" / "last.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(FoleyError, match="not a loadable foley checkpoint"):
+        ToySolver([], _recipe(steps=6), tmp_path).run()
+    monkeypatch.setenv("FOLEY_DEVICE", "quantum")
+    with pytest.raises(FoleyError, match="unknown device"):
+        ToySolver([], _recipe(steps=6), tmp_path / "other").run()
+
+
+def test_two_processes_match_one(tmp_path):
+    """accelerate launch with 2 CPU processes (gloo), same global batch: the same curve within tolerance."""
+    one = ToySolver([], _recipe(noise=0.0), tmp_path / "one").run()  # no per-process noise: same maths
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(ROOT)}
+    launcher = Path(sys.executable).with_name("accelerate")
+    cmd = [str(launcher), "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
+           "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "tests.solver_toy",
+           str(tmp_path / "two"), "12", "0"]
+    done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    a, b = _losses(tmp_path / "one"), _losses(tmp_path / "two")
+    assert sorted(b) == list(range(1, 13))  # one log, written once (main process only)
+    assert all(abs(a[s] - b[s]) < 1e-4 * max(1.0, a[s]) for s in a)  # gradients all-reduced over the halves
+    wa = json.loads((one / "weights.json").read_text())
+    wb = json.loads((tmp_path / "two" / "toy" / "final" / "weights.json").read_text())
+    assert (wa["processes"], wb["processes"]) == (1, 2)  # really two processes
+    assert torch.allclose(torch.tensor(wa["2.weight"]), torch.tensor(wb["2.weight"]), atol=1e-4)
