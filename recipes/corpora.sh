@@ -6,7 +6,7 @@ FOLEY=.venv/bin/foley
 C=corpora
 DATA="--data $C/synth/manifest.jsonl --data $C/music/manifest.jsonl --data $C/real_sfx/balanced.jsonl"
 
-[ -f $C/synth/manifest.jsonl ] || $FOLEY data synth -n 6000 -o $C/synth --seed 0
+[ -f $C/synth/manifest.jsonl ] || $FOLEY data synth -n 6000 -o $C/synth --seed 0 --format wav
 [ -f $C/music/manifest.jsonl ] || $FOLEY data music -n 800 -o $C/music --seed 0
 [ -f $C/real_sfx/manifest.jsonl ] || $PY recipes/real_sfx.py -o $C/real_sfx
 [ -f $C/real_sfx/balanced.jsonl ] || \

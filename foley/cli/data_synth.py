@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -15,13 +16,16 @@ MIN_SECONDS, MAX_SECONDS = 0.5, 60.0
 
 @data_app.command("synth")
 def synth(
-    out: Path = typer.Option(..., "-o", "--out", help="Output folder: audio/<id>.wav and manifest.jsonl."),
+    out: Path = typer.Option(..., "-o", "--out", help="Output folder: audio/<id>.flac and manifest.jsonl."),
     n: int | None = typer.Option(None, "-n", "--num", min=1,
                                  help="Number of clips (default 1000; with --presets-only, 22)."),
     seed: int = typer.Option(0, "--seed", help="Corpus seed; clip i depends only on (seed, i)."),
-    duration: float = typer.Option(4.0, "--duration", help="Seconds per clip."),
+    duration: float = typer.Option(4.0, "--duration", "-d", help="Seconds per clip."),
     sample_rate: int = typer.Option(16_000, "--sample-rate", help="Hz."),
-    workers: int = typer.Option(2, "--workers", min=1, help="Parallel processes (results do not depend on it)."),
+    jobs: int = typer.Option(0, "--jobs", "-j", min=0,
+                             help="Worker processes (0 = one per CPU core); the clips do not depend on it."),
+    workers: int | None = typer.Option(None, "--workers", min=1, hidden=True),  # the old name of --jobs
+    fmt: str = typer.Option("flac", "--format", help="Audio format of the clips: flac, wav or ogg."),
     presets_only: bool = typer.Option(False, "--presets-only",
                                       help="Render the 22 thesis presets (N // 22 variants of each)."),
     preset_fraction: float = typer.Option(0.15, "--preset-fraction", min=0.0, max=1.0,
@@ -53,8 +57,9 @@ def synth(
         bar.start()
 
     try:
-        summary = write_corpus(out, n, seed, duration, sample_rate, workers, presets_only, preset_fraction,
-                               sidecars, on_clip=lambda _row: bar.advance(task), on_start=start)
+        summary = write_corpus(out, n, seed, duration, sample_rate, workers or jobs or os.cpu_count() or 1,
+                               presets_only, preset_fraction, sidecars, on_clip=lambda _row: bar.advance(task),
+                               on_start=start, fmt=fmt)
     finally:
         bar.stop()
     typer.echo(f"rendered {summary.clips} clips ({summary.seconds / 3600:.2f} h, {summary.presets} from presets) "

@@ -140,12 +140,13 @@ class _Job:
     preset_fraction: float
     audio_dir: str
     sidecar: bool
+    fmt: str = "flac"
 
 
 def _run(job: _Job) -> dict:
     clip = render_clip(job.seed, job.duration, job.sample_rate, job.preset_fraction, job.preset, job.clip_id)
-    clip.audio.save(Path(job.audio_dir) / f"{clip.id}.wav")
-    row = clip.manifest_row(f"audio/{clip.id}.wav", job.index)
+    clip.audio.save(Path(job.audio_dir) / f"{clip.id}.{job.fmt}")
+    row = clip.manifest_row(f"audio/{clip.id}.{job.fmt}", job.index)
     if job.sidecar:  # AudioCraft reads <audio>.json beside each file for its descriptions
         write_json_atomic(Path(job.audio_dir) / f"{clip.id}.json",
                           {k: row[k] for k in ("description", "captions", "keywords", "attributes", "source",
@@ -173,17 +174,22 @@ def write_corpus(out_dir: str | Path, n: int | None = None, seed: int = 0, durat
                  sample_rate: int = 16_000, workers: int = 2, presets_only: bool = False,
                  preset_fraction: float = PRESET_FRACTION, sidecars: bool = False,
                  on_clip: Callable[[dict], None] | None = None, on_start: Callable[[int], None] | None = None,
-                 ) -> CorpusSummary:
-    """Render a corpus into ``out_dir``: ``audio/<id>.wav`` (stereo, atomic) and ``manifest.jsonl``
-    (plus an AudioCraft sidecar ``audio/<id>.json`` per clip with ``sidecars``).
+                 fmt: str = "flac") -> CorpusSummary:
+    """Render a corpus into ``out_dir``: ``audio/<id>.<fmt>`` (stereo 16-bit, atomic; FLAC by default, as every
+    data command) and ``manifest.jsonl`` (plus an AudioCraft sidecar ``audio/<id>.json`` per clip with ``sidecars``).
 
     Rows come back in clip order whatever ``workers`` is; ``on_clip(row)`` is called as clips finish.
     """
+    from ...audio import SAVE_FORMATS
+    from ...errors import FoleyError
+
+    if fmt not in SAVE_FORMATS:
+        raise FoleyError(f"--format {fmt}: use one of {', '.join(SAVE_FORMATS)}")
     out_dir = Path(out_dir)
     audio_dir = out_dir / "audio"
     audio_dir.mkdir(parents=True, exist_ok=True)
-    jobs = [_Job(i, cid, s, p, float(duration), int(sample_rate), float(preset_fraction), str(audio_dir), sidecars)
-            for i, cid, s, p in plan(n, seed, presets_only)]
+    jobs = [_Job(i, cid, s, p, float(duration), int(sample_rate), float(preset_fraction), str(audio_dir), sidecars,
+                 fmt) for i, cid, s, p in plan(n, seed, presets_only)]
     start = time.perf_counter()
     rows: list[dict] = []
     if workers > 1 and len(jobs) > 1:
