@@ -45,12 +45,16 @@ def _log(msg: str) -> None:
 
 def _print_summary(report: dict) -> None:
     missing: dict[str, list[str]] = {}
+    notes: list[str] = []
     for name, m in report["metrics"].items():
         if m.get("status") != "ok":
             missing.setdefault(m.get("reason", ""), []).append(name)
         elif "value" in m:
             sub = m.get("subsets")
             extra = f"  (subsets {sub['mean']:.4g} ± {sub['sd']:.3g})" if sub and "mean" in sub else ""
+            if m.get("note"):
+                extra += "  *" if m["value"] < 0 else ""
+                notes += [] if m["note"] in notes else [m["note"]]
             typer.echo(f"  {name:16s} {m['value']:.4g}{extra}")
         elif "precision" in m:
             typer.echo(f"  {name:16s} precision {m['precision']:.3f}  recall {m['recall']:.3f}")
@@ -62,6 +66,8 @@ def _print_summary(report: dict) -> None:
             typer.echo(f"  {name:16s} within-prompt {m['within']:.3g} / overall {m['overall']:.3g}")
     for reason, names in missing.items():
         typer.echo(f"  unavailable: {', '.join(names)} ({reason})")
+    for note in notes:
+        typer.echo(f"  * {note}")
 
 
 @eval_app.command("run")

@@ -29,6 +29,8 @@ REPORT_FORMAT = "foley-eval-report"
 REPORT_VERSION = 1
 MIN_SUBSET_ITEMS = 4
 SET_PREFIXES = ("fd_inf_", "fd_", "kid_", "knn_", "kl_", "is_")
+KID_NOTE = ("KID is an unbiased estimate of MMD^2: the true value is >= 0, but the estimate can be negative on "
+            "small sets; a value within the subsets' spread of 0 means no detectable difference")
 OTHER = ("sanity", "diversity", "attributes")
 SET_INFO = {  # prefix -> (unit, higher is better, description)
     "fd_": ("", False, "Fréchet distance between Gaussian fits to pooled frame features"),
@@ -205,7 +207,7 @@ def set_metric(prefix: str, name: str, gen: SetData, ref: SetData, extractors: d
                 base["feature_scaling"] = ("centred on the reference mean, divided by the reference's RMS "
                                            "spread over all dimensions (one scalar)")
             sub = sub_of(lambda a, b: M.kid(xg[a], xr[b]))
-            return base | {"status": "ok", "value": M.kid(xg, xr), "subsets": sub}
+            return base | {"status": "ok", "value": M.kid(xg, xr), "subsets": sub, "note": KID_NOTE}
         if prefix == "knn_":
             return base | {"status": "ok", **M.knn_precision_recall(fr.embeddings, fg.embeddings, s.knn_k)}
     except ValueError as e:
