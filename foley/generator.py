@@ -31,6 +31,46 @@ class ModelCard:
 
 
 SEED_STRIDE = 104_729  # a redrawn sample's seed: seed + k * SEED_STRIDE (k = 1, 2, ...)
+MIN_EDIT_SECONDS = 0.1  # shorter input audio holds less than one latent/codec frame of most models
+EXTEND_SECONDS = 5.0    # extend/continue without a longer total duration: this much more audio
+
+
+def edit_input(audio) -> Audio:
+    """The ``audio`` argument of ``edit``: an :class:`Audio`, or a path to an audio file (loaded)."""
+    import os
+
+    if isinstance(audio, Audio):
+        return audio
+    if isinstance(audio, (str, os.PathLike)):
+        return Audio.load(audio)
+    raise RequestError(f"edit() needs the input audio first: a foley.Audio or a file path "
+                       f"(foley.Audio.load(path)), got {type(audio).__name__}")
+
+
+def check_edit(audio: Audio, req: GenerationRequest) -> GenerationRequest:
+    """Refuse input audio and requests an edit cannot honour; returns the request to run.
+
+    Extend/continue: a total duration not longer than the input is refused, except that a duration equal
+    to the input's (the default when none is given) means "EXTEND_SECONDS more", written into the request
+    so that the sidecar records the length actually produced.
+    """
+    import numpy as np
+
+    if audio.duration < MIN_EDIT_SECONDS:
+        raise RequestError(f"input audio is {audio.duration * 1000:.1f} ms long ({audio.frames} "
+                           f"sample{'s' * (audio.frames != 1)}); editing needs at least {MIN_EDIT_SECONDS:g} s")
+    if not np.isfinite(audio.samples).all():
+        raise RequestError("input audio contains NaN or infinite samples; repair or re-export it first")
+    if req.task == "super_resolution" and req.cutoff_hz is not None and req.cutoff_hz >= audio.sample_rate / 2:
+        raise RequestError(f"cutoff {req.cutoff_hz:g} Hz is not below the input's Nyquist frequency "
+                           f"({audio.sample_rate / 2:g} Hz); give the band limit of the input")
+    if req.task in ("extend", "continue") and req.duration <= audio.duration + 0.1:
+        if abs(req.duration - audio.duration) > 1e-3:
+            raise RequestError(f"{req.task}: the total duration {req.duration:g} s is not longer than the input "
+                               f"({audio.duration:.2f} s); give a total over {audio.duration + 0.1:.2f} s, or no "
+                               f"duration to add {EXTEND_SECONDS:g} s")
+        req = req.model_copy(update={"duration": round(audio.duration + EXTEND_SECONDS, 6)})
+    return req
 
 
 class Generator(ABC):
@@ -72,12 +112,18 @@ class Generator(ABC):
 
     def edit(self, audio: Audio, prompt: str | GenerationRequest, task: str = "style_transfer",
              **kwargs) -> list[Audio]:
-        """Edit ``audio`` following ``prompt``: style_transfer, inpaint, extend, super_resolution, continue."""
+        """Edit ``audio`` (an Audio or a file path) following ``prompt``: style_transfer, inpaint, extend,
+        super_resolution, continue."""
+        audio = edit_input(audio)
         if isinstance(prompt, GenerationRequest):
             req = prompt
-        else:
+        elif isinstance(prompt, str):
             kwargs.setdefault("duration", audio.duration)
             req = make_request(prompt=prompt, task=task, **kwargs)
+        else:
+            raise RequestError(f"edit(audio, prompt): prompt must be a string or a GenerationRequest, got "
+                               f"{type(prompt).__name__}")
+        req = check_edit(audio, req)
         if req.task not in self.card.tasks:
             from .registry import supporting
 
@@ -87,6 +133,9 @@ class Generator(ABC):
                                f"{', '.join(self.card.tasks)}){hint}")
         if req.task == "inpaint" and req.mask_end is not None and req.mask_end > audio.duration + 1e-6:
             raise RequestError(f"mask end {req.mask_end:g} s is outside the clip ({audio.duration:.2f} s)")
+        if req.task == "super_resolution" and req.cutoff_hz is not None and req.cutoff_hz >= self.sample_rate / 2:
+            raise RequestError(f"cutoff {req.cutoff_hz:g} Hz is not below the model's Nyquist frequency "
+                               f"({self.sample_rate / 2:g} Hz)")
         self._check_duration(req)
         return self._edit(audio, req)
 
@@ -107,6 +156,9 @@ class Generator(ABC):
             return [prompt]
         if isinstance(prompt, str):
             return [make_request(prompt=prompt, **kwargs)]
+        if not isinstance(prompt, Sequence) or isinstance(prompt, bytes):
+            raise RequestError(f"prompt must be a string, a GenerationRequest or a list of them, got "
+                               f"{type(prompt).__name__}")
         items = list(prompt)
         if not items:
             raise RequestError("no prompts given")
