@@ -13,6 +13,7 @@ from . import app
 from .options import step_progress, with_threads
 
 FORMATS = ("wav", "flac", "ogg")
+VOCODERS = ("auto", "griffin-lim")
 
 
 def _slug(text: str, n: int = 40) -> str:
@@ -95,6 +96,8 @@ def generate(
                                "--steps, --scheduler and --plot")
         if output is None:
             raise RequestError("--stream needs -o out.wav (or -o - for raw 16-bit PCM on stdout)")
+        if vocoder != "auto":
+            raise RequestError("--stream uses the token LM's codec; drop --vocoder")
         from .codec import stream as _stream
 
         return _stream(prompt=_prompts(prompt, None)[0], output=output, model=model, duration=duration, seed=seed,
@@ -102,6 +105,7 @@ def generate(
     if fmt is not None and fmt not in FORMATS:
         raise RequestError(f"unknown format '{fmt}'; use wav, flac or ogg")
     _check_scheduler(scheduler)
+    _check_vocoder(vocoder)
     prompts = _prompts(prompt, batch_file)
     requests = [make_request(prompt=p, duration=duration, seed=seed, steps=steps, guidance_scale=guidance,
                              negative_prompt=negative, scheduler=scheduler, num_variations=variations)
@@ -112,6 +116,7 @@ def generate(
     if not pending:
         typer.echo("all outputs already exist; nothing to do")
         return
+    _check_outputs(paths[i] for i in pending)
     from .. import load
 
     gen = load(model, vocoder=vocoder) if vocoder != "auto" else load(model)
@@ -132,6 +137,22 @@ def generate(
         typer.echo(f"wrote {paths[i]}  (seed {by_req[(id(r), j)].meta['seed']})")
 
 
+def _check_outputs(paths) -> None:
+    """Every output (and its sidecar) can be written: checked before a model loads, not after generating."""
+    from ..fsutil import check_writable
+
+    folders = set()
+    for p in paths:
+        if p.is_dir() or p.parent not in folders:
+            check_writable(p)
+            folders.add(p.parent)
+
+
+def _check_vocoder(name: str) -> None:
+    if name not in VOCODERS:
+        raise RequestError(f"unknown vocoder '{name}'; choose one of {', '.join(VOCODERS)}")
+
+
 def _check_scheduler(name: str | None) -> None:
     from ..families.ldm.components import SCHEDULERS
 
@@ -145,7 +166,15 @@ def _prompts(prompt: str | None, batch_file: Path | None) -> list[str]:
             raise RequestError("give either a prompt or --batch-file, not both")
         if not batch_file.exists():
             raise RequestError(f"{batch_file}: batch file not found")
-        lines = [ln.strip() for ln in batch_file.read_text(encoding="utf-8").splitlines()]
+        if not batch_file.is_file():
+            raise RequestError(f"{batch_file}: not a file; give a text file with one prompt per line")
+        try:
+            lines = [ln.strip() for ln in batch_file.read_text(encoding="utf-8").splitlines()]
+        except UnicodeDecodeError as e:
+            raise RequestError(f"{batch_file}: not a UTF-8 text file (byte {e.start} is not text); give one "
+                               "prompt per line") from None
+        except OSError as e:
+            raise RequestError(f"{batch_file}: cannot read the batch file ({e.strerror or e})") from None
         prompts = [ln for ln in lines if ln and not ln.startswith("#")]
         if not prompts:
             raise RequestError(f"{batch_file}: no prompts (one per line, # for comments)")
@@ -178,6 +207,7 @@ def edit(
 ):
     """Zero-shot editing: style transfer, inpainting, extension and super-resolution."""
     from ..audio import Audio, info
+    from ..generator import check_edit
     from ..request import make_request
 
     suffix = output.suffix.lstrip(".").lower()
@@ -189,10 +219,12 @@ def edit(
         if task != "super_resolution":
             raise RequestError(f"task '{task}' needs a prompt describing the result")
         prompt = "clear, detailed, full-band sound"
-    req = make_request(prompt=prompt, task=task, duration=duration or meta["duration"], seed=seed, steps=steps,
-                       guidance_scale=guidance, negative_prompt=negative, scheduler=scheduler, strength=strength,
-                       mask_start=start, mask_end=end, cutoff_hz=cutoff)
+    req = make_request(prompt=prompt, task=task, duration=meta["duration"] if duration is None else duration,
+                       seed=seed, steps=steps, guidance_scale=guidance, negative_prompt=negative, scheduler=scheduler,
+                       strength=strength, mask_start=start, mask_end=end, cutoff_hz=cutoff)
     audio = Audio.load(input)
+    req = check_edit(audio, req)  # before a model loads: too short, NaN, cut-off, extend length
+    _check_outputs([output])
     from .. import load
 
     gen = load(model)
