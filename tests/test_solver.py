@@ -116,3 +116,40 @@ def test_two_processes_match_one(tmp_path):
     wb = json.loads((tmp_path / "two" / "toy" / "final" / "weights.json").read_text())
     assert (wa["processes"], wb["processes"]) == (1, 2)  # really two processes
     assert torch.allclose(torch.tensor(wa["2.weight"]), torch.tensor(wb["2.weight"]), atol=1e-4)
+
+
+def test_ldm_unet_resume_after_kill_equals_uninterrupted(tiny_ldm, tmp_path):
+    """The ported UNet stage: killed after its step-2 checkpoint, resumed: same losses, one record per step."""
+    import shutil
+
+    from foley.families.ldm.solvers import UNetSolver
+    from foley.families.ldm.train import train_unet
+    from tests.ldm_tiny import TINY
+
+    recipe = json.loads(json.dumps(TINY))
+    recipe["unet"]["steps"] = 4
+    runs = {}
+    for name in ("whole", "cut"):
+        runs[name] = tmp_path / name
+        shutil.copytree(tiny_ldm[0] / "run", runs[name])
+        shutil.rmtree(runs[name] / "unet")
+
+    class Dies(UNetSolver):
+        def train_step(self, idx):
+            if self.step == 3:
+                raise Killed
+            return super().train_step(idx)
+
+    train_unet(recipe, runs["whole"])
+    with pytest.raises(Killed):
+        Dies([], recipe, runs["cut"]).run()
+    train_unet(recipe, runs["cut"])
+
+    def losses(run):
+        return [(r["step"], r["loss"]) for r in map(json.loads, (run / "unet" / "log.jsonl").read_text().splitlines())
+                if "loss" in r]
+
+    assert losses(runs["cut"]) == losses(runs["whole"]) and [s for s, _ in losses(runs["whole"])] == [1, 2, 3, 4]
+    a, b = (torch.load(r / "unet" / "ckpt" / "last.pt", weights_only=True) for r in runs.values())
+    assert a["step"] == b["step"] == 4
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])

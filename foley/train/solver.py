@@ -79,6 +79,44 @@ class ResumableSampler:
         self.epoch, self.offset, self._order = int(state["epoch"]), int(state["offset"]), None
 
 
+class DrawSampler:
+    """The draws of the loops before the solver, kept so their recipes train the same models bit for bit:
+    ``mode="randint"``: ``torch.randint(0, n, (k,))`` (with replacement); ``mode="loader"``: a
+    ``DataLoader(shuffle=True, drop_last=True)`` (an epoch's permutation seeded by one draw, whole batches).
+
+    The draws come from ``generator``: torch's global RNG when None (one process; the checkpoint restores it),
+    else a generator seeded alike in every process, whose state is saved here."""
+
+    def __init__(self, n: int, mode: str, batch: int, generator=None):
+        if n < 1:
+            raise FoleyError("the training split is empty: the manifests hold too few clips")
+        self.n, self.mode, self.batch, self.gen = int(n), mode, int(batch), generator
+        self.order: list[int] = []
+
+    def take(self, k: int) -> list[int]:
+        if self.mode == "randint":
+            return torch.randint(0, self.n, (k,), generator=self.gen).tolist()
+        if len(self.order) < k:  # a new epoch, drawn as a DataLoader iterator and its RandomSampler draw it
+            torch.empty((), dtype=torch.int64).random_(generator=self.gen)  # the iterator's worker base seed
+            seed = int(torch.empty((), dtype=torch.int64).random_(generator=self.gen).item())
+            perm = torch.randperm(self.n, generator=torch.Generator().manual_seed(seed)).tolist()
+            self.order = perm[: (self.n // self.batch) * self.batch]
+        out, self.order = self.order[:k], self.order[k:]
+        return out
+
+    def state_dict(self) -> dict:
+        return {"order": list(self.order), "n": self.n,
+                "gen": self.gen.get_state() if self.gen is not None else None}
+
+    def load_state_dict(self, state: dict) -> None:
+        if int(state["n"]) != self.n:
+            raise FoleyError(f"the checkpoint was trained on {state['n']} items, the data now holds {self.n}; "
+                             f"delete the stage's ckpt/ to start over")
+        self.order = [int(i) for i in state["order"]]
+        if self.gen is not None and state.get("gen") is not None:
+            self.gen.set_state(state["gen"])
+
+
 def training_device(setting: str | None = None) -> str:
     """``[train] device``, else ``FOLEY_DEVICE``, else the CPU; checked by :func:`foley.device.choose`."""
     from ..device import choose
@@ -128,6 +166,7 @@ class Solver:
     ema_warmup = True              # diffusers EMAModel(use_ema_warmup=...)
     clip = 1.0                     # gradient-norm clip (None: no clipping); the section's "clip" wins
     shuffle = True
+    sampling = "shuffle"           # ResumableSampler; "randint"/"loader": see DrawSampler
     find_unused_parameters = False  # DDP: True when some parameters get no gradient at some steps
 
     def __init__(self, manifests, recipe: dict, out: str | os.PathLike):
@@ -280,6 +319,12 @@ class Solver:
                 torch.set_rng_state(state["rng"])
         return int(state["step"])
 
+    def _sampler(self):
+        if self.sampling == "shuffle":
+            return ResumableSampler(len(self.data), self.seed, self.shuffle)
+        gen = torch.Generator().manual_seed(self.seed) if self.accelerator.num_processes > 1 else None
+        return DrawSampler(len(self.data), self.sampling, self.batch_size, gen)
+
     def _batch(self):
         idx = self.sampler.take(self.batch_size)
         world, rank = self.accelerator.num_processes, self.accelerator.process_index
@@ -330,7 +375,7 @@ class Solver:
 
             self.ema = EMAModel(self.model.parameters(), decay=float(self.settings["ema_decay"]),
                                 use_ema_warmup=self.ema_warmup)
-        self.sampler = ResumableSampler(len(self.data), self.seed, self.shuffle) if self.data is not None else None
+        self.sampler = self._sampler() if self.data is not None else None
         if self.accelerator.process_index:  # other processes draw other noise; the main one keeps the seed's
             torch.manual_seed(self.seed * 1_000_003 + self.accelerator.process_index)
             random.seed(self.seed + self.accelerator.process_index)

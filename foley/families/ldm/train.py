@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import copy
 import json
-import random
-import time
 from pathlib import Path
 
 import torch
 
 from ...features import MelConfig, log_mel
 from ...fsutil import atomic_path, write_json_atomic
-from ...train.loop import Checkpointer, append_log, infinite, optimizer_step, progress, set_threads, warmup_cosine
-from .components import default_unet_config, default_vae_config, save_component, vae_downsample
+from ...train.loop import Checkpointer, progress, set_threads
+from .components import default_unet_config, save_component, vae_downsample
 
 STAGES = ("vae", "latents", "unet", "export")
 
@@ -97,51 +95,10 @@ def _mels(batch_audio: torch.Tensor, mel: MelConfig) -> torch.Tensor:
 
 # --- stage 1: VAE -------------------------------------------------------------------------------
 def train_vae(manifests, recipe: dict, out: Path) -> Path:
-    from diffusers import AutoencoderKL
-    from diffusers.training_utils import EMAModel
+    """The ``vae`` stage (resumable, multi-process): :class:`foley.families.ldm.solvers.VAESolver`."""
+    from .solvers import VAESolver
 
-    r, t = recipe.get("vae", {}), recipe.get("train", {})
-    set_threads(t.get("threads"))
-    torch.manual_seed(recipe.get("seed", 0))
-    mel = _mel_config(recipe)
-    stage = out / "vae"
-    final = stage / "final"
-    if (final / "config.json").exists():
-        return final
-    channels = recipe.get("audio", {}).get("channels", 2)
-    ds = _dataset(manifests, recipe, r.get("crop_seconds", 1.024), "train", out)
-    stats = _mel_stats(ds, mel, stage / "stats.json", recipe.get("audio", {}).get("stereo", "lr"))
-    space = _space(stats)
-    model = _build("vae", AutoencoderKL, default_vae_config(channels, mel.n_mels, r))
-    if r.get("init") and not (stage / "ckpt").exists():
-        _warm_start_vae(model, Path(r["init"]), stats)
-    opt = torch.optim.AdamW(model.parameters(), lr=r.get("lr", 4e-4), weight_decay=0.0)
-    ema = EMAModel(model.parameters(), decay=r.get("ema_decay", 0.999), use_ema_warmup=True)
-    ckpt = Checkpointer(stage / "ckpt")
-    step = ckpt.load(model=model, opt=opt, ema=ema)
-    steps, kl_w = int(r.get("steps", 3000)), float(r.get("kl_weight", 1e-6))
-    data = infinite(_loader(ds, r.get("batch_size", 16)))
-    bar = progress(steps, step, "vae")
-    params = list(model.parameters())
-    model.train()
-    while step < steps:
-        x = space.encode(_mels(next(data)["audio"], mel))
-        post = model.encode(x).latent_dist
-        recon = model.decode(post.sample()).sample
-        rec = (recon - x).abs().mean() + 0.5 * ((recon - x) ** 2).mean()
-        loss = rec + kl_w * post.kl().mean()
-        optimizer_step(loss, params, opt, ema=ema)
-        step += 1
-        bar.update(1)
-        bar.set_postfix(rec=f"{rec.item():.4f}")
-        if step % t.get("log_every", 50) == 0:
-            append_log(stage / "log.jsonl", {"step": step, "rec": rec.item(), "loss": loss.item(), "t": time.time()})
-        if step % t.get("save_every", 250) == 0 or step == steps:
-            ckpt.save(step, model=model, opt=opt, ema=ema)
-    bar.close()
-    ema.copy_to(model.parameters())
-    save_component(model.eval(), final)
-    return final
+    return VAESolver(manifests, recipe, out).run()
 
 
 @torch.no_grad()
@@ -270,68 +227,11 @@ def noise_scheduler_config(recipe: dict) -> dict:
             "timestep_spacing": "trailing", "steps_offset": 0, "set_alpha_to_one": False}
 
 
-def train_unet(recipe: dict, out: Path) -> Path:
-    from diffusers import DDPMScheduler, UNet2DConditionModel
-    from diffusers.training_utils import EMAModel
+def train_unet(recipe: dict, out: Path, manifests=()) -> Path:
+    """The ``unet`` stage (resumable, multi-process): :class:`foley.families.ldm.solvers.UNetSolver`."""
+    from .solvers import UNetSolver
 
-    from ...text import get_text_encoder
-
-    r, t = recipe.get("unet", {}), recipe.get("train", {})
-    set_threads(t.get("threads"))
-    stage = out / "unet"
-    final = stage / "final"
-    if (final / "config.json").exists():
-        return final
-    torch.manual_seed(recipe.get("seed", 0))
-    rng = random.Random(recipe.get("seed", 0))
-    lat = torch.load(out / "latents" / "train.pt", weights_only=True)
-    val = torch.load(out / "latents" / "valid.pt", weights_only=True)
-    scale = json.loads((out / "latents" / "scale.json").read_text())["scaling_factor"]
-    text = get_text_encoder()
-    c, h, w = lat["mean"].shape[1:]
-    model = _build("unet", UNet2DConditionModel, default_unet_config(c, h, text.dim, {**r, "latent_frames": w}))
-    if r.get("init") and not (stage / "ckpt").exists():
-        _warm_start(model, "UNet2DConditionModel", Path(r["init"]) / "unet", "unet")
-    noise_sched = DDPMScheduler.from_config(noise_scheduler_config(recipe))
-    opt = torch.optim.AdamW(model.parameters(), lr=r.get("lr", 2e-4), weight_decay=r.get("weight_decay", 0.01))
-    steps = int(r.get("steps", 20000))
-    warmup = int(r.get("warmup", 200))
-    sched = warmup_cosine(opt, warmup, steps)
-    ema = EMAModel(model.parameters(), decay=r.get("ema_decay", 0.999), use_ema_warmup=True)
-    ckpt = Checkpointer(stage / "ckpt")
-    step = ckpt.load(model=model, opt=opt, ema=ema, sched=sched)
-    bs, p_drop = int(r.get("batch_size", 16)), float(r.get("cfg_dropout", 0.1))
-    gamma = float(r.get("min_snr_gamma", 5.0))
-    alphas = noise_sched.alphas_cumprod
-    n = lat["mean"].shape[0]
-    bar = progress(steps, step, "unet")
-    params = list(model.parameters())
-    model.train()
-    t0, t_step = time.time(), step
-    while step < steps:
-        idx = torch.randint(0, n, (bs,))
-        z = (lat["mean"][idx].float() + lat["std"][idx].float() * torch.randn(bs, c, h, w)) * scale
-        caps = ["" if rng.random() < p_drop else rng.choice(lat["captions"][i]) for i in idx.tolist()]
-        loss = _diffusion_loss(model, noise_sched, text, z, caps, alphas, gamma)
-        optimizer_step(loss, params, opt, sched, ema)
-        step += 1
-        bar.update(1)
-        bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{sched.get_last_lr()[0]:.1e}")
-        if step % t.get("log_every", 50) == 0:
-            append_log(stage / "log.jsonl", {"step": step, "loss": loss.item(),
-                                             "steps_per_s": (step - t_step) / (time.time() - t0)})
-        if step % t.get("valid_every", 500) == 0 or step == steps:
-            vl = _valid_loss(model, ema, noise_sched, text, val, scale, alphas, gamma)
-            append_log(stage / "log.jsonl", {"step": step, "valid_loss": vl})
-            bar.write(f"step {step}: valid loss {vl:.4f}")
-        if step % t.get("save_every", 250) == 0 or step == steps:
-            ckpt.save(step, model=model, opt=opt, ema=ema, sched=sched)
-        if t.get("preview_every") and step % t["preview_every"] == 0:
-            _preview(recipe, out, model, ema, step)
-    bar.close()
-    ema.copy_to(model.parameters())
-    save_component(model.eval(), final)
-    return final
+    return UNetSolver(manifests, recipe, out).run()
 
 
 def _diffusion_loss(model, noise_sched, text, z, caps, alphas, gamma, generator=None, timesteps=None):
@@ -347,23 +247,6 @@ def _diffusion_loss(model, noise_sched, text, z, caps, alphas, gamma, generator=
     snr = alphas[ts] / (1 - alphas[ts])
     weight = torch.clamp(snr, max=gamma) / (snr + 1)  # min-SNR weighting for v-prediction
     return (weight * ((pred - target) ** 2).mean(dim=(1, 2, 3))).mean()
-
-
-@torch.no_grad()
-def _valid_loss(model, ema, noise_sched, text, val, scale, alphas, gamma, n: int = 64) -> float:
-    """EMA weights, fixed items, noise and timesteps: comparable across steps and runs."""
-    ema.store(model.parameters())
-    ema.copy_to(model.parameters())
-    model.eval()
-    g = torch.Generator().manual_seed(1234)
-    k = min(n, val["mean"].shape[0])
-    z = val["mean"][:k].float() * scale
-    ts = torch.linspace(50, 950, k).long()
-    caps = [c[0] for c in val["captions"][:k]]
-    loss = float(_diffusion_loss(model, noise_sched, text, z, caps, alphas, gamma, generator=g, timesteps=ts))
-    ema.restore(model.parameters())
-    model.train()
-    return loss
 
 
 def _preview(recipe, out, model, ema, step):

@@ -28,6 +28,7 @@ class LMModule(torch.nn.ModuleDict):
 
 class LMSolver(Solver):
     stage = section = "lm"
+    sampling = "randint"
     defaults = T.LM_DEFAULTS
 
     def finished(self) -> bool:
