@@ -6,6 +6,7 @@ Heavy parts (torch, diffusers, transformers) are imported only when a model is u
 
 from __future__ import annotations
 
+from . import hf as _hf
 from . import threads as _threads
 from .audio import Audio
 from .errors import FoleyError
@@ -13,7 +14,18 @@ from .errors import FoleyError
 _threads.passive_wait()  # before torch starts: idle OpenMP threads sleep instead of spinning (foley/threads.py)
 
 __version__ = "0.1.0"
-__all__ = ["Audio", "FoleyError", "load", "__version__"]
+__all__ = ["Audio", "FoleyError", "FoleyLDMPipeline", "load", "__version__"]
+
+# our folders load with diffusers' DiffusionPipeline and transformers' Auto classes (registered when those load)
+_hf.install()
+
+
+def __getattr__(name: str):
+    if name == "FoleyLDMPipeline":  # imports diffusers and torch, so only when asked for
+        from .families.ldm.hf_pipeline import FoleyLDMPipeline
+
+        return FoleyLDMPipeline
+    raise AttributeError(f"module 'foley' has no attribute {name!r}")
 
 
 def load(name_or_path: str = "starter", **kwargs):

@@ -30,10 +30,12 @@ from torch import nn
 
 from ..errors import ModelError
 from ..features import MelConfig, log_mel
+from ..formats import FORMATS, check_format
 from .model import CODEC_META, FoleyCodec
 from .storage import WEIGHTS, load_state_strict
 
 MEL_KIND = "mel"
+MEL_MODEL_TYPE = "foley_mel_codec"  # config.json's model_type: transformers' AutoConfig/AutoModel (foley.hf)
 CONFIG = "config.json"
 VOCODER_DIR = "vocoder"
 NET_DEFAULTS = {"stride": 2, "hidden": 128, "latent_dim": 64, "blocks": 3, "kernel_size": 3, "codebook_size": 1024,
@@ -183,9 +185,11 @@ class MelCodec(FoleyCodec):
         if not is_mel_folder(folder):
             raise ModelError(f"{folder}: not a foley mel codec folder (no {CODEC_META} with \"kind\": \"mel\")")
         meta = json.loads((folder / CODEC_META).read_text(encoding="utf-8"))
+        check_format(folder, "codec", meta)
         try:
             cfg = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
             cfg.pop("_class_name", None)
+            cfg.pop("model_type", None)  # transformers' name of this config (foley.hf.models.MelCodecConfig)
             net = MelCodecNet(**cfg)
         except (OSError, json.JSONDecodeError, TypeError, ValueError):
             raise ModelError(f"{folder / CONFIG}: missing or invalid mel codec config") from None
@@ -206,7 +210,8 @@ class MelCodec(FoleyCodec):
             raise ModelError(f"cannot store weights as '{dtype}'; use float32 or float16")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(folder / CONFIG, {"_class_name": "MelCodecNet", **self.net.config})
+        write_json_atomic(folder / CONFIG, {"_class_name": "MelCodecNet", "model_type": MEL_MODEL_TYPE,
+                                            **self.net.config})
         state = {k: (v.half() if dtype == "float16" and v.is_floating_point() else v).detach().contiguous().clone()
                  for k, v in self.net.state_dict().items()}
         with atomic_path(folder / WEIGHTS) as tmp:
@@ -220,7 +225,7 @@ class MelCodec(FoleyCodec):
             elif src is None or src.resolve() != dest.resolve():
                 self.vocoder.save_pretrained(dest)
         meta = {k: v for k, v in self.meta.items() if k not in ("format", "kind", "vocoder")}
-        write_json_atomic(folder / CODEC_META, {"format": 1, "kind": MEL_KIND, **meta, "vocoder": kind,
+        write_json_atomic(folder / CODEC_META, {"format": FORMATS["codec"], "kind": MEL_KIND, **meta, "vocoder": kind,
                                                 "frame_rate": self.frame_rate, "bandwidths_kbps": self.bandwidths})
         return folder
 

@@ -16,6 +16,7 @@ import torch
 
 from ..audio import Audio
 from ..errors import ModelError, RequestError
+from ..formats import FORMATS, check_format
 from ..generator import ModelCard
 from .storage import folder_hash, load_model, save_model
 
@@ -63,6 +64,11 @@ class FoleyCodec:
         meta_path = folder / CODEC_META
         if not meta_path.is_file():
             raise ModelError(f"{folder}: not a foley codec folder (no {CODEC_META})")
+        try:
+            meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError):
+            raise ModelError(f"{meta_path}: unreadable JSON") from None
+        check_format(folder, "codec", meta)
         if cls is FoleyCodec:  # a mel-domain codec folder ("kind": "mel") loads as a MelCodec
             from .melcodec import MelCodec, is_mel_folder
 
@@ -71,14 +77,14 @@ class FoleyCodec:
         net = load_model(EncodecConfig, EncodecModel, folder)
         if net.config.audio_channels != 1 or net.config.chunk_length_s is not None:
             raise ModelError(f"{folder}: foley codecs are mono and unchunked")
-        return cls(net, folder, name, json.loads(meta_path.read_text(encoding="utf-8")))
+        return cls(net, folder, name, meta)
 
     def save(self, folder: str | Path, dtype: str = "float32") -> Path:
         """Write the transformers folder (config.json + model.safetensors) and ``foley_codec.json``."""
         from ..fsutil import write_json_atomic
 
         folder = save_model(self.net, Path(folder), dtype)
-        write_json_atomic(folder / CODEC_META, {"format": 1, **self.meta, "kind": self.kind,
+        write_json_atomic(folder / CODEC_META, {**self.meta, "format": FORMATS["codec"], "kind": self.kind,
                                                 "frame_rate": self.frame_rate, "bandwidths_kbps": self.bandwidths})
         return folder
 

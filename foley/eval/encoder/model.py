@@ -25,10 +25,12 @@ from torch import nn
 
 from ...errors import ModelError
 from ...features import MelConfig
+from ...formats import FORMATS, check_format
 from ...fsutil import atomic_path, write_json_atomic
 
 FORMAT = "foley-encoder"
-VERSION = 1
+MODEL_TYPE = "foley_encoder"  # config.json's model_type for transformers' AutoConfig/AutoModel (foley.hf)
+VERSION = FORMATS["encoder"]
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 MAX_LISTED_KEYS = 6
@@ -55,9 +57,7 @@ class EncoderConfig:
     def from_dict(cls, d: dict, what: str = "config") -> EncoderConfig:
         if d.get("format") != FORMAT:
             raise ModelError(f"{what}: not a {FORMAT} config (format={d.get('format')!r})")
-        if d.get("version") != VERSION:
-            raise ModelError(f"{what}: {FORMAT} version {d.get('version')} is not supported (this foley reads "
-                             f"version {VERSION}); update foley or retrain the encoder")
+        check_format(what, "encoder", d, key="version")
         try:
             return cls(labels=list(d["labels"]), aux={k: list(v) for k, v in d.get("aux", {}).items()},
                        mel=MelConfig.from_dict(d.get("mel", {})), channels=[int(c) for c in d["channels"]],
@@ -138,7 +138,7 @@ def save_encoder(model: FoleyEncoder, folder: str | os.PathLike) -> str:
     state = {k: v.detach().contiguous().clone() for k, v in model.state_dict().items()}
     with atomic_path(folder / WEIGHTS_FILE) as tmp:
         save_file(state, str(tmp), metadata={"config": json.dumps(cfg, sort_keys=True)})
-    write_json_atomic(folder / CONFIG_FILE, cfg)
+    write_json_atomic(folder / CONFIG_FILE, {"model_type": MODEL_TYPE, **cfg})  # model_type: transformers' AutoModel
     return file_sha256(folder / WEIGHTS_FILE)
 
 

@@ -14,15 +14,9 @@ import torch
 
 from ...errors import ModelError
 from ...features import MelConfig, log_mel
+from ...formats import FORMATS, check_format
 from ...text import get_text_encoder
-from .components import (
-    SCHEDULERS,
-    folder_hash,
-    load_component,
-    scheduler_from,
-    unet_downsample,
-    vae_downsample,
-)
+from .components import scheduler_from, unet_downsample, vae_downsample
 from .stereo import MelSpace
 
 
@@ -62,6 +56,7 @@ class FoleyConfig:
     @classmethod
     def load(cls, path: Path) -> FoleyConfig:
         d = json.loads(path.read_text())
+        check_format(path.parent, "ldm", d)
         return cls(mel=MelConfig.from_dict(d["mel"]), channels=d["channels"], mel_mean=d["mel_mean"],
                    mel_std=d["mel_std"], window_seconds=d["window_seconds"],
                    max_duration=d.get("max_duration", 30.0), text_encoder=d.get("text_encoder", "all-MiniLM-L6-v2"),
@@ -69,10 +64,10 @@ class FoleyConfig:
                    ild_std=d.get("ild_std", 1.0))
 
     def to_dict(self) -> dict:
-        return {"family": "ldm", "mel": self.mel.to_dict(), "channels": self.channels, "mel_mean": self.mel_mean,
-                "mel_std": self.mel_std, "window_seconds": self.window_seconds, "max_duration": self.max_duration,
-                "text_encoder": self.text_encoder, "defaults": self.defaults, "extra": self.extra,
-                "stereo": self.stereo, "ild_std": self.ild_std}
+        return {"family": "ldm", "format": FORMATS["ldm"], "mel": self.mel.to_dict(), "channels": self.channels,
+                "mel_mean": self.mel_mean, "mel_std": self.mel_std, "window_seconds": self.window_seconds,
+                "max_duration": self.max_duration, "text_encoder": self.text_encoder, "defaults": self.defaults,
+                "extra": self.extra, "stereo": self.stereo, "ild_std": self.ild_std}
 
 
 class LatentAudioModel:
@@ -98,24 +93,10 @@ class LatentAudioModel:
         folder = Path(folder)
         if vocoder not in ("auto", "griffin-lim", "neural"):
             raise ModelError(f"unknown vocoder '{vocoder}'; choose auto (the model's own) or griffin-lim")
-        index_path, cfg_path = folder / "model_index.json", folder / "foley.json"
-        if not index_path.exists() or not cfg_path.exists():
-            raise ModelError(f"{folder}: not a foley latent-diffusion model folder (needs model_index.json "
-                             "and foley.json)")
-        index = json.loads(index_path.read_text())
-        cfg = FoleyConfig.load(cfg_path)
-        vae = load_component(index["vae"][1], folder / "vae")
-        unet = load_component(index["unet"][1], folder / "unet")
-        sched_path = folder / "scheduler" / "scheduler_config.json"
-        if not sched_path.exists():
-            raise ModelError(f"{folder}: missing scheduler/scheduler_config.json")
-        voc = None
-        if vocoder != "griffin-lim" and "vocoder" in index and (folder / "vocoder").exists():
-            voc = load_component(index["vocoder"][1], folder / "vocoder")
-        elif vocoder not in ("auto", "griffin-lim"):
-            raise ModelError(f"{folder}: has no neural vocoder; use --vocoder griffin-lim")
-        return cls(vae, unet, json.loads(sched_path.read_text()), cfg, voc, name=folder.name,
-                   weights_hash=folder_hash(folder))
+        from .hf_pipeline import FoleyLDMPipeline  # the folder's components, loaded strictly
+
+        pipe = FoleyLDMPipeline.from_pretrained(folder, vocoder=vocoder)
+        return pipe.audio_model()
 
     # --- text ----------------------------------------------------------------------------------
     def encode_text(self, prompts: list[str]) -> Conditioning:
@@ -207,7 +188,3 @@ class LatentAudioModel:
             if callback is not None:
                 callback(i + 1, len(timesteps))
         return x
-
-
-def available_schedulers() -> list[str]:
-    return list(SCHEDULERS)

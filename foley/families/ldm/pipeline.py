@@ -27,7 +27,11 @@ class LDMGenerator(Generator):
 
     @classmethod
     def from_folder(cls, folder: str | Path, card: ModelCard | None = None, vocoder: str = "auto") -> LDMGenerator:
-        model = LatentAudioModel.from_folder(folder, vocoder=vocoder)
+        return cls.from_model(LatentAudioModel.from_folder(folder, vocoder=vocoder), folder, card)
+
+    @classmethod
+    def from_model(cls, model: LatentAudioModel, folder: str | Path, card: ModelCard | None = None) -> LDMGenerator:
+        """Over loaded components (e.g. a :class:`~foley.families.ldm.hf_pipeline.FoleyLDMPipeline`'s)."""
         cfg = model.cfg
         card = card or ModelCard(name=Path(folder).name, family="ldm", weights=str(folder),
                                  sample_rate=cfg.mel.sample_rate, channels=cfg.channels,

@@ -31,13 +31,15 @@ from ...audio import Audio
 from ...codec.model import FoleyCodec
 from ...codec.storage import folder_hash, load_model, load_state_strict, save_model
 from ...errors import ModelError
+from ...formats import FORMATS, check_format
 from ...fsutil import write_json_atomic
 from ...text import MINILM, get_text_encoder
 
-LM_FORMAT = 1
+LM_FORMAT = FORMATS["lm"]
 SAMPLING_DEFAULTS = {"guidance_scale": 3.0, "top_k": 250, "top_p": 0.0, "temperature": 1.0}
 # stereo models: draw each codebook's left and right code with shared noise (sampling.CoupledStereoSampling)
 COUPLED_DEFAULT = True
+PROJECTION_MODEL_TYPE = "foley_text_projection"  # text_projection/config.json: transformers' AutoModel (foley.hf)
 
 
 @dataclass
@@ -59,9 +61,7 @@ class LMConfig:
     def load(cls, path: Path) -> LMConfig:
         try:
             d = json.loads(path.read_text(encoding="utf-8"))
-            if d.get("format", LM_FORMAT) != LM_FORMAT:
-                raise ModelError(f"{path}: LM folder format {d.get('format')} is not supported (this foley reads "
-                                 f"{LM_FORMAT})")
+            check_format(path.parent, "lm", d)
             return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
         except (OSError, json.JSONDecodeError, TypeError, KeyError) as e:
             raise ModelError(f"{path}: invalid foley.json ({e})") from None
@@ -294,7 +294,8 @@ def save_projection(proj: torch.nn.Linear, folder: Path, dtype: str) -> None:
     state = {k: (v.half() if dtype == "float16" else v).contiguous() for k, v in proj.state_dict().items()}
     with atomic_path(folder / "model.safetensors") as tmp:
         save_file(state, str(tmp))
-    write_json_atomic(folder / "config.json", {"in_features": proj.in_features, "out_features": proj.out_features})
+    write_json_atomic(folder / "config.json", {"model_type": PROJECTION_MODEL_TYPE, "in_features": proj.in_features,
+                                               "out_features": proj.out_features})
 
 
 def load_projection(folder: Path) -> torch.nn.Linear:
