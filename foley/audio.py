@@ -167,11 +167,6 @@ class Audio:
         raise AudioError(f"channel conversion to {channels} channels is not supported; use 1 or 2")
 
     # --- editing -----------------------------------------------------------------------------
-    def slice(self, start: float = 0.0, end: float | None = None) -> Audio:
-        a = int(round(start * self.sample_rate))
-        b = self.frames if end is None else int(round(end * self.sample_rate))
-        return Audio(self.samples[:, max(a, 0):max(b, 0)], self.sample_rate)
-
     def pad_or_trim(self, frames: int) -> Audio:
         if self.frames >= frames:
             return Audio(self.samples[:, :frames], self.sample_rate)

@@ -14,7 +14,7 @@ from .train import check_inputs, train_app
 @with_threads
 def train_codec(
     data: list[Path] = typer.Option(..., "--data", help="Manifest(s) (JSONL); repeat for several."),
-    recipe: Path = typer.Option(Path("recipes/starter-codec.toml"), "--recipe", help="Recipe (TOML)."),
+    recipe: Path = typer.Option(Path("recipes/starter-codec-mel.toml"), "--recipe", help="Recipe (TOML)."),
     run: Path = typer.Option(Path("runs/codec"), "--run", help="Working folder (checkpoints, logs, previews)."),
     output: Path = typer.Option(None, "--output", "-o", help="Also copy the finished codec folder here."),
     overrides: list[str] = typer.Option([], "--set", help="Override a recipe value: --set unet.steps=20 (repeat)."),

@@ -107,13 +107,6 @@ def render_spec(spec: dict, seed: int = 0, duration: float = 4.0, sample_rate: i
     return Audio(render_attributes(attrs, sound, duration, sample_rate), sample_rate)
 
 
-def spec_attributes(spec: dict, seed: int = 0) -> dict:
-    """The full attributes :func:`render_spec` renders for ``spec`` and ``seed``."""
-    spec = dict(spec)
-    recipe = spec.pop("recipe")
-    return sample_attributes(_streams(seed)[0], recipe, fixed=spec, canonical=True)
-
-
 # --- corpora -----------------------------------------------------------------------------------
 @dataclass
 class CorpusSummary:
