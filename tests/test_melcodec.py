@@ -269,3 +269,20 @@ def test_cli_encode_info_decode_exact_length(foley_cli, mel_folder, write_audio,
     info = foley_cli("codec", "info", folder)
     assert info.returncode == 0 and "hop 512 samples = 31.25 frames/s" in info.stdout
     assert "0.188, 0.375, 0.562, 0.75" in info.stdout
+
+
+def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
+    """The mel codec on the training harness: killed after its step-2 checkpoint and run again, it logs the
+    uninterrupted run's losses, each step once, and ends with the same weights."""
+    from foley.codec.train_mel import MelCodecSolver
+    from tests.ldm_tiny import tiny_corpus
+    from tests.solver_resume import check_resume
+
+    manifest = tiny_corpus(tmp_path)
+    recipe = {"seed": 0, "audio": {"valid_fraction": 0.2, "cache_dir": str(tmp_path / "cache")},
+              "codec": {**{k: v for k, v in NET.items() if k not in ("mean", "std")}, "kind": "mel",
+                        "vocoder": str(tiny_vocoder(tmp_path / "voc")), "crop_seconds": 0.256, "batch_size": 4,
+                        "steps": 5, "lr": 3e-3, "warmup": 1, "valid_items": 2, "valid_seconds": 0.512,
+                        "stats_items": 8},
+              "train": {"threads": 1, "log_every": 1, "valid_every": 100, "save_every": 2}}
+    check_resume(MelCodecSolver, [manifest], recipe, tmp_path, kill=4)

@@ -95,7 +95,7 @@ class MelCodecNet(nn.Module):
                                      nn.GELU(), nn.Conv1d(h, m, 1))
         from vector_quantize_pytorch import ResidualVQ
 
-        from .train import quiet_vq
+        from .vq import quiet_vq
 
         quiet_vq()
         self.rvq = ResidualVQ(dim=d, num_quantizers=int(c["n_q"]), codebook_size=size,

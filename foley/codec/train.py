@@ -22,6 +22,7 @@ from ..train.loop import Checkpointer, append_log, infinite, progress, set_threa
 from .config import DEFAULTS, codec_config
 from .losses import MultiScaleSTFTDiscriminator, ReconstructionLoss, adversarial_losses, mel_distance, si_sdr
 from .model import CODEC_META, FoleyCodec
+from .vq import quiet_vq
 
 TRAIN_DEFAULTS = {"crop_seconds": 1.0, "batch_size": 8, "steps": 2000, "lr": 3e-4, "disc_lr": 3e-4,
                   "adv_start": 500, "commit_weight": 1.0, "adv_weight": 1.0, "fm_weight": 2.0,
@@ -31,16 +32,6 @@ TRAIN_DEFAULTS = {"crop_seconds": 1.0, "batch_size": 8, "steps": 2000, "lr": 3e-
 
 def settings(recipe: dict) -> dict:
     return {**DEFAULTS, **TRAIN_DEFAULTS, **recipe.get("codec", {})}
-
-
-def quiet_vq() -> None:
-    """vector-quantize-pytorch logs a warning through loguru on every small k-means batch."""
-    try:
-        from loguru import logger
-
-        logger.disable("vector_quantize_pytorch")
-    except ImportError:
-        pass
 
 
 def build_rvq(r: dict):
@@ -105,11 +96,15 @@ def init_codebooks(rvq, sample, r: dict, crop_samples: int, hop: int) -> None:
     rvq.quantize_dropout = True
 
 
-def _batch(data) -> torch.Tensor:
-    """A DataLoader batch [B, 2, T] -> one random channel per item [B, 1, T] (the codec is mono)."""
-    audio = next(data)["audio"]
+def pick_channel(audio: torch.Tensor) -> torch.Tensor:
+    """A batch [B, 2, T] -> one random channel per item [B, 1, T] (the codec is mono)."""
     pick = torch.randint(0, audio.shape[1], (audio.shape[0],))
     return audio[torch.arange(audio.shape[0]), pick][:, None]
+
+
+def _batch(data) -> torch.Tensor:
+    """A DataLoader batch [B, 2, T] -> one random channel per item [B, 1, T] (the codec is mono)."""
+    return pick_channel(next(data)["audio"])
 
 
 def _dataset(manifests, recipe, r, seconds, split, out):

@@ -6,12 +6,12 @@ adversarial part (the neural vocoder is already trained and stays frozen). Codeb
 initialisation on the first batches, dead-code re-seeding, quantizer dropout (every 1..n_q works).
 Validation every ``valid_every`` steps on fixed held-out crops: per bitrate, the log-mel L1 of the decoded
 mel and the multi-resolution mel distance of the vocoded waveform (plus the vocoder's own ceiling: the
-original log-mel vocoded). Checkpoints every ``save_every`` steps in ``<run>/codec/ckpt``; resumes after a kill.
+original log-mel vocoded). Runs on the training harness (:mod:`foley.train.solver`): checkpoints every
+``save_every`` steps in ``<run>/codec/ckpt``; an exact resume after a kill.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np
@@ -20,11 +20,12 @@ import torch
 from ..errors import FoleyError
 from ..features import MelConfig
 from ..fsutil import write_json_atomic
-from ..train.loop import Checkpointer, append_log, infinite, optimizer_step, progress, set_threads, warmup_cosine
+from ..train.loop import warmup_cosine
+from ..train.solver import NumpyRandomness, Solver
 from .losses import mel_distance
 from .melcodec import NET_DEFAULTS, MelCodec, MelCodecNet, load_mel_vocoder
 from .model import CODEC_META
-from .train import _batch, _dataset, init_codebooks
+from .train import _dataset, init_codebooks, pick_channel
 
 MEL_TRAIN_DEFAULTS = {"sample_rate": 16000, "vocoder": "models/starter/vocoder", "crop_seconds": 1.024,
                       "batch_size": 16, "steps": 3000, "lr": 1e-3, "warmup": 100, "commit_weight": 1.0,
@@ -90,74 +91,86 @@ def evaluate(codec: MelCodec, x: torch.Tensor) -> dict:
     return out
 
 
+class MelCodecSolver(Solver):
+    """The ``[codec]`` stage with ``kind = "mel"`` on the training harness (:class:`~foley.train.solver.Solver`):
+    k-means codebook initialisation and a step-0 baseline in :meth:`begin`, L1 + L2 + commitment per step,
+    AdamW (betas 0.9/0.99) + warm-up/cosine, gradient clip 1; the frozen vocoder is not trained."""
+
+    stage = section = "codec"
+    sampling = "loader"
+    defaults = {**NET_DEFAULTS, **MEL_TRAIN_DEFAULTS}
+
+    def finished(self) -> bool:
+        return (self.final / CODEC_META).exists()
+
+    def build(self) -> None:
+        r, out = self.settings, self.out
+        sr = int(r["sample_rate"])
+        griffin = r["vocoder"] == "griffin-lim"
+        vocoder = load_mel_vocoder(r["vocoder"], MelConfig(sample_rate=sr) if griffin else None)
+        mel = vocoder.mel_config
+        if mel.sample_rate != sr:
+            raise FoleyError(f"vocoder {r['vocoder']} is {mel.sample_rate} Hz; the recipe says {sr} Hz")
+        self.hop = mel.hop_length * int(r["stride"])
+        self.crop = max(self.hop, int(round(float(r["crop_seconds"]) * sr / self.hop)) * self.hop) / sr
+        ds = _dataset(self.manifests, self.recipe, r, self.crop, "train", out)
+        if len(ds) == 0:
+            raise FoleyError("the training split is empty: the manifests hold too few clips")
+        stats = mel_stats(ds, mel, self.dir / "mel_stats.json", int(r["stats_items"]), self.seed)
+        net = MelCodecNet(**net_config(r, mel, stats)).train()
+        self.codec = MelCodec(net, vocoder, vocoder_folder=None if griffin else r["vocoder"])
+        self.model = net
+        self.optimizer = torch.optim.AdamW(net.parameters(), lr=float(r["lr"]), betas=(0.9, 0.99), weight_decay=0.0)
+        self.scheduler = warmup_cosine(self.optimizer, max(1, int(r["warmup"])), self.steps)
+        self.valid_x = valid_batch(_dataset(self.manifests, self.recipe, r, float(r["valid_seconds"]), "valid", out),
+                                   r, self.hop)
+        self.data = ds
+        self.batch_size = min(self.batch_size, len(ds))
+
+    def collate(self, items: list) -> torch.Tensor:
+        return pick_channel(torch.stack([it["audio"] for it in items]))
+
+    def extra_state(self) -> dict:
+        return {"crops": NumpyRandomness(self.data._generator)} if self.accelerator.num_processes == 1 else {}
+
+    def batch_mel(self, x: torch.Tensor) -> torch.Tensor:
+        return self.model.normalise(self.codec.mel_of(x))
+
+    def begin(self) -> None:
+        if self.step == 0:
+            net, r = self.model, self.settings
+            init_codebooks(net.rvq, lambda: net.encoder(self.batch_mel(self.next_batch())).transpose(1, 2), r,
+                           int(round(self.crop * int(r["sample_rate"]))), self.hop)
+            self.log({"step": 0, "valid": evaluate(self.codec, self.valid_x)})  # the baseline
+
+    def train_step(self, x: torch.Tensor) -> dict:
+        loss, parts = mel_loss(self.train_model, self.batch_mel(x), self.settings)
+        return {"loss": loss, **parts}
+
+    def validate(self) -> dict:
+        metrics = evaluate(self.codec, self.valid_x)
+        best = metrics[f"kbps_{self.codec.bandwidths[-1]:.3g}"]
+        print(f"step {self.step}: valid log-mel L1 {best['mel_l1']:.3f}, mel distance {best['mel_distance']:.3f} "
+              f"(vocoder alone {metrics['vocoder_only']['mel_distance']:.3f})")
+        return {"valid": metrics}
+
+    def preview(self, step: int) -> None:
+        _preview(self.codec, self.valid_x, self.dir / "previews", step)
+
+    def export(self, dest: Path) -> Path:
+        self.model.eval()
+        self.codec.meta = {"recipe": self.recipe.get("name"), "steps": self.step,
+                           "trained_on": [str(m) for m in self.manifests],
+                           "licence": self.recipe.get("licence", "unknown")}
+        metrics = evaluate(self.codec, self.valid_x)
+        self.codec.save(dest, dtype=str(self.settings["export_dtype"]))
+        write_json_atomic(self.dir / "valid.json", metrics)
+        return dest
+
+
 def train_mel_codec(manifests, recipe: dict, out: Path) -> Path:
     """Train (or resume) the mel codec stage; returns the finished codec folder ``<out>/codec/final``."""
-    r, t = mel_settings(recipe), recipe.get("train", {})
-    stage = Path(out) / "codec"
-    final = stage / "final"
-    if (final / CODEC_META).exists():
-        return final
-    set_threads(t.get("threads"))
-    torch.manual_seed(recipe.get("seed", 0))
-    sr = int(r["sample_rate"])
-    vocoder = load_mel_vocoder(r["vocoder"], MelConfig(sample_rate=sr) if r["vocoder"] == "griffin-lim" else None)
-    mel = vocoder.mel_config
-    if mel.sample_rate != sr:
-        raise FoleyError(f"vocoder {r['vocoder']} is {mel.sample_rate} Hz; the recipe says {sr} Hz")
-    hop = mel.hop_length * int(r["stride"])
-    crop = max(hop, int(round(float(r["crop_seconds"]) * sr / hop)) * hop) / sr
-    train_ds = _dataset(manifests, recipe, r, crop, "train", Path(out))
-    stats = mel_stats(train_ds, mel, stage / "mel_stats.json", int(r["stats_items"]), recipe.get("seed", 0))
-    net = MelCodecNet(**net_config(r, mel, stats)).train()
-    codec = MelCodec(net, vocoder, vocoder_folder=None if r["vocoder"] == "griffin-lim" else r["vocoder"])
-    net.train()
-    opt = torch.optim.AdamW(net.parameters(), lr=float(r["lr"]), betas=(0.9, 0.99), weight_decay=0.0)
-    steps, warmup = int(r["steps"]), max(1, int(r["warmup"]))
-    sched = warmup_cosine(opt, warmup, steps)
-    ckpt = Checkpointer(stage / "ckpt")
-    step = ckpt.load(net=net, opt=opt, sched=sched)
-    valid_x = valid_batch(_dataset(manifests, recipe, r, float(r["valid_seconds"]), "valid", Path(out)), r, hop)
-    from ..families.ldm.train import _loader
-
-    data = infinite(_loader(train_ds, int(r["batch_size"])))
-
-    def batch_mel() -> torch.Tensor:
-        return net.normalise(codec.mel_of(_batch(data)))
-
-    if step == 0:
-        init_codebooks(net.rvq, lambda: net.encoder(batch_mel()).transpose(1, 2), r, int(round(crop * sr)), hop)
-        append_log(stage / "log.jsonl", {"step": 0, "valid": evaluate(codec, valid_x)})  # the baseline
-    bar = progress(steps, step, "codec")
-    t0, step0 = time.time(), step
-    params = list(p for p in net.parameters() if p.requires_grad)
-    while step < steps:
-        loss, parts = mel_loss(net, batch_mel(), r)
-        optimizer_step(loss, params, opt, sched, clip=1.0)
-        step += 1
-        bar.update(1)
-        bar.set_postfix(l1=f"{parts['l1']:.3f}", commit=f"{parts['commit']:.3f}")
-        if step % int(t.get("log_every", 50)) == 0:
-            append_log(stage / "log.jsonl", {"step": step, "loss": loss.item(), **parts,
-                                             "lr": sched.get_last_lr()[0],
-                                             "steps_per_s": (step - step0) / (time.time() - t0)})
-        if step % int(t.get("valid_every", 500)) == 0 or step == steps:
-            metrics = evaluate(codec, valid_x)
-            append_log(stage / "log.jsonl", {"step": step, "valid": metrics})
-            best = metrics[f"kbps_{codec.bandwidths[-1]:.3g}"]
-            bar.write(f"step {step}: valid log-mel L1 {best['mel_l1']:.3f}, mel distance {best['mel_distance']:.3f} "
-                      f"(vocoder alone {metrics['vocoder_only']['mel_distance']:.3f})")
-        if step % int(t.get("save_every", 250)) == 0 or step == steps:
-            ckpt.save(step, net=net, opt=opt, sched=sched)
-        if t.get("preview_every") and step % int(t["preview_every"]) == 0:
-            _preview(codec, valid_x, stage / "previews", step)
-    bar.close()
-    net.eval()
-    codec.meta = {"recipe": recipe.get("name"), "steps": step, "trained_on": [str(m) for m in manifests],
-                  "licence": recipe.get("licence", "unknown")}
-    metrics = evaluate(codec, valid_x)
-    codec.save(final, dtype=str(r["export_dtype"]))
-    write_json_atomic(stage / "valid.json", metrics)
-    return final
+    return MelCodecSolver(manifests, recipe, out).run()
 
 
 def _preview(codec: MelCodec, x: torch.Tensor, folder: Path, step: int, items: int = 2) -> None:

@@ -8,13 +8,16 @@ Audiocraft-style: a subclass says *what* to train (:meth:`Solver.build`: model, 
   (``[train] mixed_precision``; ignored on the CPU, which has none), data parallelism over processes
   (``accelerate launch --num_processes N``; gloo on the CPU): every process draws the same global batch from
   the seeded sampler and trains on its share, so N processes compute the single-process update;
-- gradient clipping, the LR schedule, one weight EMA (diffusers' ``EMAModel``);
+- gradient clipping, the LR schedule, one weight EMA (diffusers' ``EMAModel``, or torch's ``AveragedModel``
+  with ``ema_kind = "averaged"``, also averaging buffers such as BatchNorm statistics with ``ema_buffers``);
+  a stage with several optimisers (a GAN) sets ``manual_optimization`` and steps them in ``train_step``;
 - validation every ``valid_every`` steps (and at the end), previews every ``preview_every``, a progress bar
   and ``<stage>/log.jsonl``, checkpoints every ``save_every`` steps;
 - exact resume: ``<stage>/ckpt/last.pt`` (written atomically, read with ``weights_only=True``) holds model,
   EMA, optimiser, schedule, every process's RNG (torch, python, numpy, the solver's own) and the sampler's
   epoch and offset; a resumed run's losses equal the uninterrupted run's, and log records past the
-  checkpoint's step are dropped on resume, so ``log.jsonl`` never holds a step twice.
+  checkpoint's step are dropped on resume, so ``log.jsonl`` never holds a step twice;
+- ``[train] max_minutes``: stop at a step boundary after that much wall time, validating, saving and exporting.
 
 Only the main process writes logs, checkpoints, previews and exports.
 """
@@ -117,6 +120,68 @@ class DrawSampler:
             self.gen.set_state(state["gen"])
 
 
+class NumpyRandomness:
+    """A numpy ``Generator`` (or a callable returning one, e.g. a dataset's lazily made crop generator) as a
+    checkpointable object (its bit-generator state), for :meth:`Solver.extra_state`."""
+
+    def __init__(self, gen):
+        self._get = gen if callable(gen) else (lambda: gen)
+
+    def state_dict(self) -> dict:
+        return self._get().bit_generator.state
+
+    def load_state_dict(self, state: dict) -> None:
+        self._get().bit_generator.state = state
+
+
+class AveragedEMA:
+    """torch's ``AveragedModel`` (exponential averaging) behind the calls the solver makes of diffusers'
+    ``EMAModel`` (``step``, ``store``/``copy_to``/``restore``, ``to``, state dicts). ``buffers=True`` averages
+    the buffers too (BatchNorm running statistics), and ``copy_to`` then copies them as well."""
+
+    def __init__(self, model: torch.nn.Module, decay: float, buffers: bool = False):
+        from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+        self.model, self.buffers = model, buffers
+        self.averaged = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(decay), use_buffers=buffers)
+        self._stored: dict | None = None
+
+    @property
+    def module(self) -> torch.nn.Module:
+        return self.averaged.module
+
+    def _tensors(self, module: torch.nn.Module) -> list[torch.Tensor]:
+        return list(module.parameters()) + (list(module.buffers()) if self.buffers else [])
+
+    def step(self, parameters=None) -> None:
+        self.averaged.update_parameters(self.model)
+
+    @torch.no_grad()
+    def store(self, parameters=None) -> None:
+        self._stored = [t.detach().clone() for t in self._tensors(self.model)]
+
+    @torch.no_grad()
+    def copy_to(self, parameters=None) -> None:
+        for dst, src in zip(self._tensors(self.model), self._tensors(self.module), strict=True):
+            dst.copy_(src)
+
+    @torch.no_grad()
+    def restore(self, parameters=None) -> None:
+        for dst, src in zip(self._tensors(self.model), self._stored or [], strict=True):
+            dst.copy_(src)
+        self._stored = None
+
+    def to(self, device) -> AveragedEMA:
+        self.averaged.to(device)
+        return self
+
+    def state_dict(self) -> dict:
+        return self.averaged.state_dict()
+
+    def load_state_dict(self, state: dict) -> None:
+        self.averaged.load_state_dict(state)
+
+
 def training_device(setting: str | None = None) -> str:
     """``[train] device``, else ``FOLEY_DEVICE``, else the CPU; checked by :func:`foley.device.choose`."""
     from ..device import choose
@@ -157,13 +222,18 @@ class Solver:
     ``self.optimizer``, optionally ``self.scheduler`` (stepped once per step) and ``self.data`` (a sequence
     whose items :meth:`collate` turns into a batch; the default collate stacks with torch's
     ``default_collate``). In :meth:`train_step`, run the model as ``self.train_model`` (the process-parallel
-    wrapper) and return ``{"loss": tensor, ...}``; other entries are logged.
+    wrapper) and return ``{"loss": tensor, ...}``; other entries are logged. With ``manual_optimization``,
+    :meth:`train_step` steps its optimisers itself (:meth:`optimizer_step`); the base then steps the schedule
+    and the EMA. :meth:`begin` runs once before the loop (after a resume): initialisations, baselines.
     """
 
     stage = "stage"                # <out>/<stage>/ and the progress bar's label
     section = "stage"              # the recipe section holding the stage's settings
     defaults: dict = {}            # the section's defaults
     ema_warmup = True              # diffusers EMAModel(use_ema_warmup=...)
+    ema_kind = "diffusers"         # "diffusers": EMAModel; "averaged": torch's AveragedModel (AveragedEMA)
+    ema_buffers = False            # "averaged" only: average buffers (BatchNorm statistics) too
+    manual_optimization = False    # True: train_step steps the optimiser(s) itself (e.g. a GAN's two)
     clip = 1.0                     # gradient-norm clip (None: no clipping); the section's "clip" wins
     shuffle = True
     sampling = "shuffle"           # ResumableSampler; "randint"/"loader": see DrawSampler
@@ -213,6 +283,18 @@ class Solver:
 
     def uses_ema(self) -> bool:
         return self.settings.get("ema_decay") is not None
+
+    def make_ema(self):
+        """The weight average of ``self.model`` (called after :meth:`build` when :meth:`uses_ema`)."""
+        decay = float(self.settings["ema_decay"])
+        if self.ema_kind == "averaged":
+            return AveragedEMA(self.model, decay, buffers=self.ema_buffers)
+        from diffusers.training_utils import EMAModel
+
+        return EMAModel(self.model.parameters(), decay=decay, use_ema_warmup=self.ema_warmup)
+
+    def begin(self) -> None:
+        """Runs once before the loop (fresh or resumed: ``self.step`` says which), after :meth:`build`."""
 
     # --- helpers for subclasses ----------------------------------------------------------------------
     @contextlib.contextmanager
@@ -325,6 +407,10 @@ class Solver:
         gen = torch.Generator().manual_seed(self.seed) if self.accelerator.num_processes > 1 else None
         return DrawSampler(len(self.data), self.sampling, self.batch_size, gen)
 
+    def next_batch(self):
+        """The next batch of this process's share (what :meth:`train_step` receives), on the device."""
+        return self._batch()
+
     def _batch(self):
         idx = self.sampler.take(self.batch_size)
         world, rank = self.accelerator.num_processes, self.accelerator.process_index
@@ -333,13 +419,18 @@ class Solver:
 
         return send_to_device(self.collate([self.data[i] for i in mine]), self.accelerator.device)
 
-    def _optimize(self, loss: torch.Tensor) -> None:
-        self.optimizer.zero_grad(set_to_none=True)
+    def optimizer_step(self, loss: torch.Tensor, optimizer, parameters, clip: float | None) -> None:
+        """Backward ``loss`` (across processes), clip ``parameters``' gradient norm, step ``optimizer``."""
+        optimizer.zero_grad(set_to_none=True)
         self.accelerator.backward(loss)
-        clip = self.settings.get("clip", self.clip)
         if clip is not None:
-            self.accelerator.clip_grad_norm_(self.model.parameters(), float(clip))
-        self.optimizer.step()
+            self.accelerator.clip_grad_norm_(parameters, float(clip))
+        optimizer.step()
+
+    def _optimize(self, loss: torch.Tensor | None) -> None:
+        if loss is not None:
+            clip = self.settings.get("clip", self.clip)
+            self.optimizer_step(loss, self.optimizer, list(self.model.parameters()), clip)
         if self.scheduler is not None:
             self.scheduler.step()
         if self.ema is not None:
@@ -371,10 +462,7 @@ class Solver:
             raise FoleyError(f"batch_size {self.batch_size} does not split over {world} processes; use a multiple "
                              f"of {world}")
         if self.uses_ema() and self.ema is None:
-            from diffusers.training_utils import EMAModel
-
-            self.ema = EMAModel(self.model.parameters(), decay=float(self.settings["ema_decay"]),
-                                use_ema_warmup=self.ema_warmup)
+            self.ema = self.make_ema()
         self.sampler = self._sampler() if self.data is not None else None
         if self.accelerator.process_index:  # other processes draw other noise; the main one keeps the seed's
             torch.manual_seed(self.seed * 1_000_003 + self.accelerator.process_index)
@@ -385,6 +473,7 @@ class Solver:
         if self.ema is not None:
             self.ema.to(self.accelerator.device)
         self.model.train()
+        self.begin()
         self.loop()
         self.accelerator.wait_for_everyone()
         result = self.export(self.final) if self.is_main else self.final
@@ -398,21 +487,25 @@ class Solver:
         bar = progress(self.steps, self.step, self.stage)
         bar.disable = not self.is_main
         t0, step0 = time.time(), self.step
+        max_minutes = t.get("max_minutes")
         while self.step < self.steps:
             with self.accelerator.autocast():
                 losses = self.train_step(self._batch() if self.data is not None else None)
-            if "loss" in losses and isinstance(losses["loss"], torch.Tensor) and losses["loss"].requires_grad:
+            if self.manual_optimization:
+                self._optimize(None)
+            elif "loss" in losses and isinstance(losses["loss"], torch.Tensor) and losses["loss"].requires_grad:
                 self._optimize(losses["loss"])
             self.step += 1
             bar.update(1)
-            if self.step % log_every == 0 or self.step == self.steps:
+            last = self.step == self.steps or (max_minutes is not None and self._over(t0, float(max_minutes)))
+            if self.step % log_every == 0 or last:
                 record = self._reduce(losses)
                 if self.scheduler is not None:
                     record["lr"] = self.scheduler.get_last_lr()[0]
                 bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k != "lr"})
                 self.log({"step": self.step, **record,
                           "steps_per_s": (self.step - step0) / max(1e-9, time.time() - t0)})
-            if self.step % valid_every == 0 or self.step == self.steps:
+            if self.step % valid_every == 0 or last:
                 if self.is_main:
                     with self.ema_weights():
                         metrics = self.validate()
@@ -421,10 +514,22 @@ class Solver:
                         bar.write(f"step {self.step}: " + ", ".join(
                             f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
                 self.accelerator.wait_for_everyone()
-            if self.step % save_every == 0 or self.step == self.steps:
+            if self.step % save_every == 0 or last:
                 self._save()
             if preview_every and self.step % preview_every == 0:
                 if self.is_main:
                     self.preview(self.step)
                 self.accelerator.wait_for_everyone()
+            if last and self.step < self.steps:
+                bar.write(f"stopping at step {self.step}: [train] max_minutes = {max_minutes} reached")
+                break
         bar.close()
+
+    def _over(self, t0: float, minutes: float) -> bool:
+        """The wall-time limit is reached (the main process decides, so every process stops at the same step)."""
+        from accelerate.utils import broadcast_object_list
+
+        flag = [time.time() - t0 > 60 * minutes]
+        if self.accelerator.num_processes > 1:
+            broadcast_object_list(flag)
+        return bool(flag[0])
