@@ -133,7 +133,14 @@ def _write_corpus(folder, n: int = 24, seconds: float = 0.5):
 
 
 def _log(run):
-    return [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in (run / "vocoder" / "log.jsonl").read_text().splitlines()]
+
+
+def _recipe(tmp_path, steps: int) -> dict:
+    return {"seed": 0, "audio": {"cache_dir": str(tmp_path / "cache")},
+            "vocoder": {"steps": steps, "batch_size": 4, "segment_seconds": 0.25, "lr": 3e-3, "warmup_steps": 1,
+                        "model_config": TINY},
+            "train": {"threads": 1, "log_every": 5, "save_every": 5, "valid_every": 10}}
 
 
 def test_training_reduces_loss_and_resumes(tmp_path):
@@ -141,21 +148,34 @@ def test_training_reduces_loss_and_resumes(tmp_path):
 
     manifest = _write_corpus(tmp_path)
     run = tmp_path / "run"
-    common = {"batch_size": 4, "segment_seconds": 0.25, "lr": 3e-3, "warmup_steps": 1, "log_every": 5,
-              "save_every": 5, "valid_every": 10, "num_threads": 1, "model_config": TINY,
-              "cache_dir": tmp_path / "cache"}
-    folder = train_vocoder([manifest], run, steps=10, **common)
-    assert (folder / "config.json").exists()
-    assert torch.load(run / "last.pt", weights_only=True)["step"] == 10
-    train_vocoder([manifest], run, steps=20, **common)
+    folder = train_vocoder([manifest], _recipe(tmp_path, 10), run)
+    assert folder == run / "vocoder" / "final" and (folder / "config.json").exists()
+    assert torch.load(run / "vocoder" / "ckpt" / "last.pt", weights_only=True)["step"] == 10
+    shutil.rmtree(folder)  # a finished stage is skipped; without its final/ a longer recipe continues
+    train_vocoder([manifest], _recipe(tmp_path, 20), run)
     log = _log(run)
     starts = [r["step"] for r in log if r.get("event") == "start"]
     assert starts == [0, 10]  # the second run continued from the checkpoint, not from step 0
     losses = [r["loss"] for r in log if "loss" in r]
     assert [r["step"] for r in log if "loss" in r] == [5, 10, 15, 20]
     assert losses[-1] < losses[0]
-    assert torch.load(run / "last.pt", weights_only=True)["step"] == 20
+    assert [r["step"] for r in log if "valid" in r] == [10, 20] and "griffin_lim_32" in log[1]
+    assert torch.load(run / "vocoder" / "ckpt" / "last.pt", weights_only=True)["step"] == 20
     voc = load_vocoder(folder)
     with torch.no_grad():
         assert torch.isfinite(voc(log_mel(_sine(500.0, 0.3), CFG))).all()
     shutil.rmtree(run)
+
+
+def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
+    """The vocoder on the training harness: killed after its step-2 checkpoint and run again, it logs the
+    uninterrupted run's losses, each step once, and ends with the same weights (and the same EMA export)."""
+    from foley.vocoder.train import VocoderSolver
+    from tests.solver_resume import check_resume
+
+    manifest = _write_corpus(tmp_path, n=8)
+    recipe = _recipe(tmp_path, 5)
+    recipe["train"].update(log_every=1, save_every=2, valid_every=100)
+    out = check_resume(VocoderSolver, [manifest], recipe, tmp_path, kill=4)
+    a, b = (load_vocoder(out[k]).state_dict() for k in ("whole", "cut"))
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -1,11 +1,11 @@
 """Train the neural vocoder on audio manifests: multi-resolution STFT + L1 log-mel losses, EMA, resume.
 
-``python -m foley.vocoder.train --data M.jsonl [--data M2.jsonl] --out runs/vocoder --steps 8000``
+``train_vocoder(manifests, recipe, out)`` (recipe section ``[vocoder]``; ``foley train ldm --stages vocoder``), or
+``python -m foley.vocoder.train --data M.jsonl [--data M2.jsonl] --out runs --steps 8000``.
 
-The run folder holds ``last.pt`` (model, EMA, optimizer, step, RNG: written atomically every
-``save_every`` steps and resumed from on start), ``log.jsonl`` (losses by step, and the Griffin-Lim
-baseline on the same validation clips), ``train_config.json`` and ``vocoder/`` (the EMA weights as
-a ``save_pretrained`` folder, rewritten at every checkpoint and at the end). Training losses use the
+A stage of the training harness (:mod:`foley.train.solver`): ``<out>/vocoder/`` holds ``ckpt/last.pt`` (exact
+resume), ``log.jsonl`` (losses by step, and the Griffin-Lim baseline on the same validation clips),
+``train_config.json`` and ``final/`` (the EMA weights as a ``save_pretrained`` folder). Training losses use the
 cheaper :data:`TRAIN_FFT_SIZES`; validation and the Griffin-Lim baseline use auraloss's default
 resolutions, the benchmark's metric.
 """
@@ -24,12 +24,10 @@ import torch
 from ..errors import AudioError, ManifestError
 from ..features import MelConfig, log_mel
 from ..fsutil import write_json_atomic
-from ..train.loop import Checkpointer, append_log, progress, set_threads
+from ..train.loop import append_log
+from ..train.solver import NumpyRandomness, Solver
 from .griffinlim import griffin_lim
 from .neural import NeuralVocoder
-
-FINAL_DIR = "vocoder"
-
 
 # Training-loss STFT sizes (window = FFT, hop = FFT / 4): ~4x cheaper than auraloss's defaults, whose
 # 50-sample hop dominates a CPU step; the benchmark metric keeps auraloss's defaults.
@@ -142,119 +140,104 @@ class _SkipUnreadable(torch.utils.data.Dataset):
         raise RuntimeError("no clip of the training set could be decoded")
 
 
-def train_vocoder(manifests: list[Path], out_dir: Path, *, steps: int = 8000, batch_size: int = 16,
-                  segment_seconds: float = 1.0, lr: float = 1e-3, weight_decay: float = 0.01,
-                  warmup_steps: int = 200, ema_decay: float = 0.999, mel_weight: float = 1.0,
-                  gain_db: tuple[float, float] = (-12.0, 3.0), seed: int = 0, resume: bool = True,
-                  log_every: int = 25, save_every: int = 250, valid_every: int = 250, valid_clips: int = 32,
-                  num_threads: int | None = None, model_config: dict | None = None,
-                  mel_config: MelConfig | None = None, cache_dir: Path | None = None) -> Path:
-    """Train a :class:`NeuralVocoder` on mono crops of the manifests' clips; returns the EMA folder.
+VOCODER_DEFAULTS = {"steps": 8000, "batch_size": 16, "segment_seconds": 1.0, "lr": 1e-3, "weight_decay": 0.01,
+                    "warmup_steps": 200, "ema_decay": 0.999, "mel_weight": 1.0, "gain_db": [-12.0, 3.0],
+                    "valid_clips": 32, "model_config": {}, "mel": {}}
 
-    Each step takes ``batch_size`` random ``segment_seconds`` crops (at ``mel_config.sample_rate``,
-    with a random gain in ``gain_db``), vocodes their log-mel and minimises multi-resolution STFT
-    + ``mel_weight`` x L1 log-mel. With ``resume`` (default) an existing ``out_dir/last.pt`` is
-    continued from its step; ``steps`` is the total, so re-running after a kill finishes the job.
-    """
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
-    from torch.utils.data import DataLoader, RandomSampler
 
-    from ..data.dataset import ClipDataset
+class VocoderSolver(Solver):
+    """The ``[vocoder]`` stage on the training harness: mono ``segment_seconds`` crops drawn with replacement,
+    a random gain in ``gain_db``, multi-resolution STFT + ``mel_weight`` x L1 log-mel, AdamW (betas 0.8/0.99)
+    with a linear warm-up then cosine to a tenth, gradient clip 1, torch ``AveragedModel`` EMA (exported)."""
 
-    set_threads(num_threads)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    cfg = mel_config or MelConfig()
-    manifests = [Path(m) for m in manifests]
-    cache_dir = Path(cache_dir) if cache_dir is not None else out_dir / "cache"
-    settings = {"manifests": [str(m) for m in manifests], "steps": steps, "batch_size": batch_size,
-                "segment_seconds": segment_seconds, "lr": lr, "weight_decay": weight_decay,
-                "warmup_steps": warmup_steps, "ema_decay": ema_decay, "mel_weight": mel_weight,
-                "gain_db": list(gain_db), "seed": seed, "model_config": model_config or {},
-                "mel": cfg.to_dict(), "num_threads": num_threads}
-    write_json_atomic(out_dir / "train_config.json", settings)
+    stage = section = "vocoder"
+    sampling = "randint"
+    ema_kind = "averaged"
+    defaults = VOCODER_DEFAULTS
 
-    torch.manual_seed(seed)
-    model = NeuralVocoder(mel=cfg.to_dict(), **(model_config or {}))
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay))
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay, betas=(0.8, 0.99))
-    ckpt = Checkpointer(out_dir)
-    log_path = out_dir / "log.jsonl"
-    step = ckpt.load(model=model, ema=ema, optimizer=opt) if resume else 0
-    if step == 0 and log_path.exists():
-        log_path.unlink()  # a fresh run starts a fresh log
-    append_log(log_path, {"step": step, "event": "start", "steps": steps})
+    def build(self) -> None:
+        from ..data.dataset import ClipDataset
 
-    criterion = VocoderLoss(cfg, mel_weight, TRAIN_FFT_SIZES)
-    valid = _valid_batch(manifests, cfg, segment_seconds, valid_clips, cache_dir)
-    if valid is None:
-        append_log(log_path, {"step": step, "note": "no held-out clips in the manifests: validation skipped"})
-    elif step == 0:
-        gl = spectral_distance(griffin_lim(log_mel(valid, cfg), cfg, 32), valid, cfg)
-        append_log(log_path, {"step": 0, "griffin_lim_32": vars(gl), "valid_clips": len(valid)})
+        r = self.settings
+        self.mel_cfg = MelConfig.from_dict(r["mel"]) if r.get("mel") else MelConfig()
+        a = self.recipe.get("audio", {})
+        cache = Path(a["cache_dir"]) if a.get("cache_dir") else self.out / "cache"
+        seconds = float(r["segment_seconds"])
+        self.valid = _valid_batch(self.manifests, self.mel_cfg, seconds, int(r["valid_clips"]), cache)
+        self.clips = ClipDataset(self.manifests, sample_rate=self.mel_cfg.sample_rate, channels=1,
+                                 clip_seconds=seconds, split="train", cache_dir=cache, seed=self.seed)
+        self.data = _SkipUnreadable(self.clips, self.log_path)
+        self.model = NeuralVocoder(mel=self.mel_cfg.to_dict(), **(r.get("model_config") or {}))
+        lr, warmup = float(r["lr"]), int(r["warmup_steps"])
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=float(r["weight_decay"]),
+                                           betas=(0.8, 0.99))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: _lr_at(s, self.steps, lr, warmup) / lr)
+        self.criterion = VocoderLoss(self.mel_cfg, float(r["mel_weight"]), TRAIN_FFT_SIZES)
 
-    train_ds = ClipDataset(manifests, sample_rate=cfg.sample_rate, channels=1, clip_seconds=segment_seconds,
-                           split="train", cache_dir=cache_dir, seed=seed * 1_000_003 + step)
-    train_ds = _SkipUnreadable(train_ds, log_path)
-    gen = torch.Generator().manual_seed(seed * 1_000_003 + step)  # a resumed run draws new crops
-    sampler = RandomSampler(train_ds, replacement=True, num_samples=max(1, steps - step) * batch_size,
-                            generator=gen)
-    loader = iter(DataLoader(train_ds, batch_size=batch_size, sampler=sampler, num_workers=0))
-    lo, hi = gain_db
+    def collate(self, items: list) -> torch.Tensor:
+        return crop_to_hop(torch.stack([it["audio"][0] for it in items]), self.mel_cfg)
 
-    bar = progress(total=steps, initial=step, desc="vocoder")
-    running: list[dict] = []  # per-step losses since the last log line
-    model.train()
-    while step < steps:
-        wave = crop_to_hop(next(loader)["audio"][:, 0], cfg)
-        gain = 10.0 ** ((lo + (hi - lo) * torch.rand(wave.shape[0], 1, generator=gen)) / 20.0)
-        wave = wave * gain
+    def extra_state(self) -> dict:
+        return {"crops": NumpyRandomness(self.clips._generator)} if self.accelerator.num_processes == 1 else {}
+
+    def begin(self) -> None:
+        if not self.is_main:
+            return
+        write_json_atomic(self.dir / "train_config.json", {"manifests": [str(m) for m in self.manifests],
+                                                           "seed": self.seed, **self.settings,
+                                                           "mel": self.mel_cfg.to_dict()})
+        self.log({"step": self.step, "event": "start", "steps": self.steps})
+        if self.valid is None:
+            self.log({"step": self.step, "note": "no held-out clips in the manifests: validation skipped"})
+        elif self.step == 0:
+            gl = spectral_distance(griffin_lim(log_mel(self.valid, self.mel_cfg), self.mel_cfg, 32), self.valid,
+                                   self.mel_cfg)
+            self.log({"step": 0, "griffin_lim_32": vars(gl), "valid_clips": len(self.valid)})
+
+    def train_step(self, wave: torch.Tensor) -> dict:
+        lo, hi = (float(g) for g in self.settings["gain_db"])
+        wave = wave * 10.0 ** ((lo + (hi - lo) * torch.rand(wave.shape[0], 1, device=wave.device)) / 20.0)
         with torch.no_grad():
-            mel = log_mel(wave, cfg)
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(step, steps, lr, warmup_steps)
-        loss, parts = criterion(model(mel), wave)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        opt.step()
-        ema.update_parameters(model)
-        step += 1
-        running.append({"loss": float(loss.detach()), **parts})
-        bar.update(1)
-        bar.set_postfix(loss=f"{sum(r['loss'] for r in running) / len(running):.4f}")
-        if step % log_every == 0 or step == steps:
-            means = {k: sum(r[k] for r in running) / len(running) for k in running[0]}
-            append_log(log_path, {"step": step, **means, "lr": opt.param_groups[0]["lr"]})
-            running = []
-        if valid is not None and (step % valid_every == 0 or step == steps):
-            ema.module.eval()
-            with torch.no_grad():
-                d = spectral_distance(ema.module(log_mel(valid, cfg)), valid, cfg)
-            append_log(log_path, {"step": step, "valid": vars(d)})
-            bar.write(f"step {step}: valid mrstft {d.mrstft:.4f} mel_l1 {d.mel_l1:.4f}")
-        if step % save_every == 0 or step == steps:
-            ckpt.save(step, model=model, ema=ema, optimizer=opt)
-            save_folder(ema.module, out_dir / FINAL_DIR)
-    bar.close()
-    final = out_dir / FINAL_DIR
-    if not (final / "config.json").exists():  # resumed a finished run that never wrote its folder
-        save_folder(ema.module, final)
-    return final
+            mel = log_mel(wave, self.mel_cfg)
+        loss, parts = self.criterion(self.train_model(mel), wave)
+        return {"loss": loss, **parts}
+
+    def validate(self) -> dict:
+        if self.valid is None:
+            return {}
+        d = spectral_distance(self.model(log_mel(self.valid, self.mel_cfg)), self.valid, self.mel_cfg)
+        print(f"step {self.step}: valid mrstft {d.mrstft:.4f} mel_l1 {d.mel_l1:.4f}")
+        return {"valid": vars(d)}
+
+    def export(self, dest: Path) -> Path:
+        with self.ema_weights():
+            save_folder(self.model, dest)
+        return dest
+
+
+def train_vocoder(manifests: list[Path], recipe: dict, out: Path) -> Path:
+    """Train (or resume) a :class:`NeuralVocoder` (recipe section ``[vocoder]``, see :data:`VOCODER_DEFAULTS`)
+    on the manifests' clips; returns the EMA folder ``<out>/vocoder/final``."""
+    return VocoderSolver(manifests, recipe, out).run()
 
 
 def main() -> None:
     import typer
 
     def cli(data: list[Path] = typer.Option(..., "--data", help="JSONL manifest (repeatable)"),
-            out: Path = typer.Option(..., "--out", help="run folder (checkpoint, log, final vocoder/)"),
+            out: Path = typer.Option(..., "--out", help="run folder (vocoder/: checkpoint, log, final/)"),
             steps: int = 8000, batch_size: int = 16, segment_seconds: float = 1.0, lr: float = 1e-3,
             seed: int = 0, resume: bool = True, log_every: int = 25, save_every: int = 250,
             valid_every: int = 250, num_threads: int = 1):
-        """Train the neural vocoder (resumes from OUT/last.pt when present)."""
-        folder = train_vocoder(data, out, steps=steps, batch_size=batch_size, segment_seconds=segment_seconds,
-                               lr=lr, seed=seed, resume=resume, log_every=log_every, save_every=save_every,
-                               valid_every=valid_every, num_threads=num_threads)
+        """Train the neural vocoder (resumes from OUT/vocoder/ckpt/last.pt when present)."""
+        if not resume:
+            shutil.rmtree(out / VocoderSolver.stage, ignore_errors=True)
+        recipe = {"seed": seed, "vocoder": {"steps": steps, "batch_size": batch_size,
+                                            "segment_seconds": segment_seconds, "lr": lr},
+                  "train": {"threads": num_threads, "log_every": log_every, "save_every": save_every,
+                            "valid_every": valid_every}}
+        folder = train_vocoder(data, recipe, out)
         print(f"EMA vocoder written to {folder}")
 
     typer.run(cli)

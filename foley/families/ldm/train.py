@@ -351,8 +351,7 @@ def train_ldm(manifests: list[Path], recipe: dict, out: Path, stages=STAGES, des
     if "vocoder" in stages:
         from ...vocoder.train import train_vocoder
 
-        v = recipe.get("vocoder", {})
-        train_vocoder(manifests, out / "vocoder", **{k: v[k] for k in v if k != "folder"})
+        train_vocoder(manifests, recipe, out)
     if "export" in stages:
         return export(recipe, out, dest or out / "model")
     return None
