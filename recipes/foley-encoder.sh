@@ -16,5 +16,5 @@ OUT=${OUT:-runs/encoder}
   --ema-decay 0.995 --seed 0 --num-threads 1 --valid-every 250 --save-every 250 --max-minutes 23
 # Ship it: the EMA weights and their config (the model card is models/foley-encoder/README.md).
 mkdir -p models/foley-encoder
-cp "$OUT/encoder/config.json" "$OUT/encoder/model.safetensors" models/foley-encoder/
+cp "$OUT/encoder/final/config.json" "$OUT/encoder/final/model.safetensors" models/foley-encoder/
 sha256sum models/foley-encoder/model.safetensors

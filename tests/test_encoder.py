@@ -125,23 +125,54 @@ def write_corpus(folder, n=6):
     return folder / "m.jsonl"
 
 
+def _encoder_recipe(steps: int, **train) -> dict:
+    return {"seed": 0, "encoder": {"steps": steps, "batch_size": 4, "min_seconds": 0.5, "max_seconds": 0.8,
+                                   "channels": [4, 8], "embed_dim": 8, "warmup_steps": 1, "valid_fraction": 0.2},
+            "train": {"threads": 1, "valid_every": 2, "save_every": 2, **train}}
+
+
 def test_training_writes_loadable_folder_and_resumes(tmp_path):
+    import shutil
+
     from foley.eval.encoder.train import train_encoder
 
     manifest = write_corpus(tmp_path / "data")
     out = tmp_path / "run"
-    kw = dict(batch_size=4, min_seconds=0.5, max_seconds=0.8, channels=(4, 8), embed_dim=8, valid_every=2,
-              save_every=2, warmup_steps=1, valid_fraction=0.2)
-    folder = train_encoder([manifest], out, steps=2, **kw)
+    folder = train_encoder([manifest], _encoder_recipe(2), out)
+    assert folder == out / "encoder" / "final"
     model, digest = load_encoder(folder)
     assert model.config.labels == ["sfx:water", "synth:hum"] and model.config.info["steps"] == 2
-    rep = json.loads((out / "valid.json").read_text())
+    rep = json.loads((out / "encoder" / "valid.json").read_text())
     assert rep["step"] == 2 and 0 <= rep["accuracy"] <= 1 and rep["n"] >= 1
-    assert any(json.loads(x).get("valid") for x in (out / "log.jsonl").read_text().splitlines())
-    train_encoder([manifest], out, steps=3, **kw)  # resumes at step 2
-    steps = [json.loads(x)["step"] for x in (out / "log.jsonl").read_text().splitlines() if "loss" in x]
+    log = out / "encoder" / "log.jsonl"
+    assert any(json.loads(x).get("valid") for x in log.read_text().splitlines())
+    shutil.rmtree(folder)  # a finished stage is skipped; without its final/ a longer recipe continues
+    train_encoder([manifest], _encoder_recipe(3), out)  # resumes at step 2
+    steps = [json.loads(x)["step"] for x in log.read_text().splitlines() if "loss" in x]
     assert steps == [2, 3]
     assert load_encoder(folder)[0].config.info["steps"] == 3 and file_sha256(folder / "model.safetensors") != digest
+
+
+def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
+    """The encoder on the training harness: killed after its step-2 checkpoint and run again, it logs the
+    uninterrupted run's losses, each step once, and ends with the same weights and averaged BatchNorm statistics."""
+    from foley.eval.encoder.train import EncoderSolver
+    from tests.solver_resume import check_resume
+
+    manifest = write_corpus(tmp_path / "data")
+    out = check_resume(EncoderSolver, [manifest], _encoder_recipe(5, log_every=1, valid_every=100), tmp_path, kill=4)
+    a, b = (load_encoder(out[k])[0].state_dict() for k in ("whole", "cut"))
+    assert any("running_mean" in k for k in a) and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_max_minutes_stops_at_a_step_and_exports(tmp_path):
+    from foley.eval.encoder.train import train_encoder
+
+    manifest = write_corpus(tmp_path / "data")
+    folder = train_encoder([manifest], _encoder_recipe(50, max_minutes=0.0), tmp_path / "run")
+    assert load_encoder(folder)[0].config.info["steps"] == 1  # stopped after its first step, yet exported
+    state = torch.load(tmp_path / "run" / "encoder" / "ckpt" / "last.pt", weights_only=True)
+    assert state["step"] == 1 and "draws" in state and "n_averaged" in state["ema"]
 
 
 def make_set(folder, shift: int, n: int = 5):

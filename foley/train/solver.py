@@ -128,7 +128,10 @@ class NumpyRandomness:
         self._get = gen if callable(gen) else (lambda: gen)
 
     def state_dict(self) -> dict:
-        return self._get().bit_generator.state
+        def plain(v):  # numpy scalars would not load with weights_only=True
+            return {k: plain(x) for k, x in v.items()} if isinstance(v, dict) else getattr(v, "item", lambda: v)()
+
+        return plain(self._get().bit_generator.state)
 
     def load_state_dict(self, state: dict) -> None:
         self._get().bit_generator.state = state
@@ -357,8 +360,10 @@ class Solver:
 
         rngs = gather_object([_rng_state(self.rng)])  # every process's streams, in rank order
         if self.is_main:
-            objects = {"model": self.model, "opt": self.optimizer, "rngs": rngs, "sampler": self.sampler.state_dict(),
+            objects = {"model": self.model, "opt": self.optimizer, "rngs": rngs,
                        "world": self.accelerator.num_processes}
+            if self.sampler is not None:  # None: train_step draws its own batches (see extra_state)
+                objects["sampler"] = self.sampler.state_dict()
             if self.ema is not None:
                 objects["ema"] = self.ema
             if self.scheduler is not None:
@@ -388,7 +393,7 @@ class Solver:
             if name in state:
                 obj.load_state_dict(state[name])
         rank, world = self.accelerator.process_index, self.accelerator.num_processes
-        if "sampler" in state:
+        if "sampler" in state and self.sampler is not None:
             self.sampler.load_state_dict(state["sampler"])
         rngs = state.get("rngs")
         if rngs is not None and len(rngs) == world:
@@ -511,8 +516,9 @@ class Solver:
                         metrics = self.validate()
                     if metrics:
                         self.log({"step": self.step, **metrics})
-                        bar.write(f"step {self.step}: " + ", ".join(
-                            f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
+                        if any(isinstance(v, float) for v in metrics.values()):
+                            bar.write(f"step {self.step}: " + ", ".join(
+                                f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
                 self.accelerator.wait_for_everyone()
             if self.step % save_every == 0 or last:
                 self._save()

@@ -1,13 +1,13 @@
 """Train the foley encoder on labelled manifests: cross-entropy on corpus classes plus attribute heads.
 
-``python -m foley.eval.encoder.train --data M1.jsonl --data M2.jsonl --out runs/encoder --steps 3000``
+``train_encoder(manifests, recipe, out)`` (recipe section ``[encoder]``), or
+``python -m foley.eval.encoder.train --data M1.jsonl --data M2.jsonl --out runs/encoder --steps 3000``.
 
-The run folder holds ``last.pt`` (model, EMA, optimizer, step, RNG; written atomically every
-``save_every`` steps and resumed from on start), ``log.jsonl`` (losses and held-out accuracy by step),
-``train_config.json``, ``valid.json`` (the latest held-out report: accuracy per corpus and head, and
-the most confused class pairs), ``cache/`` (log-mel of every clip) and ``encoder/`` (the EMA weights as
-a foley-encoder folder, rewritten at every checkpoint and at the end). ``--max-minutes`` stops early,
-at a step boundary, and still writes everything.
+A stage of the training harness (:mod:`foley.train.solver`): the run folder holds ``cache/`` (log-mel of every
+clip) and ``encoder/`` with ``ckpt/last.pt`` (exact resume), ``log.jsonl`` (losses and held-out accuracy by
+step), ``train_config.json``, ``valid.json`` (the latest held-out report: accuracy per corpus and head, and the
+most confused class pairs) and ``final/`` (the EMA weights as a foley-encoder folder). ``--max-minutes``
+(``[train] max_minutes``) stops early, at a step boundary, and still writes everything.
 """
 
 from __future__ import annotations
@@ -22,12 +22,11 @@ import torch
 from ...errors import FoleyError
 from ...features import MelConfig
 from ...fsutil import write_json_atomic
-from ...train.loop import Checkpointer, append_log, progress, set_threads
+from ...train.solver import NumpyRandomness, Solver
 from .data import IGNORE, MelClips, read_clips
 from .labels import CORPORA, build_label_space, corpus_of
 from .model import EncoderConfig, FoleyEncoder, save_encoder
 
-FINAL_DIR = "encoder"
 TOP_CONFUSIONS = 12
 
 
@@ -82,117 +81,112 @@ def evaluate_heads(model: FoleyEncoder, data: MelClips, frames: int, batch_size:
             "crop": f"first {frames} mel frames of each clip, silence-padded"}
 
 
-def train_encoder(data: list[Path], out: Path, steps: int = 3000, batch_size: int = 32, lr: float = 2e-3,
-                  min_seconds: float = 2.0, max_seconds: float = 4.0, valid_fraction: float = 0.05,
-                  max_clip_seconds: float = 20.0, channels: tuple[int, ...] = (16, 64, 128, 256, 256),
-                  embed_dim: int = 128, aux_weight: float = 0.5, label_smoothing: float = 0.05,
-                  gain_db: float = 12.0, ema_decay: float = 0.995, warmup_steps: int = 150, seed: int = 0,
-                  resume: bool = True, log_every: int = 25, valid_every: int = 250, save_every: int = 250,
-                  max_minutes: float | None = None, num_threads: int = 1) -> Path:
-    """Train a :class:`FoleyEncoder` on the manifests' labelled clips; returns the EMA encoder folder."""
-    from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+ENCODER_DEFAULTS = {"steps": 3000, "batch_size": 32, "lr": 2e-3, "min_seconds": 2.0, "max_seconds": 4.0,
+                    "valid_fraction": 0.05, "max_clip_seconds": 20.0, "channels": [16, 64, 128, 256, 256],
+                    "embed_dim": 128, "aux_weight": 0.5, "label_smoothing": 0.05, "gain_db": 12.0,
+                    "ema_decay": 0.995, "warmup_steps": 150}
 
-    set_threads(num_threads)
-    t0 = time.time()
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    mel_cfg = MelConfig()
-    clips = read_clips(data)
-    labels, aux = build_label_space(clips)
-    if len(labels) < 2:
-        raise FoleyError(f"{', '.join(map(str, data))}: fewer than two labelled classes; the encoder needs "
-                         "synth 'recipe', music 'family' or real-SFX 'category' labels")
-    cfg_run = {"data": [str(d) for d in data], "steps": steps, "batch_size": batch_size, "lr": lr,
-               "crop_seconds": [min_seconds, max_seconds], "valid_fraction": valid_fraction,
-               "max_clip_seconds": max_clip_seconds, "channels": list(channels), "embed_dim": embed_dim,
-               "aux_weight": aux_weight, "label_smoothing": label_smoothing, "gain_db": gain_db,
-               "ema_decay": ema_decay, "warmup_steps": warmup_steps, "seed": seed, "num_threads": num_threads,
-               "labels": labels, "aux": aux}
-    prev = out / "train_config.json"
-    if resume and (out / "last.pt").exists() and prev.exists():
+
+class EncoderSolver(Solver):
+    """The ``[encoder]`` stage on the training harness: class-balanced draws (with replacement) of random-length
+    crops with a random gain, cross-entropy on the classes plus the attribute heads, AdamW + warm-up/cosine,
+    gradient clip 5, torch ``AveragedModel`` EMA of weights and BatchNorm statistics (exported)."""
+
+    stage = section = "encoder"
+    ema_kind = "averaged"
+    ema_buffers = True
+    clip = 5.0
+    defaults = ENCODER_DEFAULTS
+
+    def finished(self) -> bool:
+        return (self.final / "model.safetensors").exists()
+
+    def build(self) -> None:
         import json
 
-        old = json.loads(prev.read_text())
-        if old.get("labels") != labels or old.get("aux") != aux:
-            raise FoleyError(f"{out}: the run was started with other labels; use another --out or --no-resume")
-    write_json_atomic(prev, cfg_run)
-    log = print
-    cache = out / "cache"
-    train = MelClips(clips, labels, aux, "train", mel_cfg, max_clip_seconds, valid_fraction, cache, log)
-    valid = MelClips(clips, labels, aux, "valid", mel_cfg, max_clip_seconds, valid_fraction, cache, log)
-    log(f"{len(train)} train / {len(valid)} valid clips, {len(labels)} classes, heads {', '.join(aux)}; "
-        f"skipped {len(train.skipped) + len(valid.skipped)} unreadable; data ready in {time.time() - t0:.0f} s")
+        r = self.settings
+        self.t0 = time.time()
+        mel_cfg = MelConfig()
+        clips = read_clips(self.manifests)
+        labels, aux = build_label_space(clips)
+        if len(labels) < 2:
+            raise FoleyError(f"{', '.join(map(str, self.manifests))}: fewer than two labelled classes; the encoder "
+                             "needs synth 'recipe', music 'family' or real-SFX 'category' labels")
+        self.run_config = {"data": [str(d) for d in self.manifests], "seed": self.seed, **r, "labels": labels,
+                           "aux": aux}
+        prev = self.dir / "train_config.json"
+        if self.ckpt.exists() and prev.exists():
+            old = json.loads(prev.read_text())
+            if old.get("labels") != labels or old.get("aux") != aux:
+                raise FoleyError(f"{self.dir}: the run was started with other labels; use another --out or delete "
+                                 f"{self.dir}")
+        cache, fraction, longest = self.out / "cache", float(r["valid_fraction"]), float(r["max_clip_seconds"])
+        self.train_set = MelClips(clips, labels, aux, "train", mel_cfg, longest, fraction, cache, print)
+        self.valid_set = MelClips(clips, labels, aux, "valid", mel_cfg, longest, fraction, cache, print)
+        print(f"{len(self.train_set)} train / {len(self.valid_set)} valid clips, {len(labels)} classes, heads "
+              f"{', '.join(aux)}; skipped {len(self.train_set.skipped) + len(self.valid_set.skipped)} unreadable; "
+              f"data ready in {time.time() - self.t0:.0f} s")
+        config = EncoderConfig(labels=labels, aux=aux, mel=mel_cfg, channels=[int(c) for c in r["channels"]],
+                               embed_dim=int(r["embed_dim"]))
+        self.model = FoleyEncoder(config)
+        lr, warmup = float(r["lr"]), int(r["warmup_steps"])
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=lr, weight_decay=1e-2)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda s: float(_lr_at(s, self.steps, lr, warmup)) / lr)  # a float: weights_only
+        self.frames = tuple(mel_cfg.frames_for(float(r[k])) for k in ("min_seconds", "max_seconds"))
+        # the global batch (crop length, clips) is drawn alike in every process; one process crops with it too
+        self.draws = np.random.default_rng([self.seed, 0])
+        world, rank = self.accelerator.num_processes, self.accelerator.process_index
+        self.crops = self.draws if world == 1 else np.random.default_rng([self.seed, 1, rank])
+        self.report: dict = {}
 
-    torch.manual_seed(seed)
-    config = EncoderConfig(labels=labels, aux=aux, mel=mel_cfg, channels=list(channels), embed_dim=embed_dim)
-    model = FoleyEncoder(config)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-2)
-    ema = AveragedModel(model, multi_avg_fn=get_ema_multi_avg_fn(ema_decay), use_buffers=True)
-    ckpt = Checkpointer(out)
-    step = ckpt.load(model=model, ema=ema, optimizer=opt) if resume else 0
-    rng = np.random.default_rng([seed, step])
-    lo, hi = (mel_cfg.frames_for(s) for s in (min_seconds, max_seconds))
-    valid_frames = hi
-    log_path = out / "log.jsonl"
-    report: dict = {}
-    n_params = sum(p.numel() for p in model.parameters())
+    def extra_state(self) -> dict:
+        return {"draws": NumpyRandomness(self.draws)}
 
-    def save(at: int) -> None:
-        ckpt.save(at, model=model, ema=ema, optimizer=opt)
-        ema.module.config.info = {"data": cfg_run["data"], "steps": at, "batch_size": batch_size,
-                                  "parameters": n_params, "valid": report,
-                                  "train_seconds": round(time.time() - t0, 1)}
-        save_encoder(ema.module, out / FINAL_DIR)
+    def begin(self) -> None:
+        if self.is_main:
+            write_json_atomic(self.dir / "train_config.json", self.run_config)
 
-    bar = progress(total=steps, initial=step, desc="encoder")
-    running: list[float] = []
-    model.train()
-    while step < steps:
-        frames = int(rng.integers(lo, hi + 1))
-        idx = rng.choice(len(train), size=batch_size, p=train.weights)
-        mel, main, aux_y = train.batch(idx, frames, rng, gain_db)
-        for group in opt.param_groups:
-            group["lr"] = _lr_at(step, steps, lr, warmup_steps)
-        loss = _loss(model(torch.from_numpy(mel)), torch.from_numpy(main),
-                     {h: torch.from_numpy(y) for h, y in aux_y.items()}, aux_weight, label_smoothing)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
-        opt.step()
-        ema.update_parameters(model)
-        step += 1
-        running.append(float(loss.detach()))
-        bar.update(1)
-        bar.set_postfix(loss=f"{np.mean(running):.3f}")
-        if step % log_every == 0 or step == steps:
-            append_log(log_path, {"step": step, "loss": float(np.mean(running)), "lr": opt.param_groups[0]["lr"],
-                                  "seconds": round(time.time() - t0, 1)})
-            running = []
-        over = max_minutes is not None and time.time() - t0 > 60 * max_minutes
-        if step % valid_every == 0 or step == steps or over:
-            report = evaluate_heads(ema.module, valid, valid_frames)
-            model.train()
-            append_log(log_path, {"step": step, "valid": report})
-            write_json_atomic(out / "valid.json", {"step": step, **report})
-            bar.write(f"step {step}: held-out accuracy {report['accuracy']:.3f} " + " ".join(
-                f"{c} {v['accuracy']:.3f}" for c, v in report["per_corpus"].items()))
-        if step % save_every == 0 or step == steps or over:
-            save(step)
-        if over:
-            bar.write(f"stopping at step {step}: --max-minutes {max_minutes} reached")
-            break
-    bar.close()
-    final = out / FINAL_DIR
-    if not (final / "model.safetensors").exists():  # resumed a finished run that never wrote its folder
-        save(step)
-    return final
+    def train_step(self, _batch) -> dict:
+        r, world, rank = self.settings, self.accelerator.num_processes, self.accelerator.process_index
+        frames = int(self.draws.integers(self.frames[0], self.frames[1] + 1))
+        idx = self.draws.choice(len(self.train_set), size=self.batch_size, p=self.train_set.weights)
+        mel, main, aux_y = self.train_set.batch(idx[rank::world], frames, self.crops, float(r["gain_db"]))
+        dev = self.accelerator.device
+        out = self.train_model(torch.from_numpy(mel).to(dev))
+        loss = _loss(out, torch.from_numpy(main).to(dev), {h: torch.from_numpy(y).to(dev) for h, y in aux_y.items()},
+                     float(r["aux_weight"]), float(r["label_smoothing"]))
+        return {"loss": loss}
+
+    def validate(self) -> dict:
+        self.report = evaluate_heads(self.model, self.valid_set, self.frames[1])
+        write_json_atomic(self.dir / "valid.json", {"step": self.step, **self.report})
+        print(f"step {self.step}: held-out accuracy {self.report['accuracy']:.3f} " + " ".join(
+            f"{c} {v['accuracy']:.3f}" for c, v in self.report["per_corpus"].items()))
+        return {"valid": self.report}
+
+    def export(self, dest: Path) -> Path:
+        with self.ema_weights() as model:
+            model.config.info = {"data": self.run_config["data"], "steps": self.step, "batch_size": self.batch_size,
+                                 "parameters": sum(p.numel() for p in model.parameters()), "valid": self.report,
+                                 "train_seconds": round(time.time() - self.t0, 1)}
+            save_encoder(model, dest)
+        return dest
+
+
+def train_encoder(manifests: list[Path], recipe: dict, out: Path) -> Path:
+    """Train (or resume) a :class:`FoleyEncoder` (recipe section ``[encoder]``, see :data:`ENCODER_DEFAULTS`)
+    on the manifests' labelled clips; returns the EMA encoder folder ``<out>/encoder/final``."""
+    return EncoderSolver(manifests, recipe, out).run()
 
 
 def main() -> None:
+    import shutil
+
     import typer
 
     def cli(data: list[Path] = typer.Option(..., "--data", help="JSONL manifest (repeatable)"),
-            out: Path = typer.Option(..., "--out", help="run folder (checkpoint, log, cache, final encoder/)"),
+            out: Path = typer.Option(..., "--out", help="run folder (cache/, encoder/: checkpoint, log, final/)"),
             steps: int = 3000, batch_size: int = 32, lr: float = 2e-3, min_seconds: float = 2.0,
             max_seconds: float = 4.0, valid_fraction: float = 0.05, max_clip_seconds: float = 20.0,
             channels: str = typer.Option("16,64,128,256,256", help="conv widths, comma-separated"),
@@ -201,15 +195,19 @@ def main() -> None:
             log_every: int = 25, valid_every: int = 250, save_every: int = 250,
             max_minutes: float = typer.Option(None, help="stop (and save) after this much wall time"),
             num_threads: int = 1):
-        """Train the foley encoder (resumes from OUT/last.pt when present)."""
-        widths = tuple(int(c) for c in channels.split(",") if c.strip())
-        folder = train_encoder(data, out, steps=steps, batch_size=batch_size, lr=lr, min_seconds=min_seconds,
-                               max_seconds=max_seconds, valid_fraction=valid_fraction,
-                               max_clip_seconds=max_clip_seconds, channels=widths, embed_dim=embed_dim,
-                               aux_weight=aux_weight, label_smoothing=label_smoothing, gain_db=gain_db,
-                               ema_decay=ema_decay, warmup_steps=warmup_steps, seed=seed, resume=resume,
-                               log_every=log_every, valid_every=valid_every, save_every=save_every,
-                               max_minutes=max_minutes, num_threads=num_threads)
+        """Train the foley encoder (resumes from OUT/encoder/ckpt/last.pt when present)."""
+        if not resume:
+            shutil.rmtree(out / EncoderSolver.stage, ignore_errors=True)
+        widths = [int(c) for c in channels.split(",") if c.strip()]
+        section = {"steps": steps, "batch_size": batch_size, "lr": lr, "min_seconds": min_seconds,
+                   "max_seconds": max_seconds, "valid_fraction": valid_fraction, "max_clip_seconds": max_clip_seconds,
+                   "channels": widths, "embed_dim": embed_dim, "aux_weight": aux_weight,
+                   "label_smoothing": label_smoothing, "gain_db": gain_db, "ema_decay": ema_decay,
+                   "warmup_steps": warmup_steps}
+        train = {"threads": num_threads, "log_every": log_every, "valid_every": valid_every, "save_every": save_every}
+        if max_minutes is not None:
+            train["max_minutes"] = max_minutes
+        folder = train_encoder(data, {"seed": seed, "encoder": section, "train": train}, out)
         print(f"EMA encoder written to {folder}")
 
     typer.run(cli)
