@@ -229,6 +229,29 @@ def test_tiny_training_reduces_loss_resumes_and_exports(tmp_path):
     assert steps.count(1) == 1 and 10 in steps
 
 
+
+def test_resume_after_kill_equals_uninterrupted_run(tmp_path):
+    """The codec GAN on the training harness (two optimisers, manual optimisation): killed after its step-2
+    checkpoint, in the adversarial phase, and run again, it logs the uninterrupted run's losses (discriminator's
+    included), each step once, and ends with the same codec and discriminator weights."""
+    from foley.codec.train import CodecSolver
+    from tests.ldm_tiny import tiny_corpus
+    from tests.solver_resume import check_resume
+
+    manifest = tiny_corpus(tmp_path)
+    recipe = {"seed": 0, "audio": {"valid_fraction": 0.2, "cache_dir": str(tmp_path / "cache")},
+              "codec": {**TINY, "crop_seconds": 0.2, "batch_size": 4, "steps": 5, "adv_start": 1, "lr": 2e-3,
+                        "valid_items": 2, "valid_seconds": 0.4, "kmeans_iters": 2},
+              "train": {"threads": 1, "log_every": 1, "valid_every": 100, "save_every": 2}}
+    check_resume(CodecSolver, [manifest], recipe, tmp_path, kill=4)
+    logs = [[json.loads(x) for x in (tmp_path / run / "codec" / "log.jsonl").read_text().splitlines()]
+            for run in ("whole", "cut")]
+    assert [r["disc"] for r in logs[0] if "disc" in r] == [r["disc"] for r in logs[1] if "disc" in r]
+    assert len([r for r in logs[1] if "disc" in r]) == 4  # steps 2..5 are adversarial
+    a, b = (torch.load(tmp_path / run / "codec" / "ckpt" / "last.pt", weights_only=True) for run in ("whole", "cut"))
+    assert all(torch.equal(a["disc"][k], b["disc"][k]) for k in a["disc"])
+
+
 # --- CLI --------------------------------------------------------------------------------------------
 def test_cli_encode_info_decode_exact_length(foley_cli, codec_folder, write_audio, tmp_path, monkeypatch):
     import soundfile as sf

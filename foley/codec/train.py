@@ -7,18 +7,18 @@ learnt codebooks are copied into the ``EncodecModel``'s own codebook buffers, wh
 (nearest neighbour in Euclidean distance). Losses: :mod:`foley.codec.losses`. No weight EMA: the EMA
 codebooks track the live encoder, and an averaged encoder would no longer match them.
 
-Checkpoints every ``save_every`` steps in ``<run>/codec/ckpt`` and resumes after a kill.
+Runs on the training harness (:mod:`foley.train.solver`, manual optimisation of the generator and the
+discriminator): checkpoints every ``save_every`` steps in ``<run>/codec/ckpt``; an exact resume after a kill.
 """
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import torch
 
 from ..fsutil import write_json_atomic
-from ..train.loop import Checkpointer, append_log, infinite, progress, set_threads
+from ..train.solver import NumpyRandomness, Solver
 from .config import DEFAULTS, codec_config
 from .losses import MultiScaleSTFTDiscriminator, ReconstructionLoss, adversarial_losses, mel_distance, si_sdr
 from .model import CODEC_META, FoleyCodec
@@ -102,11 +102,6 @@ def pick_channel(audio: torch.Tensor) -> torch.Tensor:
     return audio[torch.arange(audio.shape[0]), pick][:, None]
 
 
-def _batch(data) -> torch.Tensor:
-    """A DataLoader batch [B, 2, T] -> one random channel per item [B, 1, T] (the codec is mono)."""
-    return pick_channel(next(data)["audio"])
-
-
 def _dataset(manifests, recipe, r, seconds, split, out):
     from ..data.dataset import ClipDataset
 
@@ -143,6 +138,107 @@ def evaluate(net, rvq, x: torch.Tensor) -> dict:
     return out
 
 
+class CodecModule(torch.nn.Module):
+    """The ``EncodecModel`` and its training ``ResidualVQ`` as one module (checkpointed as ``net.*``, ``rvq.*``);
+    ``forward`` is :func:`codec_forward` (one call for a process-parallel wrapper)."""
+
+    def __init__(self, net, rvq):
+        super().__init__()
+        self.net, self.rvq = net, rvq
+
+    def forward(self, x: torch.Tensor):
+        return codec_forward(self.net, self.rvq, x)
+
+
+class CodecSolver(Solver):
+    """The waveform codec GAN (``[codec]``, ``kind = "encodec"``) on the training harness, optimised manually:
+    per step the generator (reconstruction + commitment, plus hinge adversarial and feature matching from
+    ``adv_start``; AdamW betas 0.5/0.9, gradient clip 10), then the discriminator (hinge loss, its own AdamW).
+    k-means codebook initialisation and a step-0 baseline in :meth:`begin`; no weight EMA (see the module)."""
+
+    stage = section = "codec"
+    sampling = "loader"
+    manual_optimization = True
+    defaults = {**DEFAULTS, **TRAIN_DEFAULTS}
+
+    def finished(self) -> bool:
+        return (self.final / CODEC_META).exists()
+
+    def build(self) -> None:
+        from transformers import EncodecModel
+
+        from ..errors import FoleyError
+
+        r, out = self.settings, self.out
+        net = EncodecModel(codec_config(r)).train()
+        init_weights(net)
+        self.model = CodecModule(net, build_rvq(r).train())
+        sr = self.sr = int(r["sample_rate"])
+        self.disc = MultiScaleSTFTDiscriminator(sr, filters=int(r["disc_filters"])).train()
+        self.recon = ReconstructionLoss(sr)
+        self.optimizer = torch.optim.AdamW(net.parameters(), lr=float(r["lr"]), betas=(0.5, 0.9))
+        self.opt_d = torch.optim.AdamW(self.disc.parameters(), lr=float(r["disc_lr"]), betas=(0.5, 0.9))
+        self.hop = net_hop(r)
+        self.crop = max(self.hop, int(round(float(r["crop_seconds"]) * sr / self.hop)) * self.hop) / sr
+        ds = _dataset(self.manifests, self.recipe, r, self.crop, "train", out)
+        if len(ds) == 0:
+            raise FoleyError("the training split is empty: the manifests hold too few clips")
+        valid = _dataset(self.manifests, self.recipe, r, float(r["valid_seconds"]), "valid", out)
+        self.valid_x = _valid_batch(valid, r)
+        self.data = ds
+        self.batch_size = min(self.batch_size, len(ds))
+
+    def collate(self, items: list) -> torch.Tensor:
+        return pick_channel(torch.stack([it["audio"] for it in items]))
+
+    def extra_state(self) -> dict:
+        extra = {"disc": self.disc, "opt_d": self.opt_d}
+        if self.accelerator.num_processes == 1:
+            extra["crops"] = NumpyRandomness(self.data._generator)
+        return extra
+
+    def begin(self) -> None:
+        self.train_disc, self.opt_d = self.accelerator.prepare(self.disc, self.opt_d)
+        if self.step == 0:
+            net, rvq = self.model.net, self.model.rvq
+            init_codebooks(rvq, lambda: net.encoder(self.next_batch()).transpose(1, 2), self.settings,
+                           int(round(self.crop * self.sr)), self.hop)
+            self.log({"step": 0, "valid": evaluate(net, rvq, self.valid_x)})  # the baseline
+
+    def train_step(self, x: torch.Tensor) -> dict:
+        r = self.settings
+        y, _, commit = self.train_model(x)
+        rec, parts = self.recon(y, x)
+        loss = rec + float(r["commit_weight"]) * commit
+        adversarial = self.step >= int(r["adv_start"])
+        if adversarial:
+            d_loss, adv, fm = adversarial_losses(self.train_disc, x, y)
+            loss = loss + float(r["adv_weight"]) * adv + float(r["fm_weight"]) * fm
+            parts.update(adv=adv.item(), fm=fm.item(), disc=d_loss.item())
+        self.optimizer_step(loss, self.optimizer, list(self.model.net.parameters()), 10.0)
+        if adversarial:
+            self.optimizer_step(d_loss, self.opt_d, list(self.disc.parameters()), None)
+        return {"loss": loss.detach(), "rec": rec.detach(), "commit": commit.detach(), **parts}
+
+    def validate(self) -> dict:
+        metrics = evaluate(self.model.net, self.model.rvq, self.valid_x)
+        best = metrics[max(metrics, key=lambda k: float(k.split("_")[1]))]
+        print(f"step {self.step}: valid mel distance {best['mel_distance']:.3f}, SI-SDR {best['si_sdr']:.1f} dB")
+        return {"valid": metrics}
+
+    def preview(self, step: int) -> None:
+        _preview(self.model.net, self.model.rvq, self.valid_x, self.dir / "previews", step)
+
+    def export(self, dest: Path) -> Path:
+        net, rvq = self.model.net, self.model.rvq
+        sync_codebooks(net, rvq)
+        meta = {"recipe": self.recipe.get("name"), "steps": self.step, "trained_on": [str(m) for m in self.manifests],
+                "licence": self.recipe.get("licence", "unknown")}
+        FoleyCodec(net, meta=meta).save(dest, dtype=self.settings.get("export_dtype", "float32"))
+        write_json_atomic(self.dir / "valid.json", evaluate(net, rvq, self.valid_x))
+        return dest
+
+
 def train_codec(manifests, recipe: dict, out: Path) -> Path:
     """Train (or resume) the codec stage; returns the finished codec folder ``<out>/codec/final``.
 
@@ -156,80 +252,7 @@ def train_codec(manifests, recipe: dict, out: Path) -> Path:
         from ..errors import FoleyError
 
         raise FoleyError(f"[codec] kind = '{kind}' is unknown; use \"encodec\" (waveform) or \"mel\"")
-    r, t = settings(recipe), recipe.get("train", {})
-    stage = Path(out) / "codec"
-    final = stage / "final"
-    if (final / CODEC_META).exists():
-        return final
-    set_threads(t.get("threads"))
-    torch.manual_seed(recipe.get("seed", 0))
-    from transformers import EncodecModel
-
-    net = EncodecModel(codec_config(r)).train()
-    init_weights(net)
-    rvq = build_rvq(r).train()
-    sr = int(r["sample_rate"])
-    disc = MultiScaleSTFTDiscriminator(sr, filters=int(r["disc_filters"])).train()
-    recon = ReconstructionLoss(sr)
-    opt_g = torch.optim.AdamW(net.parameters(), lr=float(r["lr"]), betas=(0.5, 0.9))
-    opt_d = torch.optim.AdamW(disc.parameters(), lr=float(r["disc_lr"]), betas=(0.5, 0.9))
-    ckpt = Checkpointer(stage / "ckpt")
-    step = ckpt.load(net=net, rvq=rvq, disc=disc, opt_g=opt_g, opt_d=opt_d)
-    hop = net_hop(r)
-    crop = max(hop, int(round(float(r["crop_seconds"]) * sr / hop)) * hop) / sr
-    train_ds = _dataset(manifests, recipe, r, crop, "train", Path(out))
-    valid_x = _valid_batch(_dataset(manifests, recipe, r, float(r["valid_seconds"]), "valid", Path(out)), r)
-    from ..families.ldm.train import _loader
-
-    data = infinite(_loader(train_ds, int(r["batch_size"])))
-    if step == 0:
-        init_codebooks(rvq, lambda: net.encoder(_batch(data)).transpose(1, 2), r, int(round(crop * sr)), hop)
-        append_log(stage / "log.jsonl", {"step": 0, "valid": evaluate(net, rvq, valid_x)})  # the baseline
-    steps, adv_start = int(r["steps"]), int(r["adv_start"])
-    bar = progress(steps, step, "codec")
-    t0, step0 = time.time(), step
-    while step < steps:
-        x = _batch(data)
-        y, _, commit = codec_forward(net, rvq, x)
-        rec, parts = recon(y, x)
-        loss = rec + float(r["commit_weight"]) * commit
-        adversarial = step >= adv_start
-        if adversarial:
-            d_loss, adv, fm = adversarial_losses(disc, x, y)
-            loss = loss + float(r["adv_weight"]) * adv + float(r["fm_weight"]) * fm
-            parts.update(adv=adv.item(), fm=fm.item(), disc=d_loss.item())
-        opt_g.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(net.parameters(), 10.0)
-        opt_g.step()
-        if adversarial:
-            opt_d.zero_grad(set_to_none=True)
-            d_loss.backward()
-            opt_d.step()
-        step += 1
-        bar.update(1)
-        bar.set_postfix(rec=f"{float(rec):.3f}", commit=f"{float(commit):.3f}")
-        if step % int(t.get("log_every", 50)) == 0:
-            append_log(stage / "log.jsonl", {"step": step, "loss": float(loss), "rec": float(rec),
-                                             "commit": float(commit), **parts,
-                                             "steps_per_s": (step - step0) / (time.time() - t0)})
-        if step % int(t.get("valid_every", 500)) == 0 or step == steps:
-            metrics = evaluate(net, rvq, valid_x)
-            append_log(stage / "log.jsonl", {"step": step, "valid": metrics})
-            best = metrics[max(metrics, key=lambda k: float(k.split("_")[1]))]
-            bar.write(f"step {step}: valid mel distance {best['mel_distance']:.3f}, SI-SDR {best['si_sdr']:.1f} dB")
-        if step % int(t.get("save_every", 250)) == 0 or step == steps:
-            ckpt.save(step, net=net, rvq=rvq, disc=disc, opt_g=opt_g, opt_d=opt_d)
-        if t.get("preview_every") and step % int(t["preview_every"]) == 0:
-            _preview(net, rvq, valid_x, stage / "previews", step)
-    bar.close()
-    sync_codebooks(net, rvq)
-    meta = {"recipe": recipe.get("name"), "steps": step, "trained_on": [str(m) for m in manifests],
-            "licence": recipe.get("licence", "unknown")}
-    codec = FoleyCodec(net, meta=meta)
-    codec.save(final, dtype=r.get("export_dtype", "float32"))
-    write_json_atomic(stage / "valid.json", evaluate(net, rvq, valid_x))
-    return final
+    return CodecSolver(manifests, recipe, out).run()
 
 
 def _preview(net, rvq, x, folder: Path, step: int, items: int = 2) -> None:
