@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from ...editing import reimpose
 from ...errors import ModelError
 from ...features import MelConfig, log_mel
 from ...formats import FORMATS, check_format
@@ -180,11 +181,7 @@ class LatentAudioModel:
                 out = out_u + guidance * (out_c - out_u)
             x = sched.step(out, t, x).prev_sample
             if known is not None:
-                if i + 1 < len(timesteps):
-                    ref = sched.add_noise(known, noise, timesteps[i + 1: i + 2])
-                else:
-                    ref = known
-                x = keep * ref + (1 - keep) * x
+                x = reimpose(x, known, noise, keep, sched, timesteps, i)
             if callback is not None:
                 callback(i + 1, len(timesteps))
         return x

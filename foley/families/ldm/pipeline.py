@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 from collections import defaultdict
 from functools import partial
 from pathlib import Path
@@ -11,12 +10,19 @@ import numpy as np
 import torch
 
 from ...audio import Audio
-from ...errors import RequestError
-from ...generator import Generator, ModelCard, record_used
+from ...editing import (
+    DIFFUSION_TASKS,
+    band_split,
+    estimate_cutoff,
+    expand,
+    extended_length,
+    seed_of,
+    splice,
+    window_seed,
+)
+from ...generator import EXTEND_SECONDS, Generator, ModelCard, record_used
 from ...request import GenerationRequest
 from .model import LatentAudioModel
-
-CROSSFADE_SECONDS = 0.05
 
 
 class LDMGenerator(Generator):
@@ -36,8 +42,7 @@ class LDMGenerator(Generator):
         card = card or ModelCard(name=Path(folder).name, family="ldm", weights=str(folder),
                                  sample_rate=cfg.mel.sample_rate, channels=cfg.channels,
                                  max_duration=cfg.max_duration,
-                                 tasks=("generate", "style_transfer", "inpaint", "extend", "continue",
-                                        "super_resolution"))
+                                 tasks=DIFFUSION_TASKS)
         return cls(model, card)
 
     def weight_hash(self) -> str:
@@ -59,10 +64,6 @@ class LDMGenerator(Generator):
         steps, guidance, scheduler = self._settings(r)
         return record_used(meta, {"steps": steps, "guidance_scale": guidance, "scheduler": scheduler})
 
-    @staticmethod
-    def _seed(r: GenerationRequest) -> int:
-        return r.seed if r.seed is not None else secrets.randbelow(2**31)
-
     def _noise(self, seeds: list[int], width: int) -> torch.Tensor:
         """Initial noise, one generator per item, so a seed gives the same sample in any batch."""
         shape = (self.model.vae.config.latent_channels, self.model.latent_height, width)
@@ -70,10 +71,7 @@ class LDMGenerator(Generator):
 
     # --- generation ----------------------------------------------------------------------------
     def _generate(self, requests: list[GenerationRequest]) -> list[Audio]:
-        items = []  # (request index, variation, request, seed)
-        for i, r in enumerate(requests):
-            base = self._seed(r)
-            items += [(i, j, r, base + j) for j in range(r.num_variations)]
+        items = expand(requests)  # (request index, variation, request, seed)
         groups: dict[tuple, list] = defaultdict(list)
         for it in items:
             groups[(it[2].duration, *self._settings(it[2]))].append(it)
@@ -143,7 +141,7 @@ class LDMGenerator(Generator):
             keep[..., :overlap] = 1.0
             known = torch.zeros(1, z.shape[1], z.shape[2], win)
             known[..., :overlap] = z[..., -overlap:]
-            nxt = self._sample([r], [seed + 7919 * pos], win, steps, guidance, "ddim", known=known, keep=keep)
+            nxt = self._sample([r], [window_seed(seed, pos)], win, steps, guidance, "ddim", known=known, keep=keep)
             z = torch.cat([z, nxt[..., overlap:]], dim=-1)
             pos += 1
         return self._finish(self._decode(z[..., :total], r.duration)[0], r, seed, 0)
@@ -154,7 +152,7 @@ class LDMGenerator(Generator):
             audio.sample_rate != self.sample_rate or audio.channels != self.channels) else audio
         steps, guidance, scheduler = self._settings(r)
         outs = []
-        base = self._seed(r)
+        base = seed_of(r)
         for j in range(r.num_variations):
             seed = base + j
             fn = {"style_transfer": self._style_transfer, "inpaint": self._inpaint, "extend": self._extend,
@@ -203,14 +201,11 @@ class LDMGenerator(Generator):
             return keep
 
         gen = self._masked(src, r, seed, steps, guidance, scheduler, keep_fn, src.duration)
-        return _splice(src, gen, r.mask_start, r.mask_end)
+        return splice(src, gen, r.mask_start, r.mask_end)
 
     def _extend(self, src: Audio, r, seed, steps, guidance, scheduler) -> Audio:
         """Continue ``src`` to a total of ``r.duration`` seconds (default: 5 s more than the input)."""
-        total = r.duration if r.duration > src.duration + 0.1 else src.duration + 5.0
-        if total > self.card.max_duration:
-            raise RequestError(f"extended length {total:g} s is over the model's maximum of "
-                               f"{self.card.max_duration:g} s")
+        total = extended_length(src, r.duration, self.card.max_duration, EXTEND_SECONDS)
         a = self._time_index(src.duration)
 
         def keep_fn(width, known):
@@ -219,11 +214,11 @@ class LDMGenerator(Generator):
             return keep
 
         gen = self._masked(src, r, seed, steps, guidance, scheduler, keep_fn, total)
-        return _splice(src.pad_or_trim(gen.frames), gen, src.duration, total)
+        return splice(src.pad_or_trim(gen.frames), gen, src.duration, total)
 
     def _super_resolution(self, src: Audio, r, seed, steps, guidance, scheduler) -> Audio:
         m = self.model
-        cutoff = r.cutoff_hz or _estimate_cutoff(src)
+        cutoff = r.cutoff_hz or estimate_cutoff(src)
         mel_freqs = _mel_centres(m.cfg.mel)
         keep_rows = int(np.searchsorted(mel_freqs, cutoff) // m.f_vae)
 
@@ -234,26 +229,7 @@ class LDMGenerator(Generator):
 
         gen = self._masked(src, r, seed, steps, guidance, scheduler, keep_fn, src.duration)
         # keep the input's own band below the cut-off and take the generated band above it
-        return Audio(_lowpass(src.samples, cutoff, self.sample_rate)
-                     + _highpass(gen.samples, cutoff, self.sample_rate), self.sample_rate)
-
-
-def _splice(src: Audio, gen: Audio, start: float, end: float) -> Audio:
-    """Original outside [start, end), generated inside, with short equal-power crossfades."""
-    sr = src.sample_rate
-    n = gen.frames
-    out = src.pad_or_trim(n).samples.copy()
-    a, b = int(round(start * sr)), min(int(round(end * sr)), n)
-    xf = int(CROSSFADE_SECONDS * sr)
-    w = np.zeros(n, np.float32)
-    w[a:b] = 1.0
-    if xf > 0:
-        ramp = np.sin(0.5 * np.pi * np.linspace(0, 1, xf, dtype=np.float32)) ** 2
-        if a > 0:  # fade in the generated part inside the masked region
-            w[a:a + min(xf, b - a)] = ramp[: min(xf, b - a)]
-        if b < n:
-            w[max(a, b - xf):b] = np.minimum(w[max(a, b - xf):b], ramp[::-1][-(b - max(a, b - xf)):])
-    return Audio(out * (1 - w) + gen.samples * w, sr)
+        return Audio(band_split(src.samples, gen.samples, cutoff, self.sample_rate), self.sample_rate)
 
 
 def _mel_centres(cfg) -> np.ndarray:
@@ -261,31 +237,3 @@ def _mel_centres(cfg) -> np.ndarray:
 
     return librosa.mel_frequencies(cfg.n_mels + 2, fmin=cfg.f_min, fmax=cfg.f_max)[1:-1]
 
-
-def _estimate_cutoff(audio: Audio) -> float:
-    """Highest frequency holding meaningful energy (-60 dB below the spectrum's peak)."""
-    spec = np.abs(np.fft.rfft(audio.to_mono().samples[0]))
-    freqs = np.fft.rfftfreq(audio.frames, 1 / audio.sample_rate)
-    db = 20 * np.log10(spec / (spec.max() + 1e-12) + 1e-12)
-    above = np.flatnonzero(db > -60)
-    if above.size == 0:
-        raise RequestError("input audio is silent; super-resolution needs sound")
-    return float(freqs[above[-1]])
-
-
-def _sos(cutoff: float, sr: int, kind: str):
-    from scipy.signal import butter
-
-    return butter(8, min(cutoff, sr / 2 * 0.99), btype=kind, fs=sr, output="sos")
-
-
-def _lowpass(x: np.ndarray, cutoff: float, sr: int) -> np.ndarray:
-    from scipy.signal import sosfiltfilt
-
-    return sosfiltfilt(_sos(cutoff, sr, "lowpass"), x, axis=-1).astype(np.float32)
-
-
-def _highpass(x: np.ndarray, cutoff: float, sr: int) -> np.ndarray:
-    from scipy.signal import sosfiltfilt
-
-    return sosfiltfilt(_sos(cutoff, sr, "highpass"), x, axis=-1).astype(np.float32)

@@ -1,7 +1,8 @@
 """The token-LM Generator: text to audio, audio continuation, long-form and streaming.
 
 Every output is sampled on its own after seeding (transformers' sampler has one global generator), so a
-seed gives the same sound in any batch; variation j uses seed + j, window w of a long piece seed + 7919 w.
+seed gives the same sound in any batch; variation j uses seed + j, window w of a long piece seed + 7919 w
+(:mod:`foley.editing`, which also holds the crossfade).
 Codes become audio through :class:`~foley.codec.model.ChunkDecoder` in fixed chunks, whether streamed or
 not, so the streamed chunks of a request concatenate to exactly the non-streamed output, unless ``generate``
 redrew an inaudible result (RMS under ``silent_dbfs``) from a derived seed, which a stream cannot take back;
@@ -14,7 +15,6 @@ Long-form: past the training window, each new window is prompted with the last `
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,14 +22,13 @@ import numpy as np
 import torch
 
 from ...audio import Audio
+from ...editing import CROSSFADE_SECONDS, TOKEN_TASKS, extended_length, seed_of, splice_samples, window_seed
 from ...errors import RequestError
-from ...generator import Generator, ModelCard, record_used
+from ...generator import EXTEND_SECONDS, Generator, ModelCard, record_used
 from ...request import GenerationRequest, make_request
 from .model import TokenLM
 
-LM_TASKS = ("generate", "continue", "extend")
-CROSSFADE_SECONDS = 0.05
-WINDOW_SEED_STRIDE = 7919
+LM_TASKS = TOKEN_TASKS
 KNEE, CEILING = 0.7079, 0.98  # soft clip: linear up to -3 dBFS, then bending towards 0.98 (never reaching it)
 
 
@@ -85,15 +84,11 @@ class LMGenerator(Generator):
             s["guidance_scale"] = r.guidance_scale
         return s
 
-    @staticmethod
-    def _seed(r: GenerationRequest) -> int:
-        return r.seed if r.seed is not None else secrets.randbelow(2**31)
-
     # --- generation ----------------------------------------------------------------------------
     def _generate(self, requests: list[GenerationRequest]) -> list[Audio]:
         outs = []
         for r in requests:
-            base = self._seed(r)
+            base = seed_of(r)
             settings = self._settings(r)
             for j in range(r.num_variations):
                 def draw(seed, r=r, settings=settings):
@@ -112,7 +107,7 @@ class LMGenerator(Generator):
         if r.task != "generate" or r.num_variations != 1:
             raise RequestError("streaming makes one sound from text: task 'generate', one variation")
         self._check_duration(r)
-        seed, settings = self._seed(r), self._settings(r)
+        seed, settings = seed_of(r), self._settings(r)
         offset = 0
         for i, chunk in enumerate(self._chunks(r, seed, settings, streaming=True)):
             audio = self._finish(chunk, r, seed, 0, settings)
@@ -148,7 +143,7 @@ class LMGenerator(Generator):
         made, window = 0, 0
         while made < frames:
             n = min(lm.window_frames - (0 if ctx is None else ctx.shape[-1]), frames - made)
-            s = seed + WINDOW_SEED_STRIDE * window
+            s = window_seed(seed, window)
             if streaming:
                 parts = []
                 for block in stream_frames(lm, states, mask, n, s, settings, prompt=ctx):
@@ -176,12 +171,10 @@ class LMGenerator(Generator):
     def _edit(self, audio: Audio, r: GenerationRequest) -> list[Audio]:
         """Continue ``audio`` to ``r.duration`` seconds in all (default: 5 s more); the input is kept
         bit-exact up to its last 50 ms, which crossfade into the continuation."""
-        from ..public.latent_edit import extended_length
-
         src = audio.to_channels(self.channels) if audio.channels != self.channels else audio
         if src.sample_rate != self.sample_rate:
             src = src.resample(self.sample_rate)
-        total = extended_length(src, r.duration, self.card.max_duration)
+        total = extended_length(src, r.duration, self.card.max_duration, EXTEND_SECONDS)
         settings = self._settings(r)
         hop = self.lm.codec.hop_length
         whole = (src.frames // hop) * hop  # the prompt ends on a frame border: no half-silent last frame
@@ -194,12 +187,13 @@ class LMGenerator(Generator):
         start = (codes.shape[-1] - overlap) * hop                         # first decoded sample (input timeline)
         new_seconds = total - start / self.sample_rate
         rr = r.model_copy(update={"duration": new_seconds})
-        outs, base = [], self._seed(r)
+        outs, base = [], seed_of(r)
         for j in range(r.num_variations):
             gen = np.concatenate(list(self._continue_chunks(rr, base + j, settings, keep, overlap)), axis=-1)
             out = np.zeros((self.channels, int(round(total * self.sample_rate))), np.float32)
             out[:, start:start + gen.shape[-1]] = soft_clip(np.nan_to_num(gen[:, : out.shape[-1] - start]))
-            joined = _crossfade_in(src.samples, out, src.frames, int(CROSSFADE_SECONDS * self.sample_rate))
+            xf = int(CROSSFADE_SECONDS * self.sample_rate)  # the input's last xf samples fade into the new
+            joined = splice_samples(src.samples, out, src.frames - xf, out.shape[-1], xf)
             outs.append(self._finish(joined, r, base + j, j, settings))
         return outs
 
@@ -218,14 +212,3 @@ class LMGenerator(Generator):
 def _then_none(it):
     yield from it
     yield None
-
-
-def _crossfade_in(src: np.ndarray, out: np.ndarray, n: int, xf: int) -> np.ndarray:
-    """``src`` [C, n] bit-exact before ``n - xf``, an equal-power crossfade into ``out`` over its last ``xf``
-    samples, ``out`` [C, N] after ``n``."""
-    xf = max(1, min(xf, n))
-    res = out.copy()
-    res[:, : n - xf] = src[:, : n - xf]
-    ramp = np.sin(0.5 * np.pi * np.linspace(0, 1, xf, dtype=np.float32)) ** 2
-    res[:, n - xf:n] = src[:, n - xf:n] * (1 - ramp) + out[:, n - xf:n] * ramp
-    return res

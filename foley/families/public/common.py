@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import secrets
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +15,6 @@ from ...generator import Generator, ModelCard, record_used
 from ...request import GenerationRequest
 from .cards import HubCard
 
-CROSSFADE_SECONDS = 0.05  # splice ramps for masked edits (equal-power)
 _LOAD_ERRORS = (OSError, ValueError, RuntimeError, KeyError, TypeError, AttributeError, ImportError)
 
 
@@ -77,42 +75,12 @@ def unsupported(card: ModelCard, task: str) -> RequestError:
     return RequestError(f"model '{card.name}' cannot do '{task}' (it supports: {', '.join(card.tasks)}){hint}")
 
 
-def seed_of(r: GenerationRequest) -> int:
-    return r.seed if r.seed is not None else secrets.randbelow(2**31)
-
-
-def expand(requests: list[GenerationRequest]) -> list[tuple[int, int, GenerationRequest, int]]:
-    """(request index, variation, request, seed) for every output; variation j uses seed + j."""
-    items = []
-    for i, r in enumerate(requests):
-        base = seed_of(r)
-        items += [(i, j, r, base + j) for j in range(r.num_variations)]
-    return items
-
-
 def fit(samples: np.ndarray, frames: int) -> np.ndarray:
     """Pad with zeros or trim the last axis of ``samples`` [..., T] to ``frames``."""
     if samples.shape[-1] >= frames:
         return samples[..., :frames]
     pad = [(0, 0)] * (samples.ndim - 1) + [(0, frames - samples.shape[-1])]
     return np.pad(samples, pad)
-
-
-def splice(src: Audio, gen: Audio, start: float, end: float) -> Audio:
-    """``src`` outside [start, end) s, ``gen`` inside, with short equal-power crossfades (same rate/channels)."""
-    sr, n = src.sample_rate, gen.frames
-    out = src.pad_or_trim(n).samples
-    a, b = int(round(start * sr)), min(int(round(end * sr)), n)
-    w = np.zeros(n, np.float32)
-    w[a:b] = 1.0
-    xf = min(int(CROSSFADE_SECONDS * sr), max(b - a, 0) // 2)
-    if xf > 0:
-        ramp = np.sin(0.5 * np.pi * np.linspace(0, 1, xf, dtype=np.float32)) ** 2
-        if a > 0:
-            w[a:a + xf] = ramp
-        if b < n:
-            w[b - xf:b] = ramp[::-1]
-    return Audio((out * (1 - w) + gen.samples * w).astype(np.float32), sr)
 
 
 class PublicGenerator(Generator):

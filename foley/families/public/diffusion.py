@@ -15,12 +15,14 @@ import torch
 
 from ... import device as devices
 from ...audio import Audio
+from ...editing import band_split, estimate_cutoff, expand, extended_length, seed_of, splice
 from ...errors import RequestError
 from ...features import MelConfig, log_mel
+from ...generator import EXTEND_SECONDS
 from ...request import GenerationRequest
 from . import latent_edit as le
 from .cards import MEL_LDM_TASKS
-from .common import PublicGenerator, expand, seed_of, splice, unsupported
+from .common import PublicGenerator, unsupported
 
 STFT_SECONDS = 0.064  # AudioLDM's STFT window and FFT length (1024 samples at 16 kHz)
 TRAINED_SECONDS = 10.24  # clip length these models were trained on (1024 mel frames at 100 frames/s)
@@ -161,7 +163,7 @@ class DiffusionGenerator(PublicGenerator):
     def _edit_one(self, src: Audio, r, seed, steps, guidance, scheduler) -> Audio:
         total = src.duration
         if r.task in ("extend", "continue"):
-            total = le.extended_length(src, r.duration, self.card.max_duration)
+            total = extended_length(src, r.duration, self.card.max_duration, EXTEND_SECONDS)
         shape = self.latent_shape(total)
         known = self.encode(src, total)
         noise = torch.randn((1, *shape), generator=torch.Generator().manual_seed(seed))
@@ -175,7 +177,7 @@ class DiffusionGenerator(PublicGenerator):
         elif r.task in ("extend", "continue"):
             keep_fn = le.always(self._time_keep(shape, 0, int(np.floor(src.duration * rate)), 1.0))
         else:
-            cutoff = r.cutoff_hz or le.estimate_cutoff(src)
+            cutoff = r.cutoff_hz or estimate_cutoff(src)
             keep_fn = le.always(self._band_keep(shape, cutoff))
         sched = self._use_scheduler(scheduler)
         le.check_first_order(sched)
@@ -188,7 +190,7 @@ class DiffusionGenerator(PublicGenerator):
         if r.task in ("extend", "continue"):
             return splice(src.pad_or_trim(gen.frames), gen, src.duration, total)
         if cutoff is not None:
-            return Audio(le.band_split(src.pad_or_trim(gen.frames).samples, gen.samples, cutoff, self.sample_rate),
+            return Audio(band_split(src.pad_or_trim(gen.frames).samples, gen.samples, cutoff, self.sample_rate),
                          self.sample_rate)
         return gen
 

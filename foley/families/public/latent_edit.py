@@ -16,15 +16,10 @@ for style transfer is that the skipped first steps are computed and discarded.
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 
-from ...audio import Audio
+from ...editing import reimpose
 from ...errors import RequestError
-from ...generator import EXTEND_SECONDS  # continue/extend without a longer duration: this much more audio
-
-SILENCE_DB = -60.0  # spectrum level (re peak) below which a band counts as empty, for the cut-off estimate
-FILTER_ORDER = 8  # Butterworth order of the band split in super-resolution
 
 
 class Reimpose:
@@ -45,14 +40,10 @@ class Reimpose:
         if keep is None:
             return
         sched = self.pipe.scheduler
-        ts = sched.timesteps
         known = self.known.to(latents.device, latents.dtype)
-        if step + 1 < len(ts):
-            target = sched.add_noise(known, self.noise.to(latents.device, latents.dtype), ts[step + 1:step + 2])
-        else:
-            target = known
+        noise = self.noise.to(latents.device, latents.dtype)
         keep = keep.to(latents.device, latents.dtype)
-        latents.copy_(keep * target + (1 - keep) * latents)
+        latents.copy_(reimpose(latents, known, noise, keep, sched, sched.timesteps, step))
 
 
 def sdedit_keep(steps: int, strength: float):
@@ -75,31 +66,3 @@ def check_first_order(scheduler) -> None:
         raise RequestError(f"editing needs a first-order scheduler; '{type(scheduler).__name__}' is not one "
                            f"(use ddim, dpm++, unipc, euler, pndm or lms)")
 
-
-def estimate_cutoff(audio: Audio) -> float:
-    """Highest frequency (Hz) holding energy within SILENCE_DB of the spectrum's peak."""
-    spec = np.abs(np.fft.rfft(audio.to_mono().samples[0]))
-    freqs = np.fft.rfftfreq(audio.frames, 1 / audio.sample_rate)
-    db = 20 * np.log10(spec / (spec.max() + 1e-12) + 1e-12)
-    above = np.flatnonzero(db > SILENCE_DB)
-    if above.size == 0:
-        raise RequestError("input audio is silent; super-resolution needs sound")
-    return float(freqs[above[-1]])
-
-
-def band_split(low_src: np.ndarray, high_src: np.ndarray, cutoff: float, sr: int) -> np.ndarray:
-    """Below ``cutoff`` from ``low_src``, above it from ``high_src`` (zero-phase Butterworth pair) [C, T]."""
-    from scipy.signal import butter, sosfiltfilt
-
-    fc = min(cutoff, sr / 2 * 0.99)
-    lo = butter(FILTER_ORDER, fc, btype="lowpass", fs=sr, output="sos")
-    hi = butter(FILTER_ORDER, fc, btype="highpass", fs=sr, output="sos")
-    return (sosfiltfilt(lo, low_src, axis=-1) + sosfiltfilt(hi, high_src, axis=-1)).astype(np.float32)
-
-
-def extended_length(src: Audio, requested: float, limit: float) -> float:
-    """Total length for continue/extend: the request's duration when longer than the input, else +EXTEND_SECONDS."""
-    total = requested if requested > src.duration + 0.1 else src.duration + EXTEND_SECONDS
-    if total > limit:
-        raise RequestError(f"extended length {total:g} s is over the model's maximum of {limit:g} s")
-    return total

@@ -20,11 +20,12 @@ import torch
 
 from ... import device as devices
 from ...audio import Audio
+from ...editing import expand, extended_length, seed_of, splice
 from ...errors import RequestError
+from ...generator import EXTEND_SECONDS
 from ...request import GenerationRequest
-from . import latent_edit as le
 from .cards import MELODY_TASKS, MUSICGEN_TASKS
-from .common import PublicGenerator, expand, seed_of, splice
+from .common import PublicGenerator
 
 
 @dataclass
@@ -149,7 +150,7 @@ class MusicGenGenerator(PublicGenerator):
 
     def _continue(self, src: Audio, r: GenerationRequest) -> list[Audio]:
         """MusicGen's audio-prompted generation; the input is kept bit-exact and joined with a crossfade."""
-        total = le.extended_length(src, r.duration, self.card.max_duration)
+        total = extended_length(src, r.duration, self.card.max_duration, EXTEND_SECONDS)
         guidance = self._guidance(r)
         new = math.ceil((total - src.duration) * self.frame_rate)
         audio_in = self.model.features(raw_audio=src.samples[0] if self.channels == 1 else src.samples,
