@@ -196,12 +196,6 @@ def progress(total: int, initial: int, desc: str):
                 mininterval=1.0)
 
 
-def infinite(loader):
-    """Cycle a DataLoader forever (new shuffles each pass)."""
-    while True:
-        yield from loader
-
-
 def append_log(path: str | os.PathLike, record: dict) -> None:
     """Append one JSON line to a training log (metrics by step)."""
     path = Path(path)
@@ -219,17 +213,3 @@ def warmup_cosine(opt, warmup: int, steps: int, floor: float = 0.1):
     warmup = max(1, int(warmup))
     return torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warmup) * (
         0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)) * (1 - floor) + floor))
-
-
-def optimizer_step(loss, params: list, opt, sched=None, ema=None, clip: float = 1.0) -> None:
-    """Backward, clip the gradient norm, step the optimizer, then the LR schedule and the EMA."""
-    import torch
-
-    opt.zero_grad(set_to_none=True)
-    loss.backward()
-    torch.nn.utils.clip_grad_norm_(params, clip)
-    opt.step()
-    if sched is not None:
-        sched.step()
-    if ema is not None:
-        ema.step(params)
