@@ -352,7 +352,8 @@ def main(argv: list[str] | None = None) -> None:
 
     import torch
 
-    from foley.codec.model import FoleyCodec, load_codec
+    from foley.cli.codec import load_codec
+    from foley.codec.model import FoleyCodec
 
     torch.set_num_threads(args.threads)
     codec = load_codec(str(folder))  # a codec folder or an LM model folder (its codec/)

@@ -126,11 +126,11 @@ def test_auto_classes_load_the_mel_codec_and_the_encoder():
     from transformers import AutoModel
 
     import foley  # noqa: F401
-    from foley.codec.model import FoleyCodec
+    from foley.codec import load_folder
     from foley.eval.encoder.model import load_encoder
 
     codec = AutoModel.from_pretrained("models/starter-lm/codec")
-    ours = FoleyCodec.from_folder("models/starter-lm/codec")
+    ours = load_folder("models/starter-lm/codec")
     assert type(codec).__name__ == "MelCodecModel" and same_state(codec, ours.net)
     mel = torch.randn(1, 64, 16)
     assert torch.equal(codec.encode(mel.to(codec.dtype)), ours.net.codes(mel, 4))

@@ -18,6 +18,28 @@ DEFAULT_CODEC = "starter-lm"
 _CODEC_HELP = ("Codec: a codec folder, an LM model (its codec), or a public codec such as facebook/encodec_24khz.")
 
 
+def load_codec(name: str):
+    """A codec by name: a codec folder, an LM model folder or registry name (its ``codec/``), or a public codec
+    (``facebook/encodec_24khz``...) through :func:`foley.load`; each follows :class:`foley.codec.Codec`."""
+    from ..codec import CODEC_META, Codec, load_folder
+    from ..errors import ModelError
+    from ..registry import family_of, resolve
+
+    p = Path(name).expanduser()
+    if p.is_dir() and (p / CODEC_META).is_file():
+        return load_folder(p, name=name)
+    if p.is_dir() and (p / "foley.json").is_file() or not p.is_dir():
+        folder, card = resolve(name)
+        if (card.family if card is not None else family_of(folder)) == "lm":
+            return load_folder(folder / "codec", name=name if card is None else card.name)
+    from .. import load
+
+    obj = load(name)
+    if not isinstance(obj, Codec):
+        raise ModelError(f"'{name}' is not a codec; use a codec folder, an LM model or facebook/encodec_24khz")
+    return obj
+
+
 @codec_app.command("encode")
 @with_threads
 def encode(
@@ -30,7 +52,6 @@ def encode(
 ):
     """Encode audio to a token file; prints the bitrate and codebook usage."""
     from ..audio import Audio, info
-    from ..codec.model import load_codec
     from ..codec.tokens import TokenFile, write_tokens
     from ..fsutil import check_writable
 
@@ -95,7 +116,6 @@ def decode(
     import numpy as np
 
     from ..audio import Audio
-    from ..codec.model import load_codec
     from ..codec.tokens import check_against_codec, read_tokens
     from ..fsutil import check_writable
 
@@ -127,8 +147,6 @@ def codec_info(
     if p.is_file():
         _report(read_tokens(p), p)
         return
-    from ..codec.model import load_codec
-
     c = load_codec(target)
     typer.echo(f"codec {c.card.name}  weights {c.weight_hash()}")
     typer.echo(f"  {c.sample_rate} Hz, hop {c.hop_length} samples = {c.frame_rate:g} frames/s, "

@@ -7,7 +7,6 @@ coded one channel at a time (as MusicGen's stereo models do).
 
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -18,9 +17,8 @@ from ..audio import Audio
 from ..errors import ModelError, RequestError
 from ..formats import FORMATS, check_format
 from ..generator import ModelCard
+from .protocol import CODEC_META, DEFAULT_KIND, read_meta
 from .storage import folder_hash, load_model, save_model
-
-CODEC_META = "foley_codec.json"  # marks our codec folders (transformers files + this)
 
 
 class FoleyCodec:
@@ -31,7 +29,7 @@ class FoleyCodec:
     """
 
     family = "codec"
-    kind = "encodec"  # MelCodec (foley.codec.melcodec): "mel"
+    kind = DEFAULT_KIND  # MelCodec (foley.codec.melcodec): "mel"; foley.codec.LOADERS maps kinds to loaders
 
     def __init__(self, net, folder: Path | None = None, name: str | None = None, meta: dict | None = None):
         self.net = net.eval()
@@ -61,19 +59,12 @@ class FoleyCodec:
         from transformers import EncodecConfig, EncodecModel
 
         folder = Path(folder)
-        meta_path = folder / CODEC_META
-        if not meta_path.is_file():
-            raise ModelError(f"{folder}: not a foley codec folder (no {CODEC_META})")
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError):
-            raise ModelError(f"{meta_path}: unreadable JSON") from None
+        meta = read_meta(folder)
         check_format(folder, "codec", meta)
-        if cls is FoleyCodec:  # a mel-domain codec folder ("kind": "mel") loads as a MelCodec
-            from .melcodec import MelCodec, is_mel_folder
-
-            if is_mel_folder(folder):
-                return MelCodec.from_folder(folder, name)
+        kind = meta.get("kind", DEFAULT_KIND)
+        if kind != cls.kind:
+            raise ModelError(f"{folder}: a '{kind}' codec folder, not a '{cls.kind}' one; load it with "
+                             f"foley.codec.load_folder")
         net = load_model(EncodecConfig, EncodecModel, folder)
         if net.config.audio_channels != 1 or net.config.chunk_length_s is not None:
             raise ModelError(f"{folder}: foley codecs are mono and unchunked")
@@ -230,36 +221,3 @@ class ChunkDecoder:
             return np.zeros((self.batch, 0), np.float32)
         return self._decode(self.codes.shape[-1])
 
-
-def load_codec(name: str):
-    """A codec by name: our codec folder, an LM model folder or registry name (its ``codec/``), or a public
-    codec (``facebook/encodec_24khz``...) through :func:`foley.load`. All offer ``encode``/``decode``."""
-    p = Path(name).expanduser()
-    if p.is_dir():
-        if (p / CODEC_META).is_file():
-            return FoleyCodec.from_folder(p, name=name)
-        if _family(p) == "lm":
-            return FoleyCodec.from_folder(p / "codec", name=name)
-    else:
-        from ..registry import card_for, resolve
-
-        card = card_for(name)
-        if card is not None and card.family == "lm":
-            folder, _ = resolve(name)
-            return FoleyCodec.from_folder(folder / "codec", name=card.name)
-    from .. import load
-
-    obj = load(name)
-    if not (hasattr(obj, "encode") and hasattr(obj, "decode") and hasattr(obj, "codebook_size")):
-        raise ModelError(f"'{name}' is not a codec; use a codec folder, an LM model or facebook/encodec_24khz")
-    return obj
-
-
-def _family(folder: Path) -> str | None:
-    f = folder / "foley.json"
-    if not f.is_file():
-        return None
-    try:
-        return json.loads(f.read_text(encoding="utf-8")).get("family")
-    except (OSError, json.JSONDecodeError):
-        raise ModelError(f"{f}: unreadable JSON") from None

@@ -28,6 +28,7 @@ import numpy as np
 import torch
 
 from ...audio import Audio
+from ...codec.loaders import load_folder
 from ...codec.model import FoleyCodec
 from ...codec.storage import folder_hash, load_model, load_state_strict, save_model
 from ...errors import ModelError
@@ -129,7 +130,7 @@ class TokenLM:
         if not cfg_path.is_file():
             raise ModelError(f"{folder}: not a foley LM folder (no foley.json)")
         cfg = LMConfig.load(cfg_path)
-        codec = FoleyCodec.from_folder(folder / "codec")
+        codec = load_folder(folder / "codec")
         decoder = load_model(MusicgenDecoderConfig, MusicgenForCausalLM, folder / "decoder")
         projection = load_projection(folder / "text_projection")
         lm = cls(codec, decoder, projection, cfg, folder)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from ...codec.model import FoleyCodec
+from ...codec.loaders import load_folder
 from ...text import MINILM
 from ...train.loop import warmup_cosine
 from ...train.solver import Solver
@@ -40,7 +40,7 @@ class LMSolver(Solver):
         r = self.settings
         self.toks = torch.load(self.out / "tokens" / "train.pt", weights_only=True)
         self.val = torch.load(self.out / "tokens" / "valid.pt", weights_only=True)
-        codec = FoleyCodec.from_folder(T.codec_folder(self.recipe))
+        codec = load_folder(T.codec_folder(self.recipe))
         self.channels = int(r["channels"])
         self.text = get_text_encoder(str(r.get("text_encoder", MINILM)))
         decoder = new_decoder(codec, self.channels, {**r, "n_q": self.toks["codes"].shape[1] // self.channels})

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from ...codec.model import FoleyCodec
+from ...codec.loaders import load_folder
 from ...errors import FoleyError
 from ...fsutil import atomic_path, write_json_atomic
 from ...text import MINILM
@@ -53,7 +53,7 @@ def encode_tokens(manifests, recipe: dict, out: Path) -> Path:
         return stage
     r, t = settings(recipe), recipe.get("train", {})
     set_threads(t.get("threads"))
-    codec = FoleyCodec.from_folder(codec_folder(recipe))
+    codec = load_folder(codec_folder(recipe))
     ch, n_q = int(r["channels"]), int(r.get("n_q", codec.num_quantizers))
     a = recipe.get("audio", {})
     cache = Path(a["cache_dir"]) if a.get("cache_dir") else Path(out) / "cache"
@@ -151,7 +151,7 @@ def export(recipe: dict, out: Path, dest: Path, parts: Path | None = None) -> Pa
 
     r = settings(recipe)
     parts = parts or Path(out) / "lm" / "final"
-    codec = FoleyCodec.from_folder(codec_folder(recipe))
+    codec = load_folder(codec_folder(recipe))
     decoder = load_model(MusicgenDecoderConfig, MusicgenForCausalLM, parts / "decoder")
     projection = load_projection(parts / "text_projection")
     decode = {k: int(r.get(k, v)) for k, v in LMConfig.__dataclass_fields__["decode"].default_factory().items()}

@@ -120,6 +120,7 @@ class EncodecCodec(PublicCodec):
         self.hop_length = int(np.prod(net.config.upsampling_ratios))
         self.codebook_size = int(net.config.codebook_size)
         self.bandwidths = sorted(float(b) for b in net.config.target_bandwidths)
+        self.num_quantizers = int(net.config.num_quantizers)  # at the highest bandwidth
 
     @torch.no_grad()
     def encode(self, audio: Audio, bandwidth: float | None = None) -> np.ndarray:
@@ -145,6 +146,7 @@ class DacCodec(PublicCodec):
         super().__init__(net, card, folder, placement)
         self.hop_length = int(net.config.hop_length)
         self.codebook_size = int(net.config.codebook_size)
+        self.num_quantizers = int(net.config.n_codebooks)
         bits = math.log2(self.codebook_size)
         self.bandwidths = [n * self.frame_rate * bits / 1000 for n in range(1, int(net.config.n_codebooks) + 1)]
 
