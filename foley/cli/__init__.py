@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 
 from ..errors import FoleyError
-from . import help_types  # noqa: F401  (flags show no <bool> type in --help)
 from ..threads import request as request_threads
+from . import help_types  # noqa: F401  (flags show no <bool> type in --help)
 from .options import threads_option
 
 app = typer.Typer(
@@ -35,8 +35,7 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show the traceback 
 
 def _register() -> None:
     # Each sub-module adds its commands to `app`; none of them may import torch at module level.
-    from . import data  # noqa: F401
-    for name in ("generate", "train", "train_lm", "eval", "codec", "models", "serve", "study", "token"):
+    for name in ("data", "generate", "train", "train_lm", "eval", "codec", "models", "serve", "study", "token"):
         try:
             __import__(f"{__name__}.{name}")
         except ModuleNotFoundError as e:

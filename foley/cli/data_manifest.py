@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..errors import ManifestError
-from .data import data_app
+from .data_group import data_app
 
 PROGRESS_MIN_FILES = 200  # show a progress bar from this many files up
 

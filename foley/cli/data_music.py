@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from .data import data_app
+from .data_group import data_app
 
 
 @data_app.command("music")

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ..errors import FoleyError
-from .data import data_app
+from .data_group import data_app
 
 MIN_RATE, MAX_RATE = 8_000, 96_000      # recipes place partials up to ~6 kHz: below 8 kHz they alias away
 MIN_SECONDS, MAX_SECONDS = 0.5, 60.0
