@@ -19,6 +19,7 @@ ever substituted silently.
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable
@@ -178,6 +179,9 @@ class BackboneExtractor(FeatureExtractor):
 _REGISTRY: dict[str, Callable[[], FeatureExtractor]] = {"logmel": LogMelExtractor}
 _POSTERIORS: dict[str, bool] = {"logmel": False}
 _PLUGINS_LOADED = False
+# Plugins ("module:function", each registering its extractors) run once before the first lookup. A table, not an
+# import: they build on this module (FeatureExtractor, register_extractor), so it must not import them.
+PLUGINS: list[str] = ["foley.eval.encoder:register_encoder"]  # tier 2: our encoder, named foley-encoder-<hash8>
 
 
 def register_extractor(name: str, factory: Callable[[], FeatureExtractor], posteriors: bool = False) -> None:
@@ -194,9 +198,9 @@ def _load_plugins() -> None:
     if _PLUGINS_LOADED:
         return
     _PLUGINS_LOADED = True
-    from .encoder import register_encoder  # tier 2: our encoder, named foley-encoder-<hash8>
-
-    register_encoder()
+    for spec in PLUGINS:
+        module, _, function = spec.partition(":")
+        getattr(importlib.import_module(module), function)()
     try:
         from .backbones import BACKBONES, load_backbone
     except ModuleNotFoundError as e:
