@@ -89,7 +89,7 @@ def test_server_offers_both_shipped_families(tmp_path):
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_models_info_prints_the_sidecars_weight_hash(foley_cli, name):
-    from foley.codec.storage import folder_hash
+    from foley.hashing import folder_hash
 
     r = foley_cli("models", "info", name)
     assert r.returncode == 0, r.stderr

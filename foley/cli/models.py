@@ -111,7 +111,7 @@ def info(name: str = typer.Argument(..., help="A registry name, e.g. facebook/mu
              ("max duration", f"{card.max_duration:g} s"), ("tasks", ", ".join(card.tasks)),
              ("licence", card.licence), ("status", status)]
     if folder is not None:
-        from ..codec.storage import folder_hash
+        from ..hashing import folder_hash
 
         lines += [("folder", folder), ("size", _size(hub.folder_bytes(folder))),
                   ("weights", f"{folder_hash(Path(folder))}  (sha256 of the safetensors files; in every sidecar)")]

@@ -17,8 +17,9 @@ from ..audio import Audio
 from ..errors import ModelError, RequestError
 from ..formats import FORMATS, check_format
 from ..generator import ModelCard
+from ..hashing import folder_hash
 from .protocol import CODEC_META, DEFAULT_KIND, read_meta
-from .storage import folder_hash, load_model, save_model
+from .storage import load_model, save_model
 
 
 class FoleyCodec:

@@ -72,10 +72,3 @@ def load_model(config_cls, model_cls, folder: Path):
         raise ModelError(f"{cfg_path}: invalid config ({' '.join(str(e).split())[:200]})") from None
     load_state_strict(model, folder / WEIGHTS)
     return model.float().eval()
-
-
-def folder_hash(folder: Path) -> str:
-    """sha256 over every safetensors file in the folder (sorted), first 12 hex digits."""
-    from ..families.ldm.components import folder_hash as _hash
-
-    return _hash(Path(folder))

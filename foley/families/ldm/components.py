@@ -12,7 +12,6 @@ A model folder is an ordinary diffusers-style folder::
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 
@@ -155,14 +154,3 @@ def write_model_index(folder: Path, components: dict[str, tuple[str, str]], fole
     index.update({k: list(v) for k, v in components.items()})
     write_json_atomic(folder / "model_index.json", index)
     write_json_atomic(folder / "foley.json", foley_config)
-
-
-def folder_hash(folder: Path) -> str:
-    """sha256 over every safetensors file in the folder (sorted), first 12 hex digits."""
-    h = hashlib.sha256()
-    for p in sorted(folder.rglob("*.safetensors")):
-        h.update(p.relative_to(folder).as_posix().encode())
-        with open(p, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    return h.hexdigest()[:12]

@@ -122,7 +122,7 @@ class FoleyLDMPipeline(DiffusionPipeline):
 
     def audio_model(self, name: str | None = None):
         """The :class:`~foley.families.ldm.model.LatentAudioModel` over these components (a new one per call)."""
-        from .components import folder_hash
+        from ...hashing import folder_hash
         from .model import LatentAudioModel
 
         folder = Path(self.name_or_path) if self.name_or_path else None

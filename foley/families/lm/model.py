@@ -30,10 +30,11 @@ import torch
 from ...audio import Audio
 from ...codec.loaders import load_folder
 from ...codec.model import FoleyCodec
-from ...codec.storage import folder_hash, load_model, load_state_strict, save_model
+from ...codec.storage import load_model, load_state_strict, save_model
 from ...errors import ModelError
 from ...formats import FORMATS, check_format
 from ...fsutil import write_json_atomic
+from ...hashing import folder_hash
 from ...text import MINILM, get_text_encoder
 
 LM_FORMAT = FORMATS["lm"]
