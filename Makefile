@@ -40,10 +40,12 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.installed sysdeps
 	$(VENV)/bin/ruff check foley tests bench recipes
+	$(VENV)/bin/lint-imports
 	$(PY) -m pytest
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check foley tests bench recipes
+	$(VENV)/bin/lint-imports
 
 bench: $(VENV)/.installed
 	$(PY) bench/run_all.py
