@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import platform
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
@@ -9,6 +10,7 @@ from dataclasses import dataclass, field
 
 from . import threads
 from .audio import Audio
+from .capabilities import Capabilities
 from .errors import RequestError
 from .request import GenerationRequest, make_request
 
@@ -28,6 +30,7 @@ class ModelCard:
     description: str = ""
     recipe: str | None = None
     metrics: dict = field(default_factory=dict)
+    defaults: dict = field(default_factory=dict)  # settings used when a request leaves them unset
 
 
 SEED_STRIDE = 104_729  # a redrawn sample's seed: seed + k * SEED_STRIDE (k = 1, 2, ...)
@@ -100,18 +103,44 @@ class Generator(ABC):
     def channels(self) -> int:
         return self.card.channels
 
+    # Hint for refusals: ``alternatives(task)`` -> names of other models that can do ``task`` (the registry sets it).
+    alternatives = None
+
+    # --- the contract callers ask, never family names -------------------------------------------
+    @classmethod
+    def capabilities_for(cls, card: ModelCard) -> Capabilities:
+        """What a model of ``card`` accepts and can do; families override to declare their settings."""
+        return Capabilities(tasks=tuple(card.tasks), max_duration=card.max_duration)
+
+    @classmethod
+    def read_card(cls, folder) -> ModelCard | None:
+        """A folder's card without loading weights (None when the family must load the model to know it)."""
+        return None
+
+    @property
+    def capabilities(self) -> Capabilities:
+        return type(self).capabilities_for(self.card)
+
+    def check(self, request: GenerationRequest) -> None:
+        """Refuse (one :class:`RequestError` line) a request this model cannot honour: task, settings, duration."""
+        self.capabilities.check(request, self.card.name, self.alternatives)
+
     def generate(self, prompt: str | Sequence[str] | GenerationRequest | Sequence[GenerationRequest],
-                 **kwargs) -> list[Audio]:
-        """Generate audio. Returns one :class:`Audio` per prompt and variation, in request order."""
+                 callback_on_step_end=None, **kwargs) -> list[Audio]:
+        """Generate audio. Returns one :class:`Audio` per prompt and variation, in request order.
+
+        ``callback_on_step_end(generator, step, total, info)``: called after each step (see :attr:`on_step`);
+        it may raise to stop the generation."""
         reqs = self._requests(prompt, kwargs)
         for r in reqs:
             if r.task != "generate":
                 raise RequestError(f"task '{r.task}' needs input audio: use edit(audio, ...)")
-            self._check_duration(r)
-        return self._generate(reqs)
+            self.check(r)
+        with self._reporting(callback_on_step_end):
+            return self._generate(reqs)
 
     def edit(self, audio: Audio, prompt: str | GenerationRequest, task: str = "style_transfer",
-             **kwargs) -> list[Audio]:
+             callback_on_step_end=None, **kwargs) -> list[Audio]:
         """Edit ``audio`` (an Audio or a file path) following ``prompt``: style_transfer, inpaint, extend,
         super_resolution, continue."""
         audio = edit_input(audio)
@@ -124,20 +153,34 @@ class Generator(ABC):
             raise RequestError(f"edit(audio, prompt): prompt must be a string or a GenerationRequest, got "
                                f"{type(prompt).__name__}")
         req = check_edit(audio, req)
-        if req.task not in self.card.tasks:
-            from .registry import supporting
-
-            others = [n for n in supporting(req.task) if n != self.card.name]
-            hint = f"; models that can: {', '.join(others)}" if others else ""
-            raise RequestError(f"model '{self.card.name}' cannot do '{req.task}' (it supports "
-                               f"{', '.join(self.card.tasks)}){hint}")
+        self.check(req)
         if req.task == "inpaint" and req.mask_end is not None and req.mask_end > audio.duration + 1e-6:
             raise RequestError(f"mask end {req.mask_end:g} s is outside the clip ({audio.duration:.2f} s)")
         if req.task == "super_resolution" and req.cutoff_hz is not None and req.cutoff_hz >= self.sample_rate / 2:
             raise RequestError(f"cutoff {req.cutoff_hz:g} Hz is not below the model's Nyquist frequency "
                                f"({self.sample_rate / 2:g} Hz)")
-        self._check_duration(req)
-        return self._edit(audio, req)
+        with self._reporting(callback_on_step_end):
+            return self._edit(audio, req)
+
+    @contextlib.contextmanager
+    def _reporting(self, callback):
+        """``callback(generator, step, total, info)`` as :attr:`on_step` while a call runs (diffusers'
+        ``callback_on_step_end`` shape, with the total instead of a timestep)."""
+        if callback is None:
+            yield
+            return
+        before = self.on_step
+
+        def on_step(i: int, n: int) -> None:
+            if before is not None:
+                before(i, n)
+            callback(self, i, n, {})
+
+        self.on_step = on_step
+        try:
+            yield
+        finally:
+            self.on_step = before
 
     # --- to implement --------------------------------------------------------------------------
     @abstractmethod
@@ -180,11 +223,6 @@ class Generator(ABC):
                   "silent": bool(silent)} if tries else None
         return samples, used, record
 
-    def _check_duration(self, r: GenerationRequest) -> None:
-        if r.duration > self.card.max_duration:
-            raise RequestError(f"duration {r.duration:g} s is over this model's maximum of "
-                               f"{self.card.max_duration:g} s ('{self.card.name}')")
-
     def provenance(self, request: GenerationRequest, seed: int, index: int = 0) -> dict:
         """Everything needed to reproduce one output: request, seed, model and library versions."""
         from importlib import metadata
@@ -207,6 +245,24 @@ class Generator(ABC):
             "python": platform.python_version(),
             "threads": threads.describe(),
         }
+
+
+def read_foley_json(folder) -> dict:
+    """A model folder's ``foley.json`` (one-line :class:`ModelError` when missing or invalid)."""
+    import json
+    from pathlib import Path
+
+    from .errors import ModelError
+
+    path = Path(folder) / "foley.json"
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise ModelError(f"{path}: missing or invalid ({type(e).__name__}); is {folder} a foley model "
+                         "folder?") from None
+    if not isinstance(cfg, dict):
+        raise ModelError(f"{path}: not a JSON object")
+    return cfg
 
 
 def record_used(meta: dict, used: dict) -> dict:

@@ -12,77 +12,72 @@ import json
 import os
 import sys
 from dataclasses import replace
-from importlib import import_module
+from functools import cache
 from pathlib import Path
 
+from .capabilities import Capabilities
 from .errors import ModelError
 from .families.public.cards import PUBLIC_CARDS, HubCard
+from .family import families
 from .generator import Generator, ModelCard
+from .paths import REPO_MODELS, home, models_dir  # noqa: F401  (re-exported: foley.registry.home etc.)
 
-REPO_MODELS = Path(__file__).resolve().parent.parent / "models"
-
-# family name -> "module:Class" of its Generator (a new family is one entry here)
-_PUBLIC = "foley.families.public"
-FAMILIES = {
-    "ldm": "foley.families.ldm.pipeline:LDMGenerator",
-    "lm": "foley.families.lm.pipeline:LMGenerator",
-    "audioldm": f"{_PUBLIC}.diffusion:AudioLDMGenerator",
-    "audioldm2": f"{_PUBLIC}.diffusion:AudioLDM2Generator",
-    "musicldm": f"{_PUBLIC}.diffusion:MusicLDMGenerator",
-    "stable-audio": f"{_PUBLIC}.stable_audio:StableAudioGenerator",
-    "musicgen": f"{_PUBLIC}.musicgen:MusicGenGenerator",
-    "musicgen-melody": f"{_PUBLIC}.musicgen:MusicGenMelodyGenerator",
-    "encodec": f"{_PUBLIC}.codecs:EncodecCodec",
-    "dac": f"{_PUBLIC}.codecs:DacCodec",
-    "clap": f"{_PUBLIC}.clap:ClapEmbedder",
-}
-# families whose loaded object is not a Generator (codecs encode/decode, CLAP embeds)
-NOT_GENERATORS = {"encodec": "a codec (use `foley codec` or .encode/.decode)",
-                  "dac": "a codec (use `foley codec` or .encode/.decode)",
-                  "clap": "a text-audio embedding model (used by `foley eval`)"}
-
-_LDM_TASKS = ("generate", "style_transfer", "inpaint", "extend", "continue", "super_resolution")
-
-CARDS: dict[str, ModelCard] = {
-    "starter": ModelCard(
-        name="starter", family="ldm", weights="models/starter", sample_rate=16000, channels=2,
-        max_duration=30.0, tasks=_LDM_TASKS,
+# Our shipped models: what a folder cannot say about itself (licence, description, recipe). Rates, channels,
+# limits, tasks and defaults are read from the folder's foley.json by its family (``read_card``).
+SHIPPED = {
+    "starter": dict(
+        family="ldm", weights="models/starter",
         licence="share-alike: trained partly on CC-BY-SA-3.0 and GPL-2+ game audio (models/starter/README.md)",
         description="Our latent-diffusion starter model: sound design textures, game SFX and music sketches.",
         recipe="recipes/starter-ldm.toml"),
-    "starter-lm": ModelCard(
-        name="starter-lm", family="lm", weights="models/starter-lm", sample_rate=16000, channels=2,
-        max_duration=60.0, tasks=("generate", "continue", "extend"),
+    "starter-lm": dict(
+        family="lm", weights="models/starter-lm",
         licence="share-alike: trained partly on CC-BY-SA-3.0 and GPL-2+ game audio (models/starter-lm/README.md)",
         description="Our token-LM starter: codec tokens predicted from text (MusicGen-style); streams.",
         recipe="recipes/starter-lm.toml"),
-    **PUBLIC_CARDS,
 }
+
+
+def _shipped_card(name: str, entry: dict) -> ModelCard:
+    """The card of a shipped model: its folder's own card (via its family) plus the entry's words."""
+    folder = models_dir() / Path(entry["weights"]).relative_to("models")
+    extra = {k: entry[k] for k in ("licence", "description", "recipe")}
+    try:
+        card = families()[entry["family"]].generator_class().read_card(folder)
+    except (ModelError, KeyError, TypeError, ValueError):
+        card = None  # missing or unreadable folder: `resolve` says what to do when it is used
+    if card is None:
+        return ModelCard(name=name, family=entry["family"], weights=entry["weights"], sample_rate=0, channels=0,
+                         max_duration=0.0, **extra)
+    return replace(card, name=name, weights=entry["weights"], **extra)
+
+
+@cache
+def cards() -> dict[str, ModelCard]:
+    """Registry name -> card: the shipped models (read from their folders once) and the public checkpoints."""
+    return {**{n: _shipped_card(n, e) for n, e in SHIPPED.items()}, **PUBLIC_CARDS}
+
+
+def __getattr__(name: str):
+    if name == "CARDS":  # foley.registry.CARDS: read lazily, so importing the registry reads no folder
+        return cards()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 _licences_shown: set[str] = set()
 
 
-def models_dir() -> Path:
-    """Where shipped models live: $FOLEY_MODELS, else the repository's models/ folder."""
-    return Path(os.environ.get("FOLEY_MODELS", REPO_MODELS))
-
-
-def home() -> Path:
-    """The user's cache of downloaded weights and evaluation features ($FOLEY_HOME, ~/.cache/foley)."""
-    return Path(os.environ.get("FOLEY_HOME") or Path.home() / ".cache" / "foley").expanduser()
-
-
 def card_for(name: str) -> ModelCard | None:
     """The card of a registry name or of a unique name tail (``musicgen-small``), else None."""
-    if name in CARDS:
-        return CARDS[name]
-    tails = [c for c in CARDS.values() if c.name.split("/")[-1] == name]
+    if name in cards():
+        return cards()[name]
+    tails = [c for c in cards().values() if c.name.split("/")[-1] == name]
     return tails[0] if len(tails) == 1 else None
 
 
 def supporting(task: str) -> list[str]:
     """Names of the registered models whose card lists ``task``."""
-    return [c.name for c in CARDS.values() if task in c.tasks]
+    return [c.name for c in cards().values() if task in c.tasks]
 
 
 def resolve(name_or_path: str, download: bool = False) -> tuple[Path, ModelCard | None]:
@@ -110,7 +105,7 @@ def resolve(name_or_path: str, download: bool = False) -> tuple[Path, ModelCard 
                                  f"again (`foley models import DIR --name {name_or_path}`)")
             return folder, None
         raise ModelError(f"unknown model '{name_or_path}': not a folder and not one of "
-                         f"{', '.join(sorted(CARDS))} (see `foley models list`)")
+                         f"{', '.join(sorted(cards()))} (see `foley models list`)")
     weights = Path(card.weights)
     folder = weights if weights.is_absolute() else models_dir() / weights.relative_to("models")
     if not folder.is_dir():
@@ -152,17 +147,59 @@ def load(name_or_path: str = "starter", **kwargs) -> Generator:
                          f"{type(name_or_path).__name__} {name_or_path!r:.40}; see `foley models list`")
     name_or_path = os.fspath(name_or_path)
     folder, card = resolve(name_or_path, download=True)
-    family = card.family if card else family_of(folder)
-    if family not in FAMILIES:
-        raise ModelError(f"{folder}: unknown model family '{family}'; known: {', '.join(FAMILIES)}")
-    module, cls = FAMILIES[family].split(":")
-    gen_cls = getattr(import_module(module), cls)
+    gen_cls = _family(folder, card).generator_class()
     if card is not None and not isinstance(card, HubCard):
         card = replace(card, weights=str(folder))
     if card is not None:
         show_licence(card)
     _check_options(gen_cls.from_folder, kwargs, name_or_path)
-    return gen_cls.from_folder(folder, card=card, **kwargs)
+    gen = gen_cls.from_folder(folder, card=card, **kwargs)
+    if isinstance(gen, Generator):
+        gen.alternatives = supporting
+    return gen
+
+
+def _family(folder: Path, card: ModelCard | None):
+    family = card.family if card else family_of(folder)
+    fams = families()
+    if family not in fams:
+        raise ModelError(f"{folder}: unknown model family '{family}'; known: {', '.join(fams)}")
+    return fams[family]
+
+
+def describe(name_or_path: str) -> tuple[ModelCard | None, Capabilities | None]:
+    """A model's card and capabilities without loading its weights (None, None when its family must load the
+    model to know them, as for a public layout in a local folder). Never downloads."""
+    folder, card = resolve(os.fspath(name_or_path))
+    gen_cls = _family(folder, card).generator_class()
+    if card is None:
+        card = gen_cls.read_card(folder)
+    if card is None or not hasattr(gen_cls, "capabilities_for"):
+        return card, None
+    return card, gen_cls.capabilities_for(card)
+
+
+def streaming() -> list[str]:
+    """Names of the registered models that can ``stream()`` (their families are imported to ask)."""
+    out = []
+    for card in cards().values():
+        fam = families().get(card.family)
+        if fam is None or fam.not_generator:
+            continue
+        try:
+            cls = fam.generator_class()
+        except ModelError:
+            continue
+        if cls.capabilities_for(card).streams:
+            out.append(card.name)
+    return out
+
+
+def check_request(name_or_path: str, request) -> None:
+    """Refuse, before any weights load, a request the model cannot honour (one RequestError line)."""
+    card, caps = describe(name_or_path)
+    if caps is not None:
+        caps.check(request, card.name if card else str(name_or_path), supporting)
 
 
 def _check_options(from_folder, kwargs: dict, name: str) -> None:

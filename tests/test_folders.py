@@ -43,6 +43,7 @@ def test_import_foley_is_enough_for_diffusers_and_transformers_yet_loads_neither
             "from diffusers import DiffusionPipeline\n"
             "print(type(DiffusionPipeline.from_pretrained('models/starter')).__name__)\n"
             "from transformers import AutoModel\n"
+            "import foley.hf.models\n"
             "print(type(AutoModel.from_pretrained('models/starter-lm/text_projection')).__name__)")
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env).stdout
@@ -105,7 +106,7 @@ def test_starter_lm_unchanged():
 def test_auto_classes_load_the_parts_of_a_tiny_lm_folder(tmp_path):
     from transformers import AutoConfig, AutoModel, AutoModelForCausalLM
 
-    import foley  # noqa: F401  registers our model types
+    import foley.hf.models  # noqa: F401  registers our model types
     from foley.families.lm.model import TokenLM
     from tests.test_lm import build_lm
 
@@ -125,7 +126,7 @@ def test_auto_classes_load_the_parts_of_a_tiny_lm_folder(tmp_path):
 def test_auto_classes_load_the_mel_codec_and_the_encoder():
     from transformers import AutoModel
 
-    import foley  # noqa: F401
+    import foley.hf.models  # noqa: F401  registers our model types
     from foley.codec import load_folder
     from foley.eval.encoder.model import load_encoder
 

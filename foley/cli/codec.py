@@ -197,11 +197,12 @@ def stream(
 
         check_writable(output)
     from .. import load
-    from ..registry import family_of, resolve
+    from ..registry import check_request, describe, streaming
 
-    folder, card = resolve(model)
-    if (card.family if card else family_of(folder)) != "lm":
-        raise RequestError(f"model '{model}' cannot stream; use a token-LM model such as starter-lm")
+    card, caps = describe(model)
+    if caps is None or not caps.streams:
+        raise RequestError(f"model '{model}' cannot stream; models that can: {', '.join(streaming()) or 'none'}")
+    check_request(model, req)
     gen = load(model, top_k=top_k, top_p=top_p, temperature=temperature)
     t0 = time.perf_counter()
     sink = _StdoutSink() if to_stdout else _WavSink(output, gen.sample_rate, gen.channels)

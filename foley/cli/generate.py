@@ -104,12 +104,14 @@ def generate(
                        guidance=guidance, negative=negative, top_k=None, top_p=None, temperature=None)
     if fmt is not None and fmt not in FORMATS:
         raise RequestError(f"unknown format '{fmt}'; use wav, flac or ogg")
-    _check_scheduler(scheduler)
     _check_vocoder(vocoder)
     prompts = _prompts(prompt, batch_file)
     requests = [make_request(prompt=p, duration=duration, seed=seed, steps=steps, guidance_scale=guidance,
                              negative_prompt=negative, scheduler=scheduler, num_variations=variations)
                 for p in prompts]
+    from ..registry import check_request
+
+    check_request(model, requests[0])  # settings, task and duration against the model, before it loads
     paths = _outputs(output, fmt, [r.prompt for r in requests], variations)
     todo = [(r, j) for r in requests for j in range(variations)]
     pending = [i for i, (r, j) in enumerate(todo) if not (batch_file and _done(paths[i], r.model_dump(), j))]
@@ -121,8 +123,6 @@ def generate(
 
     gen = load(model, vocoder=vocoder) if vocoder != "auto" else load(model)
     wanted = sorted({id(todo[i][0]): todo[i][0] for i in pending}.values(), key=requests.index)
-    for r in wanted:  # validate durations etc. against the model before writing anything
-        gen._check_duration(r)
     with step_progress(gen, "generating"):
         audios = gen.generate(wanted)
     by_req = {}
@@ -153,11 +153,6 @@ def _check_vocoder(name: str) -> None:
         raise RequestError(f"unknown vocoder '{name}'; choose one of {', '.join(VOCODERS)}")
 
 
-def _check_scheduler(name: str | None) -> None:
-    from ..families.ldm.components import SCHEDULERS
-
-    if name is not None and name not in SCHEDULERS:
-        raise RequestError(f"unknown scheduler '{name}'; choose one of {', '.join(SCHEDULERS)}")
 
 
 def _prompts(prompt: str | None, batch_file: Path | None) -> list[str]:
@@ -213,7 +208,6 @@ def edit(
     suffix = output.suffix.lstrip(".").lower()
     if suffix not in FORMATS:
         raise RequestError(f"{output}: cannot write '.{suffix or '(none)'}' files; use .wav, .flac or .ogg")
-    _check_scheduler(scheduler)
     meta = info(input)  # fails fast on a missing or unreadable file
     if prompt is None:
         if task != "super_resolution":
@@ -224,6 +218,9 @@ def edit(
                        strength=strength, mask_start=start, mask_end=end, cutoff_hz=cutoff)
     audio = Audio.load(input)
     req = check_edit(audio, req)  # before a model loads: too short, NaN, cut-off, extend length
+    from ..registry import check_request
+
+    check_request(model, req)  # task, settings and duration against the model
     _check_outputs([output])
     from .. import load
 

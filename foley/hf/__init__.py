@@ -3,14 +3,14 @@
 - ``DiffusionPipeline.from_pretrained(ldm_folder)`` finds :class:`~foley.families.ldm.hf_pipeline.FoleyLDMPipeline`
   (the class named by the folder's ``model_index.json``): diffusers looks the name up on the ``diffusers``
   module, so we set it there.
-- transformers' Auto classes know our configs' ``model_type``s (:mod:`foley.hf.models`): the LM's text projection
-  (``foley_text_projection``), the mel codec (``foley_mel_codec``) and the evaluation encoder (``foley_encoder``);
+- after ``import foley.hf.models``, transformers' Auto classes know our configs' ``model_type``s: the LM's text
+  projection (``foley_text_projection``), the mel codec (``foley_mel_codec``) and the evaluation encoder
+  (``foley_encoder``);
   and ``AutoModelForCausalLM`` knows the LM decoder (``musicgen_decoder`` -> ``MusicgenForCausalLM``).
 
 Registration is lazy, so ``import foley`` stays free of torch: :func:`install` (run by ``import foley``)
-registers at once with a library that is already imported, and otherwise when the library's loading module is
-first imported (a post-import hook on ``diffusers.pipelines.pipeline_utils`` and
-``transformers.models.auto.modeling_auto``).
+registers with diffusers at once when it is already imported, and otherwise when its loading module is first
+imported (a post-import hook on ``diffusers.pipelines.pipeline_utils``). transformers: ``import foley.hf.models``.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ import sys
 import threading
 
 DIFFUSERS_MODULE = "diffusers.pipelines.pipeline_utils"      # defines DiffusionPipeline.from_pretrained
-TRANSFORMERS_MODULE = "transformers.models.auto.modeling_auto"  # defines the AutoModel classes
+
 
 PIPELINE_MODULE = "foley.families.ldm.hf_pipeline"
 MODELS_MODULE = "foley.hf.models"
@@ -68,7 +68,10 @@ def register_transformers() -> None:
         _done.add("transformers")
 
 
-_HOOKS = {DIFFUSERS_MODULE: register_diffusers, TRANSFORMERS_MODULE: register_transformers}
+# transformers is not hooked: registering imports transformers' model modules, and an import hook on its auto
+# module fires in the middle of transformers' own import chains (a circular import). `import foley.hf.models`
+# (or any foley module that loads a transformers-backed model) registers instead.
+_HOOKS = {DIFFUSERS_MODULE: register_diffusers}
 
 
 class _Loader(importlib.abc.Loader):
@@ -109,7 +112,7 @@ def install() -> None:
     """Register with diffusers/transformers now if they are loaded, else as soon as they are (idempotent)."""
     if DIFFUSERS_MODULE in sys.modules:
         register_diffusers()
-    if TRANSFORMERS_MODULE in sys.modules:
+    if "foley.hf.models" in sys.modules:
         register_transformers()
     if _finder not in sys.meta_path and len(_done) < len(_HOOKS):
         sys.meta_path.insert(0, _finder)

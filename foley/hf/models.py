@@ -156,4 +156,4 @@ def _register() -> None:
     register_transformers()
 
 
-_register()  # when transformers' auto classes load before this module (it skipped us while half-imported)
+_register()  # importing this module registers our model types with the Auto classes

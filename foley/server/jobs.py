@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
 from sqlalchemy import func, select, update
 
 from ..errors import FoleyError, RequestError
-from ..registry import resolve
+from ..registry import describe
 from ..request import GenerationRequest, make_request
 from .db import Database, Job, aware, new_id, now
 from .settings import Settings
@@ -33,36 +32,31 @@ class Services:
 
 
 def model_info(svc: Services, alias: str) -> dict:
-    """What is known about an offered model without loading it (the card, else the folder's foley.json)."""
-    target = svc.settings.models[alias]
+    """What is known about an offered model without loading its weights: its card and capabilities (what it
+    accepts, which tasks, whether it streams), as its family declares them."""
     info: dict = {"name": alias, "default": alias == svc.settings.default_model, "available": True,
                   "loaded": False, "family": None, "max_duration": None, "sample_rate": None, "channels": None,
-                  "tasks": None}
-    gen = svc.models.loaded(alias)
-    card = gen.card if gen is not None else None
-    if card is None:
-        try:
-            folder, card = resolve(target)
-        except FoleyError as e:
-            return {**info, "available": False, "reason": str(e)}
-        if card is None and (folder / "foley.json").is_file():
-            cfg = json.loads((folder / "foley.json").read_text())
-            info.update(family=cfg.get("family"), max_duration=cfg.get("max_duration"), channels=cfg.get("channels"),
-                        sample_rate=cfg.get("sample_rate") or (cfg.get("mel") or {}).get("sample_rate"),
-                        tasks=cfg.get("tasks") or _family_tasks(cfg.get("family")))
+                  "tasks": None, "capabilities": None}
+    try:
+        card, caps = contract(svc, alias)
+    except FoleyError as e:
+        return {**info, "available": False, "reason": str(e)}
     if card is not None:
         info.update(family=card.family, max_duration=card.max_duration, sample_rate=card.sample_rate,
                     channels=card.channels, tasks=list(card.tasks))
-    info["loaded"] = gen is not None
+    if caps is not None:
+        info["capabilities"] = caps.to_dict()
+    info["loaded"] = svc.models.loaded(alias) is not None
     return info
 
 
-def _family_tasks(family: str | None) -> list[str] | None:
-    """A local model folder's tasks when its foley.json lists none: those of the shipped model of its family
-    (the family's generator implements them all, as `from_folder` states)."""
-    from ..registry import CARDS
-
-    return next((list(c.tasks) for c in CARDS.values() if c.family == family), None)
+def contract(svc: Services, alias: str):
+    """(card, capabilities) of an offered model: the loaded generator's, else its family's reading of the folder
+    (capabilities None when the family must load the model to know them)."""
+    gen = svc.models.loaded(alias)
+    if gen is not None and hasattr(gen, "capabilities"):
+        return gen.card, gen.capabilities
+    return describe(svc.settings.models[alias])
 
 
 def build_request(svc: Services, fields: dict) -> tuple[str, GenerationRequest]:
@@ -95,12 +89,12 @@ def build_request(svc: Services, fields: dict) -> tuple[str, GenerationRequest]:
     if info["max_duration"] is not None and req.duration > info["max_duration"]:
         raise ApiError(422, f"duration {req.duration:g} s is over model '{alias}''s maximum of "
                             f"{info['max_duration']:g} s")
-    if info["family"] == "lm" and (req.steps is not None or req.scheduler is not None):
-        raise ApiError(422, f"model '{alias}' samples tokens: it has no steps or scheduler setting; drop them")
-    if req.scheduler is not None:
-        names = _schedulers(svc, alias, info)
-        if names is not None and req.scheduler not in names:
-            raise ApiError(422, f"unknown scheduler '{req.scheduler}'; choose one of {', '.join(names)}")
+    caps = contract(svc, alias)[1]
+    if caps is not None:
+        try:
+            caps.check(req.model_copy(update={"task": "generate"}), alias)  # settings; the task is checked below
+        except RequestError as e:
+            raise ApiError(422, str(e)) from None
     if req.task != "generate" and info["tasks"] is not None and req.task not in info["tasks"]:
         others = [a for a in svc.settings.models if a != alias and req.task in (model_info(svc, a)["tasks"] or ())]
         hint = f"; models on this server that can: {', '.join(others)}" if others else \
@@ -108,18 +102,6 @@ def build_request(svc: Services, fields: dict) -> tuple[str, GenerationRequest]:
         raise ApiError(422, f"model '{alias}' cannot do '{req.task}' (it supports "
                             f"{', '.join(info['tasks'])}){hint}")
     return alias, req
-
-
-def _schedulers(svc: Services, alias: str, info: dict) -> list[str] | None:
-    """Scheduler names the model accepts (as the CLI checks them), or None when unknown before loading."""
-    gen = svc.models.loaded(alias)
-    if gen is not None and isinstance(getattr(gen, "schedulers", None), dict):
-        return list(gen.schedulers)
-    if info["family"] == "ldm":
-        from ..families.ldm.components import SCHEDULERS
-
-        return list(SCHEDULERS)
-    return None
 
 
 def submit(svc: Services, kind: str, alias: str, req: GenerationRequest, source: dict | None = None,

@@ -236,13 +236,11 @@ class Worker:
 
     @contextlib.contextmanager
     def _progress(self, gen, job_id: str, calls: int):
-        """Report denoising progress by wrapping the sampler's ``denoise(..., callback=fn(i, n))`` where the
-        generator has one, or through a token LM's ``on_step(i, n)``; the same callback interrupts the job when
-        the server stops."""
-        model = getattr(gen, "model", None)
-        denoise = getattr(model, "denoise", None)
-        stepped = denoise is None and hasattr(gen, "on_step")  # token LMs: a callback per sampled frame
-        if denoise is None and not stepped:
+        """Report progress through the generator's step callback (``on_step(i, n)``: denoising steps or sampled
+        frames, as its capabilities say); the same callback interrupts the job when it is cancelled or the server
+        stops. A model that reports no progress is still checked for cancellation before it starts."""
+        caps = getattr(gen, "capabilities", None)
+        if caps is None or caps.progress is None:
             self._check_cancel(job_id, ask_database=True)
             yield
             return
@@ -261,23 +259,9 @@ class Worker:
             if i == n:
                 state["calls"] += 1
 
-        if stepped:
-            gen.on_step = report
-            try:
-                yield
-            finally:
-                gen.on_step = None
-            return
-
-        def wrapped(*args, callback=None, **kwargs):
-            def both(i, n):
-                report(i, n)
-                if callback is not None:
-                    callback(i, n)
-            return denoise(*args, callback=both, **kwargs)
-
-        model.denoise = wrapped  # an instance attribute shadows the method only while this job runs
+        before = gen.on_step
+        gen.on_step = report
         try:
             yield
         finally:
-            del model.denoise
+            gen.on_step = before

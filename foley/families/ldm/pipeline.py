@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from ...audio import Audio
+from ...capabilities import Capabilities, Setting
 from ...editing import (
     DIFFUSION_TASKS,
     band_split,
@@ -20,9 +21,11 @@ from ...editing import (
     splice,
     window_seed,
 )
-from ...generator import EXTEND_SECONDS, Generator, ModelCard, record_used
-from ...request import GenerationRequest
+from ...generator import EXTEND_SECONDS, Generator, ModelCard, read_foley_json, record_used
+from ...request import MAX_STEPS, GenerationRequest
 from .model import LatentAudioModel
+
+LDM_TASKS = DIFFUSION_TASKS
 
 
 class LDMGenerator(Generator):
@@ -41,12 +44,33 @@ class LDMGenerator(Generator):
         cfg = model.cfg
         card = card or ModelCard(name=Path(folder).name, family="ldm", weights=str(folder),
                                  sample_rate=cfg.mel.sample_rate, channels=cfg.channels,
-                                 max_duration=cfg.max_duration,
-                                 tasks=DIFFUSION_TASKS)
+                                 max_duration=cfg.max_duration, tasks=LDM_TASKS, defaults=dict(cfg.defaults))
         return cls(model, card)
 
     def weight_hash(self) -> str:
         return self.model.weights_hash
+
+    @classmethod
+    def capabilities_for(cls, card: ModelCard) -> Capabilities:
+        from .components import SCHEDULERS
+
+        d = card.defaults
+        return Capabilities(
+            tasks=tuple(card.tasks), max_duration=card.max_duration, progress="steps",
+            settings=(Setting("steps", d.get("steps", 25), 1, MAX_STEPS, help="denoising steps"),
+                      Setting("scheduler", d.get("scheduler", "dpm++"), choices=tuple(SCHEDULERS),
+                              help="diffusers scheduler"),
+                      Setting("guidance_scale", d.get("guidance_scale", 3.0), 0.0, 30.0,
+                              help="classifier-free guidance"),
+                      Setting("negative_prompt", help="what to avoid (the guidance's other branch)")))
+
+    @classmethod
+    def read_card(cls, folder) -> ModelCard:
+        cfg = read_foley_json(folder)
+        return ModelCard(name=Path(folder).name, family="ldm", weights=str(folder),
+                         sample_rate=int(cfg["mel"]["sample_rate"]), channels=int(cfg.get("channels", 1)),
+                         max_duration=float(cfg.get("max_duration", 30.0)), tasks=LDM_TASKS,
+                         defaults=dict(cfg.get("defaults", {})))
 
     # --- settings ------------------------------------------------------------------------------
     def _settings(self, r: GenerationRequest) -> tuple[int, float, str]:

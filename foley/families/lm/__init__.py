@@ -8,3 +8,10 @@
   streaming);
 - :mod:`.train` — ``foley train lm``: pre-tokenise with the codec once, train the decoder, export.
 """
+
+from ...family import Family
+
+FAMILY = Family(
+    name="lm", generator="foley.families.lm.pipeline:LMGenerator", train="foley.families.lm.train:train_lm",
+    stages=("tokens", "lm", "export"), recipe="recipes/starter-lm.toml",
+    description="token language model over neural-codec tokens (MusicGen style); streams")

@@ -22,9 +22,10 @@ import numpy as np
 import torch
 
 from ...audio import Audio
+from ...capabilities import Capabilities, Setting
 from ...editing import CROSSFADE_SECONDS, TOKEN_TASKS, extended_length, seed_of, splice_samples, window_seed
 from ...errors import RequestError
-from ...generator import EXTEND_SECONDS, Generator, ModelCard, record_used
+from ...generator import EXTEND_SECONDS, Generator, ModelCard, read_foley_json, record_used
 from ...request import GenerationRequest, make_request
 from .model import TokenLM
 
@@ -68,17 +69,31 @@ class LMGenerator(Generator):
         cfg = lm.cfg
         card = card or ModelCard(name=Path(folder).name, family="lm", weights=str(folder), sample_rate=cfg.sample_rate,
                                  channels=cfg.channels, max_duration=cfg.max_duration, tasks=LM_TASKS,
-                                 licence=cfg.extra.get("licence", "unknown"))
+                                 licence=cfg.extra.get("licence", "unknown"), defaults=dict(cfg.defaults))
         return cls(lm, card, {"top_k": top_k, "top_p": top_p, "temperature": temperature})
 
     def weight_hash(self) -> str:
         return self.lm.weight_hash()
 
+    @classmethod
+    def capabilities_for(cls, card: ModelCard) -> Capabilities:
+        return Capabilities(
+            tasks=tuple(card.tasks), max_duration=card.max_duration, streams=True, progress="frames",
+            settings=(Setting("guidance_scale", card.defaults.get("guidance_scale", 3.0), 0.0, 30.0,
+                              help="classifier-free guidance (<= 1: off)"),
+                      Setting("negative_prompt", help="the guidance's other branch")))
+
+    @classmethod
+    def read_card(cls, folder) -> ModelCard:
+        cfg = read_foley_json(folder)
+        return ModelCard(name=Path(folder).name, family="lm", weights=str(folder),
+                         sample_rate=int(cfg["sample_rate"]), channels=int(cfg.get("channels", 1)),
+                         max_duration=float(cfg.get("max_duration", 60.0)), tasks=LM_TASKS,
+                         licence=(cfg.get("extra") or {}).get("licence", "unknown"),
+                         defaults=dict(cfg.get("defaults", {})))
+
     # --- settings ------------------------------------------------------------------------------
     def _settings(self, r: GenerationRequest) -> dict:
-        for name in ("steps", "scheduler"):
-            if getattr(r, name) is not None:
-                raise RequestError(f"model '{self.card.name}' has no {name} setting (it samples tokens); drop it")
         s = dict(self.sampling)
         if r.guidance_scale is not None:
             s["guidance_scale"] = r.guidance_scale
@@ -106,7 +121,7 @@ class LMGenerator(Generator):
         r = prompt if isinstance(prompt, GenerationRequest) else make_request(prompt=prompt, **kwargs)
         if r.task != "generate" or r.num_variations != 1:
             raise RequestError("streaming makes one sound from text: task 'generate', one variation")
-        self._check_duration(r)
+        self.check(r)
         seed, settings = seed_of(r), self._settings(r)
         offset = 0
         for i, chunk in enumerate(self._chunks(r, seed, settings, streaming=True)):

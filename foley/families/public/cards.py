@@ -8,7 +8,7 @@ repositories' listed file sizes where we saw them, otherwise estimates from para
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from ...generator import ModelCard
 from ...request import MAX_DURATION
@@ -42,7 +42,6 @@ class HubCard(ModelCard):
     size_mb: int = 0
     size_exact: bool = False
     gated: bool = False
-    defaults: dict = field(default_factory=dict)
     non_commercial: bool = True
 
     @property

@@ -67,10 +67,11 @@ def folder_card(folder: Path, family: str, sample_rate: int, channels: int, max_
 
 
 def unsupported(card: ModelCard, task: str) -> RequestError:
-    """The error for a task this model cannot do, naming the registered models that can."""
-    from ...registry import supporting
+    """The error for a task this model cannot do, naming the public models that can (callers going through
+    ``Generator.check`` get every registered model named)."""
+    from .cards import PUBLIC_CARDS
 
-    others = [n for n in supporting(task) if n != card.name]
+    others = [c.name for c in PUBLIC_CARDS.values() if task in c.tasks and c.name != card.name]
     hint = f"; models that can: {', '.join(others)}" if others else ""
     return RequestError(f"model '{card.name}' cannot do '{task}' (it supports: {', '.join(card.tasks)}){hint}")
 
@@ -186,10 +187,11 @@ class NotAGenerator:
     card: ModelCard
 
     def _refuse(self, *_a, **_k):
-        from ...registry import NOT_GENERATORS, supporting
+        from ...family import families
 
-        what = NOT_GENERATORS.get(self.card.family, "not a generator")
-        raise RequestError(f"model '{self.card.name}' is {what}; it cannot generate. Generators: "
-                           f"{', '.join(n for n in supporting('generate'))}")
+        fam = families().get(self.card.family)
+        what = (fam.not_generator if fam else None) or "not a generator"
+        raise RequestError(f"model '{self.card.name}' is {what}; it cannot generate (generators: `foley models "
+                           f"list`)")
 
-    generate = edit = _check_duration = _refuse
+    generate = edit = check = _refuse

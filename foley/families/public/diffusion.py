@@ -15,11 +15,12 @@ import torch
 
 from ... import device as devices
 from ...audio import Audio
+from ...capabilities import Capabilities, Setting
 from ...editing import band_split, estimate_cutoff, expand, extended_length, seed_of, splice
 from ...errors import RequestError
 from ...features import MelConfig, log_mel
 from ...generator import EXTEND_SECONDS
-from ...request import GenerationRequest
+from ...request import MAX_STEPS, GenerationRequest
 from . import latent_edit as le
 from .cards import MEL_LDM_TASKS
 from .common import PublicGenerator, unsupported
@@ -42,6 +43,16 @@ class DiffusionGenerator(PublicGenerator):
 
     pipeline_class = ""
     schedulers = SCHEDULERS
+
+    @classmethod
+    def capabilities_for(cls, card) -> Capabilities:
+        d = card.defaults
+        settings = [Setting("steps", d.get("steps", 50), 1, MAX_STEPS, help="denoising steps"),
+                    Setting("guidance_scale", d.get("guidance_scale", 3.0), 0.0, 30.0, help="classifier-free guidance"),
+                    Setting("negative_prompt", help="what to avoid")]
+        if cls.schedulers:
+            settings.insert(1, Setting("scheduler", None, choices=tuple(cls.schedulers), help="diffusers scheduler"))
+        return Capabilities(tasks=tuple(card.tasks), max_duration=card.max_duration, settings=tuple(settings))
 
     def __init__(self, model, card, folder, placement):
         super().__init__(model, card, folder, placement)

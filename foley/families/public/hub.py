@@ -39,7 +39,7 @@ _probe_cache: dict[str, str | None] = {}
 
 
 def home() -> Path:
-    from ...registry import home as _home
+    from ...paths import home as _home
 
     return _home()
 

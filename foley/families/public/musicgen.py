@@ -20,6 +20,7 @@ import torch
 
 from ... import device as devices
 from ...audio import Audio
+from ...capabilities import Capabilities, Setting
 from ...editing import expand, extended_length, seed_of, splice
 from ...errors import RequestError
 from ...generator import EXTEND_SECONDS
@@ -68,6 +69,12 @@ class MusicGenGenerator(PublicGenerator):
     family = "musicgen"
     tasks = MUSICGEN_TASKS
     model_class = "MusicgenForConditionalGeneration"
+
+    @classmethod
+    def capabilities_for(cls, card) -> Capabilities:
+        return Capabilities(tasks=tuple(card.tasks), max_duration=card.max_duration,
+                            settings=(Setting("guidance_scale", card.defaults.get("guidance_scale"), 0.0, 30.0,
+                                              help="classifier-free guidance"),))
 
     @classmethod
     def _load(cls, folder: Path, placement: devices.Placement) -> Loaded:

@@ -1,0 +1,94 @@
+"""What a model accepts and can do, declared by its family and asked by every caller (CLI, API, server, studio).
+
+A :class:`Capabilities` lists the tasks, the request settings the model takes (with ranges or choices), whether it
+can ``stream()`` and what its progress counts. Callers never branch on family names: they ask these, and a request
+that sets something the model has no use for is refused in one line instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .errors import RequestError
+
+# Request fields a model may or may not take; prompt, duration, seed and num_variations every model takes, and the
+# task-specific fields (strength, mask, cutoff) come with their task.
+TUNABLE = ("steps", "scheduler", "guidance_scale", "negative_prompt")
+FLAGS = {"steps": "--steps", "scheduler": "--scheduler", "guidance_scale": "--guidance",
+         "negative_prompt": "--negative"}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One request setting a model takes: ``name`` is a :class:`~foley.request.GenerationRequest` field."""
+
+    name: str
+    default: object = None
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+    help: str = ""
+
+    def check(self, value, model: str) -> None:
+        if self.choices and value not in self.choices:
+            raise RequestError(f"unknown {self.name.replace('_', ' ')} '{value}'; choose one of "
+                               f"{', '.join(self.choices)} (model '{model}')")
+        if self.minimum is not None and value < self.minimum or self.maximum is not None and value > self.maximum:
+            raise RequestError(f"{self.name.replace('_', ' ')} {value} is outside model '{model}''s range "
+                               f"{self.minimum:g}..{self.maximum:g}")
+
+    def to_dict(self) -> dict:
+        d = {"name": self.name, "default": self.default, "help": self.help}
+        if self.choices:
+            d["choices"] = list(self.choices)
+        if self.minimum is not None:
+            d["minimum"] = self.minimum
+        if self.maximum is not None:
+            d["maximum"] = self.maximum
+        return d
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """A model's contract: ``tasks``, ``settings`` it takes, ``streams`` (has ``stream()``), ``progress`` (what
+    ``on_step(i, n)`` counts: "steps", "frames" or None), ``max_duration`` (s)."""
+
+    tasks: tuple[str, ...] = ("generate",)
+    settings: tuple[Setting, ...] = ()
+    streams: bool = False
+    progress: str | None = None
+    max_duration: float | None = None
+    extra: dict = field(default_factory=dict)
+
+    def setting(self, name: str) -> Setting | None:
+        return next((s for s in self.settings if s.name == name), None)
+
+    def takes(self, name: str) -> bool:
+        return self.setting(name) is not None
+
+    def check(self, req, model: str, alternatives=None) -> None:
+        """Refuse a request this model cannot honour (one :class:`RequestError` line). ``alternatives(task)``
+        names other models that can do a task the model cannot (for the hint)."""
+        if req.task not in self.tasks:
+            others = [n for n in (alternatives(req.task) if alternatives else []) if n != model]
+            hint = f"; models that can: {', '.join(others)}" if others else ""
+            raise RequestError(f"model '{model}' cannot do '{req.task}' (it supports {', '.join(self.tasks)}){hint}")
+        for name in TUNABLE:
+            value = getattr(req, name, None)
+            if value is None:
+                continue
+            s = self.setting(name)
+            if s is None:
+                takes = [FLAGS[t.name] for t in self.settings if t.name in FLAGS]
+                what = f"it takes {', '.join(takes)}" if takes else "it takes none of --steps, --scheduler, " \
+                                                                    "--guidance, --negative"
+                raise RequestError(f"model '{model}' has no {name.replace('_', ' ')} setting ({what}); drop "
+                                   f"{FLAGS[name]}")
+            s.check(value, model)
+        if self.max_duration is not None and req.duration > self.max_duration + 1e-9:
+            raise RequestError(f"duration {req.duration:g} s is over this model's maximum of "
+                               f"{self.max_duration:g} s ('{model}')")
+
+    def to_dict(self) -> dict:
+        return {"tasks": list(self.tasks), "settings": [s.to_dict() for s in self.settings],
+                "streams": self.streams, "progress": self.progress, "max_duration": self.max_duration}

@@ -1,0 +1,96 @@
+"""The family contract: what a model family package exports, and how families are found.
+
+A family package (``foley/families/ldm``, or a third-party package) exports ``FAMILY`` (or ``FAMILIES``, a list)
+of :class:`Family` objects in its ``__init__`` (which imports no torch). It is registered by one line in
+:data:`BUILTIN`, or, from another distribution, by an entry point in the group ``foley.families`` naming that
+package (``[project.entry-points."foley.families"] toy = "toy_family"``). The generator class it names implements
+:class:`~foley.generator.Generator`: ``from_folder``, ``read_card`` (a folder's card without loading weights) and
+``capabilities_for`` (what a model of that card accepts); ``train`` names the training entry
+(``train(manifests, recipe, run, stages=..., dest=...) -> folder | None``) that ``foley train NAME`` runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from importlib import import_module
+
+from .errors import ModelError
+
+# one line per built-in family package
+BUILTIN = ("foley.families.ldm", "foley.families.lm", "foley.families.public")
+ENTRY_POINT_GROUP = "foley.families"
+
+
+@dataclass(frozen=True)
+class Family:
+    """A model family: ``generator`` and ``train`` are ``"module:attribute"`` strings, imported when used.
+
+    ``stages``: the training stages in order (``foley train NAME --stages``; ``default_stages`` when not all of them
+    run by default); ``recipe``: the default recipe;
+    ``not_generator``: for loaded objects that are not generators (codecs, embedders), what they are.
+    """
+
+    name: str
+    generator: str
+    train: str | None = None
+    stages: tuple[str, ...] = ()
+    default_stages: tuple[str, ...] | None = None
+    recipe: str | None = None
+    description: str = ""
+    not_generator: str | None = None
+
+    def generator_class(self):
+        return _attr(self.generator, self.name)
+
+    def train_function(self):
+        if self.train is None:
+            raise ModelError(f"family '{self.name}' has no training entry")
+        return _attr(self.train, self.name)
+
+
+def _attr(spec: str, family: str):
+    module, _, attr = spec.partition(":")
+    try:
+        return getattr(import_module(module), attr)
+    except (ImportError, AttributeError) as e:
+        raise ModelError(f"family '{family}': cannot import {spec} ({e})") from None
+
+
+def _exports(module_name: str) -> list[Family]:
+    module = import_module(module_name)
+    found = list(getattr(module, "FAMILIES", ()))
+    if getattr(module, "FAMILY", None) is not None:
+        found.append(module.FAMILY)
+    if not found or not all(isinstance(f, Family) for f in found):
+        raise ModelError(f"{module_name}: a family package exports FAMILY (or FAMILIES) of foley.family.Family")
+    return found
+
+
+@cache
+def families() -> dict[str, Family]:
+    """Every registered family by name: the built-in packages, then the ``foley.families`` entry points."""
+    from importlib.metadata import entry_points
+
+    out: dict[str, Family] = {}
+    for name in BUILTIN:
+        for f in _exports(name):
+            out[f.name] = f
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            exported = _exports(ep.value.partition(":")[0])
+        except (ImportError, ModelError) as e:
+            import warnings
+
+            warnings.warn(f"foley: family entry point '{ep.name}' ({ep.value}) not loaded: {e}", stacklevel=2)
+            continue
+        for f in exported:
+            out.setdefault(f.name, f)
+    return out
+
+
+def get(name: str) -> Family:
+    fams = families()
+    if name not in fams:
+        raise ModelError(f"unknown model family '{name}'; known: {', '.join(fams)}")
+    return fams[name]
