@@ -10,13 +10,14 @@ from . import hf as _hf
 from . import threads as _threads
 from .audio import Audio
 from .errors import FoleyError
+from .version import __version__
 
 _threads.passive_wait()  # before torch starts: idle OpenMP threads sleep instead of spinning (foley/threads.py)
 
-__version__ = "0.1.0"
 __all__ = ["Audio", "FoleyError", "FoleyLDMPipeline", "load", "__version__"]
 
-# our folders load with diffusers' DiffusionPipeline and transformers' Auto classes (registered when those load)
+# our LDM folders load with diffusers' DiffusionPipeline (registered when diffusers loads; transformers' Auto
+# classes: import foley.hf.models)
 _hf.install()
 
 

@@ -139,7 +139,7 @@ def evaluate(generated: str | Path, reference: str | Path, metrics: list[str] | 
 
 
 def _header(s, gen, ref, extractors, unavailable, cache, rule, pairs, pairs_all) -> dict:
-    from .. import __version__
+    from ..version import __version__
 
     return {
         "format": REPORT_FORMAT, "version": REPORT_VERSION,
