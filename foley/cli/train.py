@@ -26,24 +26,41 @@ def check_inputs(data: list[Path], stages: str, known: tuple[str, ...]) -> tuple
     return chosen
 
 
-@train_app.command("ldm")
-@with_threads
-def train_ldm(
-    data: list[Path] = typer.Option(..., "--data", help="Manifest(s) (JSONL); repeat for several."),
-    recipe: Path = typer.Option(Path("recipes/starter-ldm.toml"), "--recipe",
-                                help="Recipe (TOML); found from any folder, e.g. recipes/smoke-ldm.toml."),
-    run: Path = typer.Option(Path("runs/ldm"), "--run", help="Working folder (checkpoints, logs, previews)."),
-    output: Path = typer.Option(None, "--output", "-o", help="Where to write the finished model folder."),
-    stages: str = typer.Option("vae,latents,unet,export", "--stages",
-                               help="Comma-separated: vae, latents, unet, vocoder, export."),
-    overrides: list[str] = typer.Option([], "--set", help="Override a recipe value: --set unet.steps=20 (repeat)."),
-):
-    """Train the latent-diffusion family: VAE, latent pre-encoding, UNet (and vocoder), then export."""
-    from ..families.ldm.train import STAGES
-    from ..families.ldm.train import train_ldm as _train
-    from ..train.loop import load_recipe
+def _family_command(fam):
+    """``foley train NAME`` for a family with a training entry (built-in or a plugin): the same options for all."""
+    known = tuple(fam.stages)
 
-    chosen = check_inputs(data, stages, (*STAGES[:-1], "vocoder", STAGES[-1]))
-    folder = _train(list(data), load_recipe(recipe, overrides), run, stages=chosen, dest=output)
-    if folder:
-        typer.echo(f"model written to {folder}")
+    def command(
+        data: list[Path] = typer.Option(..., "--data", help="Manifest(s) (JSONL); repeat for several."),
+        recipe: Path = typer.Option(Path(fam.recipe) if fam.recipe else None, "--recipe",
+                                    help="Recipe (TOML); found from any folder, e.g. recipes/smoke-ldm.toml."),
+        run: Path = typer.Option(Path("runs") / fam.name, "--run",
+                                 help="Working folder (checkpoints, logs, previews)."),
+        output: Path = typer.Option(None, "--output", "-o", help="Where to write the finished model folder."),
+        stages: str = typer.Option(",".join(fam.default_stages or known), "--stages",
+                                   help=f"Comma-separated: {', '.join(known)}."),
+        overrides: list[str] = typer.Option([], "--set", help="Override a recipe value: --set unet.steps=20 (repeat)."),
+    ):
+        from ..train.loop import load_recipe
+
+        if recipe is None:
+            raise FoleyError(f"family '{fam.name}' has no default recipe; give --recipe FILE.toml")
+        chosen = check_inputs(data, stages, known)
+        folder = fam.train_function()(list(data), load_recipe(recipe, overrides), run, stages=chosen, dest=output)
+        if folder:
+            typer.echo(f"model written to {folder}")
+
+    command.__doc__ = (f"Train the '{fam.name}' family: {fam.description}. Stages {', '.join(known)}; each "
+                       "resumes after a kill." if fam.description else f"Train the '{fam.name}' family (resumable).")
+    return command
+
+
+def _register_families() -> None:
+    from ..family import families
+
+    for fam in families().values():
+        if fam.train is not None:
+            train_app.command(fam.name)(with_threads(_family_command(fam)))
+
+
+_register_families()

@@ -25,8 +25,6 @@ from ...generator import EXTEND_SECONDS, Generator, ModelCard, read_foley_json, 
 from ...request import MAX_STEPS, GenerationRequest
 from .model import LatentAudioModel
 
-LDM_TASKS = DIFFUSION_TASKS
-
 
 class LDMGenerator(Generator):
     """Generator over a :class:`LatentAudioModel` folder (ours or any compatible one)."""
@@ -44,7 +42,7 @@ class LDMGenerator(Generator):
         cfg = model.cfg
         card = card or ModelCard(name=Path(folder).name, family="ldm", weights=str(folder),
                                  sample_rate=cfg.mel.sample_rate, channels=cfg.channels,
-                                 max_duration=cfg.max_duration, tasks=LDM_TASKS, defaults=dict(cfg.defaults))
+                                 max_duration=cfg.max_duration, tasks=DIFFUSION_TASKS, defaults=dict(cfg.defaults))
         return cls(model, card)
 
     def weight_hash(self) -> str:
@@ -69,7 +67,7 @@ class LDMGenerator(Generator):
         cfg = read_foley_json(folder)
         return ModelCard(name=Path(folder).name, family="ldm", weights=str(folder),
                          sample_rate=int(cfg["mel"]["sample_rate"]), channels=int(cfg.get("channels", 1)),
-                         max_duration=float(cfg.get("max_duration", 30.0)), tasks=LDM_TASKS,
+                         max_duration=float(cfg.get("max_duration", 30.0)), tasks=DIFFUSION_TASKS,
                          defaults=dict(cfg.get("defaults", {})))
 
     # --- settings ------------------------------------------------------------------------------

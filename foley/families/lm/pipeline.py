@@ -29,7 +29,6 @@ from ...generator import EXTEND_SECONDS, Generator, ModelCard, read_foley_json, 
 from ...request import GenerationRequest, make_request
 from .model import TokenLM
 
-LM_TASKS = TOKEN_TASKS
 KNEE, CEILING = 0.7079, 0.98  # soft clip: linear up to -3 dBFS, then bending towards 0.98 (never reaching it)
 
 
@@ -68,7 +67,7 @@ class LMGenerator(Generator):
         lm = TokenLM.from_folder(folder)
         cfg = lm.cfg
         card = card or ModelCard(name=Path(folder).name, family="lm", weights=str(folder), sample_rate=cfg.sample_rate,
-                                 channels=cfg.channels, max_duration=cfg.max_duration, tasks=LM_TASKS,
+                                 channels=cfg.channels, max_duration=cfg.max_duration, tasks=TOKEN_TASKS,
                                  licence=cfg.extra.get("licence", "unknown"), defaults=dict(cfg.defaults))
         return cls(lm, card, {"top_k": top_k, "top_p": top_p, "temperature": temperature})
 
@@ -88,7 +87,7 @@ class LMGenerator(Generator):
         cfg = read_foley_json(folder)
         return ModelCard(name=Path(folder).name, family="lm", weights=str(folder),
                          sample_rate=int(cfg["sample_rate"]), channels=int(cfg.get("channels", 1)),
-                         max_duration=float(cfg.get("max_duration", 60.0)), tasks=LM_TASKS,
+                         max_duration=float(cfg.get("max_duration", 60.0)), tasks=TOKEN_TASKS,
                          licence=(cfg.get("extra") or {}).get("licence", "unknown"),
                          defaults=dict(cfg.get("defaults", {})))
 

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ...editing import DIFFUSION_TASKS, TOKEN_TASKS
 from ...generator import ModelCard
 from ...request import MAX_DURATION
 
-MEL_LDM_TASKS = ("generate", "style_transfer", "inpaint", "extend", "continue", "super_resolution")
+MEL_LDM_TASKS = DIFFUSION_TASKS
 STABLE_AUDIO_TASKS = ("generate", "style_transfer", "inpaint", "extend", "continue")
-MUSICGEN_TASKS = ("generate", "continue", "extend")
+MUSICGEN_TASKS = TOKEN_TASKS
 MELODY_TASKS = ("generate", "melody", "style_transfer")
 CODEC_TASKS = ("encode", "decode")
 CLAP_TASKS = ("embed", "score")
