@@ -154,8 +154,7 @@ def load(name_or_path: str = "starter", **kwargs) -> Generator:
         show_licence(card)
     _check_options(gen_cls.from_folder, kwargs, name_or_path)
     gen = gen_cls.from_folder(folder, card=card, **kwargs)
-    if isinstance(gen, Generator):
-        gen.alternatives = supporting
+    gen.alternatives = supporting  # refusals name the models that can
     return gen
 
 
@@ -170,7 +169,11 @@ def _family(folder: Path, card: ModelCard | None):
 def describe(name_or_path: str) -> tuple[ModelCard | None, Capabilities | None]:
     """A model's card and capabilities without loading its weights (None, None when its family must load the
     model to know them, as for a public layout in a local folder). Never downloads."""
-    folder, card = resolve(os.fspath(name_or_path))
+    name = os.fspath(name_or_path)
+    card = card_for(name)  # a registered model: its card is enough (nothing is located or downloaded)
+    folder = None
+    if card is None or card.sample_rate == 0:
+        folder, card = resolve(name)
     gen_cls = _family(folder, card).generator_class()
     if card is None:
         card = gen_cls.read_card(folder)

@@ -185,13 +185,14 @@ class NotAGenerator:
     """Mixin for loaded models that do not generate (codecs, CLAP): clear errors from the CLI's calls."""
 
     card: ModelCard
+    alternatives = None  # task -> names of models that can (set by the registry)
 
     def _refuse(self, *_a, **_k):
         from ...family import families
 
         fam = families().get(self.card.family)
         what = (fam.not_generator if fam else None) or "not a generator"
-        raise RequestError(f"model '{self.card.name}' is {what}; it cannot generate (generators: `foley models "
-                           f"list`)")
+        names = ", ".join(self.alternatives("generate")) if self.alternatives else "see `foley models list`"
+        raise RequestError(f"model '{self.card.name}' is {what}; it cannot generate. Generators: {names}")
 
     generate = edit = check = _refuse
