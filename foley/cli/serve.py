@@ -31,6 +31,7 @@ def serve(
     max_request_seconds: float = typer.Option(DEFAULT_MAX_REQUEST_SECONDS, "--max-request-seconds",
                                               help="Most audio one request may ask for: variations x duration, "
                                                    "seconds."),
+    max_streams: int = typer.Option(2, "--max-streams", help="Live GET /v1/stream responses at once."),
     auth: bool = typer.Option(False, "--auth", help="Require API tokens (foley token create); each token sees "
                                                     "only its own jobs."),
     insecure_open: bool = typer.Option(False, "--insecure-open",
@@ -54,7 +55,8 @@ def serve(
     settings = Settings(data=data, database_url=database, models=parse_models(model),
                         default_model=default_model, max_queue=max_queue,
                         max_upload_bytes=int(max_upload_mb * MB), max_duration=max_duration, auth=auth,
-                        max_prompt_chars=max_prompt_chars, max_request_seconds=max_request_seconds)
+                        max_prompt_chars=max_prompt_chars, max_request_seconds=max_request_seconds,
+                        max_streams=max_streams)
     typer.echo(f"foley studio on http://{host}:{port}/  (API docs: /docs; data: {settings.data})", err=True)
     if auth:
         typer.echo("API tokens required (Authorization: Bearer ...); make one with: foley token create "

@@ -65,7 +65,8 @@ def list_models(request: Request) -> dict:
             "limits": {"max_duration": s.settings.max_duration,
                        "max_prompt_chars": s.settings.max_prompt_chars,
                        "max_request_seconds": s.settings.max_request_seconds,
-                       "max_upload_bytes": s.settings.max_upload_bytes, "max_queue": s.settings.max_queue}}
+                       "max_upload_bytes": s.settings.max_upload_bytes, "max_queue": s.settings.max_queue,
+                       "max_streams": s.settings.max_streams}}
 
 
 @router.post("/generations", status_code=202, tags=["generations"], summary="Queue a text-to-audio job")

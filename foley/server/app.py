@@ -89,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            app.state.streams.stop_all()
             if worker is not None:
                 worker.stop()
             db.dispose()
@@ -98,6 +99,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                               "POST returns a job id at once; poll it, then download audio, spectrogram and "
                               "provenance by id.")
     app.state.svc = svc
+    from .streams import StreamHub
+
+    app.state.streams = StreamHub(svc)
 
     @app.exception_handler(ApiError)
     async def _api_error(_request: Request, exc: ApiError):
@@ -116,9 +120,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                        detail=f"upload is over the limit of {settings.max_upload_bytes / 1e6:g} MB")
 
     from .api import router as api_router
+    from .streams import router as stream_router
     from .study_api import router as study_router
 
     app.include_router(api_router)
+    app.include_router(stream_router)
     app.include_router(study_router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -37,6 +37,7 @@ class Settings:
         max_attempts: how often a job interrupted by a killed server is started again before it is
             marked failed with the reason.
         max_cached_models: loaded models kept in memory by the worker.
+        max_streams: live ``GET /v1/stream`` responses at once; more is a 429.
         start_worker: run the job worker thread (tests of the queue alone may turn it off).
         preload: load the default model when the worker starts, so the first request does not wait for it.
         study_loudness_lufs: study clips are normalised to this loudness (EBU R128); None keeps them.
@@ -53,6 +54,7 @@ class Settings:
     max_request_seconds: float = DEFAULT_MAX_REQUEST_SECONDS
     max_attempts: int = 2
     max_cached_models: int = 2
+    max_streams: int = 2
     start_worker: bool = True
     preload: bool = True
     study_loudness_lufs: float | None = -23.0
@@ -68,7 +70,7 @@ class Settings:
             raise RequestError(f"default model '{self.default_model}' is not one of the offered models: "
                                f"{', '.join(self.models)}")
         self.max_prompt_chars = min(int(self.max_prompt_chars), MAX_PROMPT_CHARS)
-        for name in ("max_queue", "max_upload_bytes", "max_attempts", "max_cached_models"):
+        for name in ("max_queue", "max_upload_bytes", "max_attempts", "max_cached_models", "max_streams"):
             if int(getattr(self, name)) < 1:
                 raise RequestError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.max_duration > 0:

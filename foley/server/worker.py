@@ -32,12 +32,28 @@ class JobCancelled(Exception):
 
 
 class ModelCache:
-    """Loaded generators by alias, least recently used dropped first; each alias is loaded once."""
+    """Loaded generators by alias, least recently used dropped first; each alias is loaded once.
+
+    :meth:`turn` lets one generation run at a time in the process (worker jobs and ``/v1/stream`` responses):
+    token samplers seed torch's process-wide random generator, so two at once would change each other's sounds."""
 
     def __init__(self, settings: Settings):
         self.settings = settings
         self._models: OrderedDict[str, object] = OrderedDict()
         self._lock = threading.Lock()
+        self._turn = threading.Lock()
+
+    @contextlib.contextmanager
+    def turn(self, stop: threading.Event | None = None):
+        """Hold the process's one generation turn; yields False (without it) if ``stop`` is set while waiting."""
+        while not self._turn.acquire(timeout=0.1):
+            if stop is not None and stop.is_set():
+                yield False
+                return
+        try:
+            yield True
+        finally:
+            self._turn.release()
 
     def get(self, alias: str):
         from .. import load
@@ -203,7 +219,10 @@ class Worker:
 
         request = GenerationRequest(**job.params["request"])
         gen = self.models.get(job.model)
-        with self._progress(gen, job.id, calls=request.num_variations if job.kind == "edit" else 1):
+        with self.models.turn(self._stop) as mine, \
+                self._progress(gen, job.id, calls=request.num_variations if job.kind == "edit" else 1):
+            if not mine:  # the server stopped while a stream had the turn
+                raise JobInterrupted()
             if job.kind == "edit":
                 audio = Audio.load(self._source_path(job.source))
                 results = gen.edit(audio, request)

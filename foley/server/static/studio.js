@@ -47,6 +47,7 @@ async function loadModels() {
     steps.disabled = token;
     if (token) steps.value = "";
     steps.placeholder = token ? "n/a (token model)" : "model default";
+    $("#stream").hidden = !(m.capabilities && m.capabilities.streams);  // only models that can stream()
   };
   sel.onchange = apply;
   apply();
@@ -139,6 +140,99 @@ function again(job, seed) {
   $("#variations").value = 1;
   showTab("generate");
   $("#gen-form").requestSubmit();
+}
+
+// --- streaming: GET /v1/stream, 16-bit PCM chunks played with Web Audio as they arrive ------------------------
+async function streamSound() {
+  showError("#gen-error", null);
+  const params = new URLSearchParams();
+  const add = (name, v) => { if (v !== undefined) params.set(name, v); };
+  add("prompt", $("#prompt").value);
+  add("model", field("#model"));
+  add("duration", field("#duration"));
+  add("seed", field("#seed"));
+  add("guidance_scale", field("#guidance"));
+  add("negative_prompt", field("#negative"));
+  if (state.stream && state.stream.ctx) state.stream.ctx.close();  // a new stream replaces the one playing
+  const abort = new AbortController(), token = localStorage.getItem(TOKEN_KEY);
+  const bar = $("#gen-progress"), text = $("#gen-status-text"), stop = $("#gen-cancel");
+  const st = state.stream = {received: 0, scheduled: 0, done: false, ctx: null};
+  $("#generate").disabled = $("#stream").disabled = true;
+  $("#gen-status").hidden = stop.hidden = false;
+  stop.onclick = () => abort.abort();  // the server stops generating when the connection closes
+  bar.value = 0;
+  text.textContent = "starting";
+  try {
+    const res = await fetch(`/v1/stream?${params}`, {signal: abort.signal,
+      headers: token ? {Authorization: `Bearer ${token}`} : {}});
+    if (!res.ok) {
+      if (res.status === 401 && window.onAuthNeeded) window.onAuthNeeded();
+      const body = await res.json().catch(() => ({}));
+      throw new Error(body.detail || `${res.status} ${res.statusText}`);
+    }
+    const rate = Number(res.headers.get("X-Sample-Rate")), ch = Number(res.headers.get("X-Channels"));
+    const frames = Number(res.headers.get("X-Frames")), seed = res.headers.get("X-Seed");
+    const ctx = st.ctx = new AudioContext({sampleRate: rate});
+    let at = ctx.currentTime + 0.05, rest = new Uint8Array(0);
+    const parts = [], reader = res.body.getReader();
+    for (;;) {
+      const {done, value} = await reader.read();
+      if (done) break;
+      parts.push(value);
+      st.received += value.length;
+      const bytes = new Uint8Array(rest.length + value.length);
+      bytes.set(rest);
+      bytes.set(value, rest.length);
+      const n = Math.floor(bytes.length / (2 * ch));  // whole sample frames; the rest waits for the next chunk
+      rest = bytes.slice(n * 2 * ch);
+      if (!n) continue;
+      const pcm = new DataView(bytes.buffer, 0, n * 2 * ch), buf = ctx.createBuffer(ch, n, rate);
+      for (let c = 0; c < ch; c++) {
+        const out = buf.getChannelData(c);
+        for (let i = 0; i < n; i++) out[i] = pcm.getInt16((i * ch + c) * 2, true) / 32768;
+      }
+      const src = ctx.createBufferSource();
+      src.buffer = buf;
+      src.connect(ctx.destination);
+      at = Math.max(at, ctx.currentTime);
+      src.start(at);
+      at += n / rate;
+      st.scheduled += n / rate;
+      bar.value = st.received / (frames * ch * 2);
+      text.textContent = `streaming ${fmt(st.scheduled)} of ${fmt(frames / rate)} s`;
+    }
+    st.done = true;
+    text.textContent = "done";
+    bar.value = 1;
+    const wav = new Blob([wavHeader(rate, ch, st.received / (2 * ch)), ...parts], {type: "audio/wav"});
+    const url = URL.createObjectURL(wav);
+    $("#gen-result").replaceChildren(el("div", {class: "card stream-card"},
+      el("div", {class: "card-title"}, `“${params.get("prompt")}”`),
+      el("div", {class: "meta"}, `streamed · ${res.headers.get("X-Model")} · ${fmt(st.scheduled)} s · seed ${seed} · ` +
+        `${rate} Hz · ${ch} ch (not kept in History)`),
+      el("audio", {controls: true, src: url, class: "result-audio"}),
+      el("div", {class: "actions"}, el("a", {href: url, download: `stream_${seed}.wav`, class: "download"},
+        "Download WAV"))));
+  } catch (err) {
+    showError("#gen-error", abort.signal.aborted ? "stream stopped" : err);
+  } finally {
+    stop.hidden = true;
+    $("#generate").disabled = $("#stream").disabled = false;
+  }
+}
+$("#stream").addEventListener("click", () => {
+  if ($("#gen-form").reportValidity()) streamSound();
+});
+
+function wavHeader(rate, ch, frames) {
+  // 44-byte header of 16-bit PCM, for keeping a streamed sound as a WAV file
+  const v = new DataView(new ArrayBuffer(44)), data = frames * ch * 2;
+  const put = (o, s) => [...s].forEach((c, i) => v.setUint8(o + i, c.charCodeAt(0)));
+  put(0, "RIFF"); v.setUint32(4, 36 + data, true); put(8, "WAVEfmt "); v.setUint32(16, 16, true);
+  v.setUint16(20, 1, true); v.setUint16(22, ch, true); v.setUint32(24, rate, true);
+  v.setUint32(28, rate * ch * 2, true); v.setUint16(32, ch * 2, true); v.setUint16(34, 16, true);
+  put(36, "data"); v.setUint32(40, data, true);
+  return v.buffer;
 }
 
 // --- history ------------------------------------------------------------------------------------------
