@@ -38,15 +38,20 @@ async function loadModels() {
   const sel = $("#model");
   sel.replaceChildren(...info.models.map((m) => el("option", {value: m.name, selected: m.default},
     m.available ? m.name : `${m.name} (missing)`)));
-  // the chosen model sets the longest duration; token models (family "lm") sample codes: no denoising steps
+  // the chosen model sets the longest duration, and its capabilities which settings apply (e.g. token models
+  // have no denoising steps): a field the model does not take is disabled
   const apply = () => {
     const m = info.models.find((x) => x.name === sel.value) || {};
     const dur = $("#duration");
     dur.max = m.max_duration ? Math.min(m.max_duration, info.limits.max_duration) : info.limits.max_duration;
-    const steps = $("#steps"), token = m.family === "lm";
-    steps.disabled = token;
-    if (token) steps.value = "";
-    steps.placeholder = token ? "n/a (token model)" : "model default";
+    const takes = (name) => !m.capabilities || m.capabilities.settings.some((s) => s.name === name);
+    for (const [id, name] of [["#steps", "steps"], ["#guidance", "guidance_scale"], ["#negative", "negative_prompt"]]) {
+      const field = $(id), off = !takes(name);
+      field.dataset.hint ??= field.placeholder;  // the page's own placeholder, kept for models that take it
+      field.disabled = off;
+      if (off) field.value = "";
+      field.placeholder = off ? "n/a for this model" : field.dataset.hint;
+    }
     $("#stream").hidden = !(m.capabilities && m.capabilities.streams);  // only models that can stream()
   };
   sel.onchange = apply;
