@@ -143,3 +143,14 @@ def place_module(module, placement: Placement):
 def input_device(placement: Placement) -> str:
     """Where input tensors go: the execution device (offloaded modules move themselves there)."""
     return placement.device
+
+
+def cpu_only(what: str, device: str | None = None) -> Placement:
+    """The placement of models that run on the CPU only (our shipped families in this version): ``auto`` and
+    ``cpu`` give the CPU; any other device, asked by argument or ``FOLEY_DEVICE``, is a one-line error rather
+    than a silent CPU run."""
+    want = _env("FOLEY_DEVICE", device)
+    if want not in ("auto", "cpu"):
+        raise ModelError(f"{what} run on the CPU only in this version (device '{want}' asked by --device or "
+                         f"FOLEY_DEVICE); use --device cpu, or a public model (foley models list) on '{want}'")
+    return Placement("cpu", "float32", False, f"{what} run on the CPU")

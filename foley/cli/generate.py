@@ -13,6 +13,7 @@ from . import app
 from .options import step_progress, with_threads
 
 FORMATS = ("wav", "flac", "ogg")
+DEVICE_HELP = "Where the model runs: auto (default; FOLEY_DEVICE), cpu, cuda, cuda:1 or mps."
 VOCODERS = ("auto", "griffin-lim")
 
 
@@ -82,6 +83,7 @@ def generate(
     batch_file: Path = typer.Option(None, "--batch-file", help="Text file, one prompt per line."),
     fmt: str = typer.Option(None, "--format", help="wav, flac or ogg."),
     plot: bool = typer.Option(False, "--plot", help="Write a spectrogram PNG beside each sound."),
+    device: str = typer.Option(None, "--device", help=DEVICE_HELP),
     vocoder: str = typer.Option("auto", "--vocoder", help="auto (the model's) or griffin-lim."),
     stream_: bool = typer.Option(False, "--stream", help="Token-LM models (-m starter-lm): write the .wav chunk "
                                  "by chunk while it is sampled, or with -o - play raw PCM through stdout "
@@ -121,7 +123,8 @@ def generate(
     _check_outputs(paths[i] for i in pending)
     from .. import load
 
-    gen = load(model, vocoder=vocoder) if vocoder != "auto" else load(model)
+    options = {"vocoder": vocoder} if vocoder != "auto" else {}
+    gen = load(model, **options, **({"device": device} if device else {}))
     wanted = sorted({id(todo[i][0]): todo[i][0] for i in pending}.values(), key=requests.index)
     with step_progress(gen, "generating"):
         audios = gen.generate(wanted)
@@ -199,6 +202,7 @@ def edit(
     negative: str = typer.Option(None, "--negative"),
     scheduler: str = typer.Option(None, "--scheduler"),
     plot: bool = typer.Option(False, "--plot"),
+    device: str = typer.Option(None, "--device", help=DEVICE_HELP),
 ):
     """Zero-shot editing: style transfer, inpainting, extension and super-resolution."""
     from ..audio import Audio, info
@@ -224,7 +228,7 @@ def edit(
     _check_outputs([output])
     from .. import load
 
-    gen = load(model)
+    gen = load(model, **({"device": device} if device else {}))
     with step_progress(gen, "editing"):
         result = gen.edit(audio, req)[0]
     result.meta["input"] = str(input)

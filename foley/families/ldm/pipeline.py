@@ -33,7 +33,11 @@ class LDMGenerator(Generator):
         self.model, self.card = model, card
 
     @classmethod
-    def from_folder(cls, folder: str | Path, card: ModelCard | None = None, vocoder: str = "auto") -> LDMGenerator:
+    def from_folder(cls, folder: str | Path, card: ModelCard | None = None, vocoder: str = "auto",
+                    device: str | None = None) -> LDMGenerator:
+        from ...device import cpu_only
+
+        cpu_only("latent-diffusion models of this family", device)  # FOLEY_DEVICE / --device: refused, not ignored
         return cls.from_model(LatentAudioModel.from_folder(folder, vocoder=vocoder), folder, card)
 
     @classmethod

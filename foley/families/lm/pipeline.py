@@ -57,7 +57,10 @@ class LMGenerator(Generator):
     @classmethod
     def from_folder(cls, folder: str | Path, card: ModelCard | None = None, top_k: int | None = None,
                     top_p: float | None = None, temperature: float | None = None,
-                    vocoder: str | None = None) -> LMGenerator:
+                    vocoder: str | None = None, device: str | None = None) -> LMGenerator:
+        from ...device import cpu_only
+
+        cpu_only("token models of this family", device)  # FOLEY_DEVICE / --device: refused, not ignored
         if vocoder not in (None, "auto"):
             raise RequestError(f"--vocoder {vocoder}: token models decode with their own codec; drop it")
         if top_k is not None and top_k < 0 or top_p is not None and not 0 <= top_p <= 1:
