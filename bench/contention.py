@@ -11,7 +11,7 @@ because OpenMP reads its environment when torch starts:
   before sleeping) -- what foley did before foley/threads.py;
 - ``passive``: the same threads with ``OMP_WAIT_POLICY=PASSIVE``;
 - ``one``: one thread, default wait policy;
-- ``auto``: foley's default now (passive wait, threads from the CPUs other processes leave free, decided
+- ``auto``: foley's default now (the usable CPUs minus one, default wait policy; decided
   at start as every model command does).
 
 Goal: with ``auto``, at most 2x slower beside a busy core than ``old`` on the idle machine.
@@ -38,7 +38,7 @@ PROMPTS = ["rain on a tin roof", "a deep drone slowly rising in pitch", "footste
 def child(work: str, setting: str, a: argparse.Namespace) -> dict:
     """Runs inside the measured process: configure threads, load, warm up, time one generation."""
     if setting in ("old", "passive", "one"):
-        import torch  # before foley: foley would otherwise set the passive wait policy itself
+        import torch  # before foley, so its threads are torch's own default
 
         if setting == "one":
             torch.set_num_threads(1)

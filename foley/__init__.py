@@ -7,12 +7,9 @@ Heavy parts (torch, diffusers, transformers) are imported only when a model is u
 from __future__ import annotations
 
 from . import hf as _hf
-from . import threads as _threads
 from .audio import Audio
 from .errors import FoleyError
 from .version import __version__
-
-_threads.passive_wait()  # before torch starts: idle OpenMP threads sleep instead of spinning (foley/threads.py)
 
 __all__ = ["Audio", "FoleyError", "FoleyLDMPipeline", "load", "__version__"]
 
@@ -31,7 +28,8 @@ def __getattr__(name: str):
 
 def load(name_or_path: str = "starter", **kwargs):
     """Load a generator by registry name, hub id or local folder (see ``foley models list``)."""
+    from . import threads
     from .registry import load as _load
 
-    _threads.apply_env()
+    threads.apply_env()
     return _load(name_or_path, **kwargs)

@@ -1,15 +1,16 @@
 """How many CPU threads torch uses: the one place that decides it.
 
 Two torch threads on a machine where another process keeps a core busy run 5-100x slower than one (a
-parallel region waits for its second thread, which gets the core only now and then; with OpenMP's default
-wait policy the first one spins meanwhile). Measured on 2 cores with a busy loop beside (bench/contention.py,
-docs/benchmarks.md): both a passive OpenMP wait policy and fewer threads remove most of it, fewer threads
-most. So foley does both:
+parallel region waits for its second thread, which gets the core only now and then, while the first spins).
+Measured on 2 cores with a busy loop beside (``python bench/contention.py``, docs/benchmarks.md): one thread
+beside a busy core is as fast as idle; a passive OpenMP wait policy also removes the collapse but makes the idle
+machine 2.2-2.4x slower, so it is not the default. And the count must not follow the momentary load: a token
+model samples from probabilities whose last bits depend on the thread count, so "same seed = same sound" holds
+only for a thread count fixed per machine.
 
-- ``OMP_WAIT_POLICY=PASSIVE`` unless the user set it (``foley/__init__.py``, before torch is imported);
-- threads: ``--threads N|auto`` (every command that runs models), else ``FOLEY_THREADS``, else the recipe's
-  ``threads`` (training), else ``OMP_NUM_THREADS`` when the user set it, else ``auto``: the CPUs this process
-  may use minus those that other processes kept busy during a short sample of ``/proc/stat`` (at least 1).
+So threads are: ``--threads N|auto`` (every command that runs models), else ``FOLEY_THREADS``, else the
+recipe's ``threads`` (training), else ``OMP_NUM_THREADS`` when the user set it, else ``auto``: the CPUs this
+process may use minus one left for the rest of the machine (at least 1) -- the same on every run of a machine.
 
 Importing this module does not import torch: before torch starts, the choice goes into ``OMP_NUM_THREADS``.
 """
@@ -18,13 +19,11 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from dataclasses import dataclass
 
 from .errors import FoleyError
 
 ENV = "FOLEY_THREADS"
-SAMPLE_SECONDS = 0.2  # how long auto watches the other processes' CPU use
 MAX_PER_CORE = 4      # refuse more threads than this many per usable CPU (a typo, not a wish)
 
 _state: dict = {"choice": None, "omp_written": None, "flag": None}
@@ -68,43 +67,12 @@ def parse(value, name: str = ENV) -> int | None:
     return n
 
 
-def _proc_stat() -> tuple[float, float] | None:
-    """(busy, total) CPU ticks of the whole machine since boot, or None where there is no /proc/stat."""
-    try:
-        with open("/proc/stat", encoding="ascii") as f:
-            fields = [float(x) for x in f.readline().split()[1:]]
-    except (OSError, ValueError):
-        return None
-    total = sum(fields[:8])  # user nice system idle iowait irq softirq steal (guest is inside user)
-    return total - fields[3] - (fields[4] if len(fields) > 4 else 0.0), total
-
-
-def busy_elsewhere(seconds: float = SAMPLE_SECONDS) -> float:
-    """CPUs kept busy by other processes: a ``seconds`` sample of /proc/stat minus this process's own use
-    (elsewhere the 1-minute load average)."""
-    before, own0 = _proc_stat(), os.times()
-    if before is None:
-        try:
-            return max(0.0, os.getloadavg()[0])
-        except (AttributeError, OSError):
-            return 0.0
-    time.sleep(seconds)
-    after, own1 = _proc_stat(), os.times()
-    ticks = after[1] - before[1]
-    if ticks <= 0:
-        return 0.0
-    machine = os.cpu_count() or 1
-    busy = (after[0] - before[0]) / ticks * machine
-    own = (own1.user + own1.system - own0.user - own0.system) / max(own1.elapsed - own0.elapsed, 1e-3)
-    return max(0.0, busy - own)
-
-
-def auto(seconds: float = SAMPLE_SECONDS) -> tuple[int, str]:
-    """(threads, reason): the usable CPUs not kept busy by other processes, at least 1."""
-    n_cores, others = cores(), busy_elsewhere(seconds)
-    free = min(n_cores, (os.cpu_count() or n_cores) - others)
-    n = max(1, min(n_cores, int(free + 0.5)))
-    return n, f"auto: {n_cores} usable CPU(s), {others:.1f} busy with other processes"
+def auto() -> tuple[int, str]:
+    """(threads, reason): the usable CPUs minus one for the rest of the machine, at least 1. Fixed per machine
+    (not the momentary load), so a seed gives the same sound on every run."""
+    n_cores = cores()
+    n = max(1, n_cores - 1)
+    return n, f"auto: {n_cores} usable CPU(s), one left for other processes"
 
 
 def choose(value=None, fallback=None) -> ThreadChoice:
@@ -158,13 +126,6 @@ def apply_env() -> None:
     """Honour ``FOLEY_THREADS`` for library users (``foley.load``) unless a choice is already in effect."""
     if _state["choice"] is None and os.environ.get(ENV, "").strip():
         apply()
-
-
-def passive_wait() -> None:
-    """``OMP_WAIT_POLICY=PASSIVE`` unless set: idle OpenMP threads sleep instead of spinning on a core that
-    another process needs. Effective only before torch is imported."""
-    if "torch" not in sys.modules:
-        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def describe() -> dict:

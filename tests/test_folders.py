@@ -77,7 +77,7 @@ def test_diffusion_pipeline_round_trip_of_a_tiny_folder(tiny_ldm, tmp_path):
     assert np.array_equal(strict("a steady tone", **kw)[0].samples, reference.samples)
 
 
-def test_starter_through_the_pipeline_is_foley_load_and_unchanged():
+def test_starter_through_the_pipeline_is_foley_load_and_unchanged(tmp_path):
     from diffusers import DiffusionPipeline
 
     import foley
@@ -94,6 +94,10 @@ def test_starter_through_the_pipeline_is_foley_load_and_unchanged():
     for part in ("vae", "unet", "vocoder"):
         assert same_state(getattr(loaded, part), getattr(pipe, part))
     assert loaded.scheduler_config == pipe.scheduler_config
+    loaded.save_pretrained(tmp_path / "starter")  # and back: the saved folder makes the same sound
+    again = DiffusionPipeline.from_pretrained(str(tmp_path / "starter"))
+    assert np.array_equal(again(STARTER["prompt"], duration=STARTER["duration"], seed=STARTER["seed"],
+                                num_inference_steps=STARTER["steps"])[0].samples, via_load.samples)
 
 
 def test_starter_lm_unchanged():

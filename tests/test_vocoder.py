@@ -54,7 +54,8 @@ def test_griffin_lim_is_deterministic_and_stereo_coherent():
     mel = log_mel(_sine(440.0), CFG)
     pair = griffin_lim(torch.cat([mel, mel]), CFG, n_iter=8)
     assert torch.equal(pair[0], pair[1])  # identical channels stay identical: same initial phase
-    assert torch.equal(pair[:1], griffin_lim(mel, CFG, n_iter=8))
+    # a batch of two vs one alone: the same up to float rounding (batched FFTs may round differently, ~4e-6 here)
+    assert torch.allclose(pair[:1], griffin_lim(mel, CFG, n_iter=8), rtol=0, atol=1e-5)
 
 
 def test_load_vocoder_griffin_lim_and_vocode_stereo():
