@@ -124,7 +124,7 @@ def main() -> None:
                       f"({auto_b:.2f} s vs {old_b:.2f} s)")
     body = "\n".join([
         "Each cell is one generation in a fresh process after a warm-up; 'busy' = a `while True: pass` process "
-        "started by the script beside it. 'auto' is foley's default (its reason "
+        "started by the script beside it. 'auto' is foley's default "
         f"(its reason: idle '{res.get(('lm', 'auto', False), {}).get('reason', '-')}', busy "
         f"'{res.get(('lm', 'auto', True), {}).get('reason', '-')}'). Load average before the run "
         f"{load0:.2f}, after {os.getloadavg()[0]:.2f}.", "", *rows, "", *[f"- {r}" for r in ratios]])
