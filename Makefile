@@ -70,4 +70,5 @@ test-latest: sysdeps
 	.venv-latest/bin/pip freeze --exclude-editable > .venv-latest/versions.txt
 	@echo "newest allowed: $$(grep -E '^(transformers|diffusers|accelerate|numpy)==' .venv-latest/versions.txt | tr '\n' ' ')"
 	.venv-latest/bin/ruff check foley tests bench recipes
+	.venv-latest/bin/lint-imports
 	.venv-latest/bin/python -m pytest
