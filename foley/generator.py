@@ -265,6 +265,17 @@ def read_foley_json(folder) -> dict:
     return cfg
 
 
+def card_from_config(folder, cfg: dict, family: str, sample_rate: int, tasks: tuple[str, ...],
+                     max_duration: float) -> ModelCard:
+    """A model folder's card from its ``foley.json`` (``cfg``): what every family's ``read_card`` shares."""
+    from pathlib import Path
+
+    return ModelCard(name=Path(folder).name, family=family, weights=str(folder), sample_rate=int(sample_rate),
+                     channels=int(cfg.get("channels", 1)), max_duration=float(cfg.get("max_duration", max_duration)),
+                     tasks=tuple(tasks), licence=(cfg.get("extra") or {}).get("licence", "unknown"),
+                     defaults=dict(cfg.get("defaults", {})))
+
+
 def record_used(meta: dict, used: dict) -> dict:
     """Write the sampling settings actually used into a provenance ``meta``: ``meta["settings"]``, and every
     request field the user left unset (``steps``, ``guidance_scale``, ``scheduler``...) filled with the value

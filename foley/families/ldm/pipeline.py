@@ -21,7 +21,7 @@ from ...editing import (
     splice,
     window_seed,
 )
-from ...generator import EXTEND_SECONDS, Generator, ModelCard, read_foley_json, record_used
+from ...generator import EXTEND_SECONDS, Generator, ModelCard, card_from_config, read_foley_json, record_used
 from ...request import MAX_STEPS, GenerationRequest
 from .model import LatentAudioModel
 
@@ -69,10 +69,7 @@ class LDMGenerator(Generator):
     @classmethod
     def read_card(cls, folder) -> ModelCard:
         cfg = read_foley_json(folder)
-        return ModelCard(name=Path(folder).name, family="ldm", weights=str(folder),
-                         sample_rate=int(cfg["mel"]["sample_rate"]), channels=int(cfg.get("channels", 1)),
-                         max_duration=float(cfg.get("max_duration", 30.0)), tasks=DIFFUSION_TASKS,
-                         defaults=dict(cfg.get("defaults", {})))
+        return card_from_config(folder, cfg, "ldm", cfg["mel"]["sample_rate"], DIFFUSION_TASKS, max_duration=30.0)
 
     # --- settings ------------------------------------------------------------------------------
     def _settings(self, r: GenerationRequest) -> tuple[int, float, str]:

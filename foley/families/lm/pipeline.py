@@ -25,7 +25,7 @@ from ...audio import Audio
 from ...capabilities import Capabilities, Setting
 from ...editing import CROSSFADE_SECONDS, TOKEN_TASKS, extended_length, seed_of, splice_samples, window_seed
 from ...errors import RequestError
-from ...generator import EXTEND_SECONDS, Generator, ModelCard, read_foley_json, record_used
+from ...generator import EXTEND_SECONDS, Generator, ModelCard, card_from_config, read_foley_json, record_used
 from ...request import GenerationRequest, make_request
 from .model import TokenLM
 
@@ -88,11 +88,7 @@ class LMGenerator(Generator):
     @classmethod
     def read_card(cls, folder) -> ModelCard:
         cfg = read_foley_json(folder)
-        return ModelCard(name=Path(folder).name, family="lm", weights=str(folder),
-                         sample_rate=int(cfg["sample_rate"]), channels=int(cfg.get("channels", 1)),
-                         max_duration=float(cfg.get("max_duration", 60.0)), tasks=TOKEN_TASKS,
-                         licence=(cfg.get("extra") or {}).get("licence", "unknown"),
-                         defaults=dict(cfg.get("defaults", {})))
+        return card_from_config(folder, cfg, "lm", cfg["sample_rate"], TOKEN_TASKS, max_duration=60.0)
 
     # --- settings ------------------------------------------------------------------------------
     def _settings(self, r: GenerationRequest) -> dict:
