@@ -65,8 +65,10 @@ lock:
 test-latest: sysdeps
 	rm -rf .venv-latest && python3 -m venv .venv-latest
 	.venv-latest/bin/pip install -q --upgrade pip
-	.venv-latest/bin/pip install -q torch==$(TORCH)
-	.venv-latest/bin/pip install -q --upgrade --upgrade-strategy eager -e '.[all,dev]'
+	# torch stays the locked CPU build (PyPI's newest is a multi-GB CUDA build); everything else goes newest
+	grep -m1 '^torch==' $(LOCK) > .venv-latest/torch.txt
+	.venv-latest/bin/pip install -q -r .venv-latest/torch.txt
+	.venv-latest/bin/pip install -q --upgrade --upgrade-strategy eager -c .venv-latest/torch.txt -e '.[all,dev]'
 	.venv-latest/bin/pip freeze --exclude-editable > .venv-latest/versions.txt
 	@echo "newest allowed: $$(grep -E '^(transformers|diffusers|accelerate|numpy)==' .venv-latest/versions.txt | tr '\n' ' ')"
 	.venv-latest/bin/ruff check foley tests bench recipes
