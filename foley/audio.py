@@ -272,6 +272,18 @@ class Audio:
         return 20 * np.log10(rms) if rms > 0 else float("-inf")
 
 
+def pcm16(samples: np.ndarray) -> bytes:
+    """Float samples [C, n] -> interleaved little-endian 16-bit PCM, converted exactly as ``Audio.save`` writes a
+    WAV (libsndfile, after clipping to [-1, 1]): raw streams (CLI ``-o -``, HTTP) equal the saved file's data."""
+    import io
+
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.clip(samples, -1.0, 1.0).T, 8000, format="RAW", subtype="PCM_16", endian="LITTLE")
+    return buf.getvalue()
+
+
 def _check_rate(rate: int, what: str) -> None:
     if not (MIN_RATE <= int(rate) <= MAX_RATE):
         raise AudioError(f"{what}: sample rate {rate} Hz is not plausible "

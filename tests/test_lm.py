@@ -255,6 +255,15 @@ def test_cli_generate_edit_and_stream(foley_cli, folder, tmp_path, monkeypatch):
     r = foley_cli("generate", "a tone", "--stream", "-m", folder, "-d", "1.1", "--seed", "3", "-o", tmp_path / "t.wav")
     assert r.returncode == 0 and "first chunk after" in r.stderr, r.stderr
     assert np.array_equal(sf.read(tmp_path / "t.wav")[0], g)
+    # raw PCM on stdout (`-o -`, for aplay) is the saved WAV's data, sample for sample (rounded as libsndfile does)
+    import subprocess
+    import sys
+
+    raw = subprocess.run([sys.executable, "-m", "foley", "stream", "a tone", "-m", str(folder), "-d", "1.1", "--seed",
+                          "3", "-o", "-"], capture_output=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+                         timeout=120)
+    assert raw.returncode == 0, raw.stderr
+    assert raw.stdout == sf.read(tmp_path / "g.wav", dtype="int16")[0].astype("<i2").tobytes()
     r = foley_cli("generate", "a tone", "--stream", "-d", "1", "-o", tmp_path / "u.wav")  # default: diffusion
     assert r.returncode == 2 and "cannot stream" in r.stderr and not (tmp_path / "u.wav").exists()
     r = foley_cli("edit", tmp_path / "g.wav", "a tone", "-t", "continue", "-m", folder, "-d", "2",

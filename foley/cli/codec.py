@@ -258,10 +258,9 @@ class _WavSink:
 
 class _StdoutSink:
     def write(self, samples) -> None:
-        import numpy as np
+        from ..audio import pcm16
 
-        pcm = (np.clip(samples.T, -1, 1) * 32767).astype("<i2")
-        sys.stdout.buffer.write(pcm.tobytes())
+        sys.stdout.buffer.write(pcm16(samples))
         sys.stdout.buffer.flush()
 
     def close(self) -> None:

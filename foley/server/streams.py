@@ -12,7 +12,6 @@ not jobs: no queue, history or files; ``max_streams`` of them may be live at onc
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 import struct
 import threading
@@ -23,6 +22,7 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from starlette.responses import StreamingResponse
 
+from ..audio import pcm16
 from ..errors import FoleyError
 from .auth import caller
 from .jobs import ApiError, Services, build_request, contract
@@ -32,17 +32,6 @@ log = logging.getLogger("foley.server")
 router = APIRouter(prefix="/v1", dependencies=[Depends(caller)])
 PARAMS = ("prompt", "model", "duration", "seed", "guidance_scale", "negative_prompt", "format")
 _END = object()
-
-
-def pcm16(samples) -> bytes:
-    """Float samples [C, n] -> interleaved little-endian 16-bit PCM, converted exactly as ``Audio.save`` writes a
-    WAV (libsndfile; clipped to [-1, 1] first), so the chunks of a stream equal the data of the saved file."""
-    import numpy as np
-    import soundfile as sf
-
-    buf = io.BytesIO()
-    sf.write(buf, np.clip(samples, -1.0, 1.0).T, 8000, format="RAW", subtype="PCM_16", endian="LITTLE")
-    return buf.getvalue()
 
 
 def wav_header(sample_rate: int, channels: int, frames: int) -> bytes:
