@@ -22,7 +22,6 @@ import threading
 
 DIFFUSERS_MODULE = "diffusers.pipelines.pipeline_utils"      # defines DiffusionPipeline.from_pretrained
 
-
 PIPELINE_MODULE = "foley.families.ldm.hf_pipeline"
 MODELS_MODULE = "foley.hf.models"
 
