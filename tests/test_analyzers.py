@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from foley.audio import Audio
-from foley.eval.analyzers import ANALYZERS, UNITS, analyze
+from foley.analyzers import ANALYZERS, UNITS, analyze
 
 SR = 22_050
 DUR = 2.0

@@ -24,7 +24,7 @@ from foley.data.synth import (
 from foley.data.synth.captions import captions_for
 from foley.data.synth.control import ANALYZER_OF, CASES
 from foley.data.synth.render import clip_seed
-from foley.eval.analyzers import ANALYZERS
+from foley.analyzers import ANALYZERS
 
 SR = 16_000
 DUR = 2.0

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import FoleyError
 from ..generator import Generator, ModelCard
-from .analyzers import ANALYZERS, UNITS
+from ..analyzers import ANALYZERS, UNITS
 from .stats import auc
 
 BATCH_PROMPTS = 8
@@ -35,7 +35,7 @@ def control_test(generator: Generator, pairs: Sequence, seeds: Sequence[int] | i
     """Render every pair's prompts for each seed, measure them, and score each attribute.
 
     ``pairs``: objects with ``attribute``, ``low_prompt``, ``high_prompt`` and ``analyzer`` (a name
-    in :data:`~foley.eval.analyzers.ANALYZERS`). ``seeds``: a list, or a count meaning 0..n-1.
+    in :data:`~foley.analyzers.ANALYZERS`). ``seeds``: a list, or a count meaning 0..n-1.
     ``generate_kwargs`` (e.g. ``guidance_scale``, ``steps``) go to every ``generate`` call.
     Returns {"attributes": {attr: {...}}, "overall": {...}, "trials": [...], "settings": {...}}.
     """

@@ -107,7 +107,7 @@ def process_set(items: ItemSet, extractors: dict[str, FeatureExtractor], s: Eval
                 cache: FeatureCache, analyzers: bool = True,
                 log: Callable[[str], None] | None = None) -> SetData:
     """Load every item once; record sanity and attribute values; compute (or fetch) features."""
-    from .analyzers import analyze
+    from ..analyzers import analyze
 
     records, usable = [], []
     feats: dict[str, dict] = {n: {"frames": [], "emb": [], "post": []} for n in extractors}

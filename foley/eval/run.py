@@ -268,7 +268,7 @@ def diversity(gen: SetData, s: EvalSettings) -> dict:
 
 def attributes(gen: SetData, ref: SetData, s: EvalSettings) -> dict:
     """Per analyzer: generated and reference means with bootstrap CIs (native rate and channels)."""
-    from .analyzers import ANALYZERS, UNITS
+    from ..analyzers import ANALYZERS, UNITS
 
     out = {}
     for n in ANALYZERS:

@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..audio import Audio
+from .audio import Audio
 
 FRAME_SECONDS = 0.046        # STFT frame ~46 ms (2048 samples at 44.1 kHz), hop a quarter of it
 SILENCE_DB = -60.0           # frames this far below the loudest frame are treated as silence
@@ -292,7 +292,7 @@ ANALYZERS: dict[str, Callable[[Audio], float]] = {
 
 def analyze(audio: Audio, names: list[str] | None = None) -> dict[str, float]:
     """Run the named analyzers (all by default) on ``audio``; returns {name: value} (see UNITS)."""
-    from ..errors import FoleyError
+    from .errors import FoleyError
 
     names = list(ANALYZERS) if names is None else names
     unknown = [n for n in names if n not in ANALYZERS]
