@@ -5,8 +5,8 @@ from itertools import pairwise
 import numpy as np
 import pytest
 
-from foley.audio import Audio
 from foley.analyzers import ANALYZERS, UNITS, analyze
+from foley.audio import Audio
 
 SR = 22_050
 DUR = 2.0

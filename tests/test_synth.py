@@ -7,6 +7,7 @@ import re
 import numpy as np
 import pytest
 
+from foley.analyzers import ANALYZERS
 from foley.audio import Audio
 from foley.data.synth import (
     HELDOUT_PHRASES,
@@ -24,7 +25,6 @@ from foley.data.synth import (
 from foley.data.synth.captions import captions_for
 from foley.data.synth.control import ANALYZER_OF, CASES
 from foley.data.synth.render import clip_seed
-from foley.analyzers import ANALYZERS
 
 SR = 16_000
 DUR = 2.0

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..analyzers import ANALYZERS, UNITS
 from ..errors import FoleyError
 from ..generator import Generator, ModelCard
-from ..analyzers import ANALYZERS, UNITS
 from .stats import auc
 
 BATCH_PROMPTS = 8
