@@ -36,6 +36,8 @@ class ModelCard:
 SEED_STRIDE = 104_729  # a redrawn sample's seed: seed + k * SEED_STRIDE (k = 1, 2, ...)
 MIN_EDIT_SECONDS = 0.1  # shorter input audio holds less than one latent/codec frame of most models
 EXTEND_SECONDS = 5.0    # extend/continue without a longer total duration: this much more audio
+# best-of-N: fn(generator, requests) -> list[Audio], installed by foley.rerank.install() (foley.load does it)
+RERANK = None
 
 
 def edit_input(audio) -> Audio:
@@ -136,8 +138,11 @@ class Generator(ABC):
             if r.task != "generate":
                 raise RequestError(f"task '{r.task}' needs input audio: use edit(audio, ...)")
             self.check(r)
+        best_of = any(r.best_of > 1 for r in reqs)
+        if best_of and RERANK is None:
+            raise RequestError("best-of-N reranking is installed by foley.load(); load the model with foley.load")
         with self._reporting(callback_on_step_end):
-            return self._generate(reqs)
+            return RERANK(self, reqs) if best_of else self._generate(reqs)
 
     def edit(self, audio: Audio, prompt: str | GenerationRequest, task: str = "style_transfer",
              callback_on_step_end=None, **kwargs) -> list[Audio]:

@@ -155,6 +155,9 @@ def load(name_or_path: str = "starter", **kwargs) -> Generator:
     _check_options(gen_cls.from_folder, kwargs, name_or_path)
     gen = gen_cls.from_folder(folder, card=card, **kwargs)
     gen.alternatives = supporting  # refusals name the models that can
+    from . import rerank
+
+    rerank.install()  # generate(..., best_of=N)
     return gen
 
 

@@ -13,6 +13,7 @@ MAX_PROMPT_CHARS = 1000
 MAX_DURATION = 600.0
 MAX_STEPS = 1000
 MAX_VARIATIONS = 64
+MAX_BEST_OF = 16
 
 Task = Literal["generate", "style_transfer", "inpaint", "extend", "super_resolution", "continue", "melody"]
 
@@ -30,6 +31,7 @@ class GenerationRequest(BaseModel):
     steps: int | None = None
     scheduler: str | None = None
     num_variations: int = 1
+    best_of: int = 1                       # draw N candidates per output, keep the best (foley.rerank)
     # editing
     task: Task = "generate"
     strength: float | None = None          # style transfer: 0 = input unchanged, 1 = ignore input
@@ -85,6 +87,13 @@ class GenerationRequest(BaseModel):
     def _steps(cls, v: int | None) -> int | None:
         if v is not None and not (1 <= v <= MAX_STEPS):
             raise ValueError(f"steps must be between 1 and {MAX_STEPS}, got {v}")
+        return v
+
+    @field_validator("best_of")
+    @classmethod
+    def _best_of(cls, v: int) -> int:
+        if not (1 <= v <= MAX_BEST_OF):
+            raise ValueError(f"best-of must be between 1 and {MAX_BEST_OF} candidates, got {v}")
         return v
 
     @field_validator("num_variations")

@@ -19,7 +19,8 @@ app.add_typer(eval_app, name="eval")
 
 METRICS_HELP = ("Metrics (repeat or comma-separate; default all): fd_logmel, kid_logmel, fd_inf_logmel, "
                 "knn_logmel, lsd, mel_distance, si_sdr, chroma_cosine, loudness_diff, sanity, diversity, "
-                "attributes, and fd_/kid_/kl_/is_ + a backbone name.")
+                "attributes, clap (foley-clap score of each sound vs its prompt), and fd_/kid_/kl_/is_ + a "
+                "backbone name.")
 
 
 def _settings(sample_rate, normalise, clip_seconds, duration, seed, subset_size, subsets, bootstrap,

@@ -80,6 +80,8 @@ def generate(
     negative: str = typer.Option(None, "--negative", help="Negative prompt: what to avoid."),
     scheduler: str = typer.Option(None, "--scheduler", help="ddim, dpm++, dpm++sde, unipc, euler, heun, pndm."),
     variations: int = typer.Option(1, "--variations", "-n", help="Sounds per prompt."),
+    best_of: int = typer.Option(1, "--best-of", help="Draw N candidates per sound in one batch and keep the one "
+                                "foley-clap scores closest to the words (the sidecar lists all N)."),
     batch_file: Path = typer.Option(None, "--batch-file", help="Text file, one prompt per line."),
     fmt: str = typer.Option(None, "--format", help="wav, flac or ogg."),
     plot: bool = typer.Option(False, "--plot", help="Write a spectrogram PNG beside each sound."),
@@ -93,9 +95,10 @@ def generate(
     from ..request import make_request
 
     if stream_:
-        if batch_file is not None or variations != 1 or steps is not None or scheduler is not None or plot:
+        if batch_file is not None or variations != 1 or steps is not None or scheduler is not None or plot \
+                or best_of != 1:
             raise RequestError("--stream makes one sound from one prompt: drop --batch-file, --variations, "
-                               "--steps, --scheduler and --plot")
+                               "--best-of, --steps, --scheduler and --plot")
         if output is None:
             raise RequestError("--stream needs -o out.wav (or -o - for raw 16-bit PCM on stdout)")
         if vocoder != "auto":
@@ -109,8 +112,11 @@ def generate(
     _check_vocoder(vocoder)
     prompts = _prompts(prompt, batch_file)
     requests = [make_request(prompt=p, duration=duration, seed=seed, steps=steps, guidance_scale=guidance,
-                             negative_prompt=negative, scheduler=scheduler, num_variations=variations)
+                             negative_prompt=negative, scheduler=scheduler, num_variations=variations,
+                             best_of=best_of)
                 for p in prompts]
+    if best_of > 1:
+        _check_clap()
     from ..registry import check_request
 
     check_request(model, requests[0])  # settings, task and duration against the model, before it loads
@@ -149,6 +155,16 @@ def _check_outputs(paths) -> None:
         if p.is_dir() or p.parent not in folders:
             check_writable(p)
             folders.add(p.parent)
+
+
+def _check_clap() -> None:
+    """Best-of-N needs foley-clap: say so before any model loads."""
+    from ..clap import clap_dir
+
+    folder = clap_dir()
+    if not (folder / "model.safetensors").is_file():
+        raise RequestError(f"--best-of ranks candidates with foley-clap, not found in {folder}; set FOLEY_CLAP to "
+                           "a foley-clap folder or drop --best-of")
 
 
 def _check_vocoder(name: str) -> None:

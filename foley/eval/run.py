@@ -31,7 +31,7 @@ MIN_SUBSET_ITEMS = 4
 SET_PREFIXES = ("fd_inf_", "fd_", "kid_", "knn_", "kl_", "is_")
 KID_NOTE = ("KID is an unbiased estimate of MMD^2: the true value is >= 0, but the estimate can be negative on "
             "small sets; a value within the subsets' spread of 0 means no detectable difference")
-OTHER = ("sanity", "diversity", "attributes")
+OTHER = ("sanity", "diversity", "attributes", "clap")
 SET_INFO = {  # prefix -> (unit, higher is better, description)
     "fd_": ("", False, "Fréchet distance between Gaussian fits to pooled frame features"),
     "fd_inf_": ("", False, "FD extrapolated to infinitely many items: a in FD(n) = a + b/n"),
@@ -133,6 +133,10 @@ def evaluate(generated: str | Path, reference: str | Path, metrics: list[str] | 
         out["diversity"] = diversity(gen, s)
     if want_attr:
         report["attributes"] = attributes(gen, ref, s)
+    if "clap" in metrics:
+        from .clapscore import clap_metrics
+
+        out.update(clap_metrics(gen, s.seed, s.n_bootstrap))
     report["examples"] = examples(gen, ref, pairs, out)
     report["cache"] = cache.describe()
     return EvalResult(report, gen, ref, pairs)

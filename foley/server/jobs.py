@@ -78,11 +78,20 @@ def build_request(svc: Services, fields: dict) -> tuple[str, GenerationRequest]:
     if req.duration > svc.settings.max_duration:
         raise ApiError(422, f"duration {req.duration:g} s is over this server's limit of "
                             f"{svc.settings.max_duration:g} s")
-    total = req.duration * req.num_variations
+    total = req.duration * req.num_variations * req.best_of
     if total > svc.settings.max_request_seconds + 1e-9:
-        raise ApiError(422, f"this request asks for {req.num_variations} x {req.duration:g} s = {total:g} s of "
+        count = f"{req.num_variations} x {req.best_of} candidates" if req.best_of > 1 else f"{req.num_variations}"
+        raise ApiError(422, f"this request asks for {count} x {req.duration:g} s = {total:g} s of "
                             f"audio; this server's limit per request is {svc.settings.max_request_seconds:g} s "
-                            "(ask for fewer variations or a shorter duration)")
+                            "(ask for fewer variations, a smaller best-of or a shorter duration)")
+    if req.best_of > 1:
+        if req.task != "generate":
+            raise ApiError(422, f"best_of works with generation, not with '{req.task}'")
+        from ..clap import clap_dir
+
+        if not (clap_dir() / "model.safetensors").is_file():
+            raise ApiError(503, f"best_of ranks candidates with foley-clap, which this server does not have "
+                                f"({clap_dir()}); send best_of 1")
     info = model_info(svc, alias)
     if not info["available"]:
         raise ApiError(503, info["reason"])

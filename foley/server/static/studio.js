@@ -129,7 +129,7 @@ $("#gen-form").addEventListener("submit", (ev) => {
   const num = (id) => (field(id) === undefined ? undefined : Number(field(id)));
   submitGeneration({prompt: $("#prompt").value, negative_prompt: field("#negative"), model: field("#model"),
     duration: num("#duration"), seed: num("#seed"), steps: num("#steps"), guidance_scale: num("#guidance"),
-    num_variations: num("#variations")});
+    num_variations: num("#variations"), best_of: num("#best-of")});
 });
 
 function again(job, seed) {
@@ -143,6 +143,7 @@ function again(job, seed) {
   $("#steps").value = r.steps ?? "";
   $("#guidance").value = r.guidance_scale ?? "";
   $("#variations").value = 1;
+  $("#best-of").value = 1;  // the seed is the chosen candidate's: one draw reproduces it
   showTab("generate");
   $("#gen-form").requestSubmit();
 }
