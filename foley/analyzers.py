@@ -128,14 +128,10 @@ def spectral_flatness(audio: Audio) -> float:
     return float(np.clip(np.average(f[mask], weights=energy[mask]), 0.0, 1.0))
 
 
-def pitch_slope(audio: Audio) -> float:
-    """Pitch movement in semitones per second (+ = rising), robust to octave errors and noise.
-
-    YIN f0 (librosa, 40 Hz - 4 kHz at 16 kHz) per ~64 ms frame; each frame is weighted by its RMS
-    times its periodicity (normalised autocorrelation at the YIN period, 0.5 -> 0, 1 -> 1). The track
-    is unwrapped over voiced frames by removing jumps over 5 semitones, then a weighted straight
-    line is fitted to it. Unpitched or silent audio gives 0.0.
-    """
+def pitch_track(audio: Audio) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """YIN f0 of the mono mix (librosa, 40 Hz - 4 kHz at 16 kHz) per ~64 ms frame (hop a quarter of it):
+    (frame times in s, f0 in Hz, weights). A frame's weight is its RMS times its periodicity (normalised
+    autocorrelation at the YIN period, 0.5 -> 0, 1 -> 1), 0 for silent frames: > 0 means voiced."""
     import librosa
 
     x = audio.to_mono()
@@ -159,6 +155,16 @@ def pitch_slope(audio: Audio) -> float:
     r = np.where(den > 0, (a * b).sum(1) / np.maximum(den, 1e-30), 0.0)
     rms = np.sqrt((fr ** 2).mean(axis=1))
     w = rms * np.clip((r - 0.5) / 0.5, 0.0, 1.0) * _active(rms ** 2)
+    return np.arange(len(f0)) * hop / PITCH_RATE, f0, w
+
+
+def pitch_slope(audio: Audio) -> float:
+    """Pitch movement in semitones per second (+ = rising), robust to octave errors and noise.
+
+    A weighted straight line fitted to the voiced frames of :func:`pitch_track`, after unwrapping the
+    track by removing jumps over 5 semitones. Unpitched or silent audio gives 0.0.
+    """
+    t, f0, w = pitch_track(audio)
     voiced = np.flatnonzero(w > 0)
     if len(voiced) < 2:
         return 0.0
@@ -166,30 +172,35 @@ def pitch_slope(audio: Audio) -> float:
     d = np.diff(p)
     d[np.abs(d) > PITCH_JUMP_SEMITONES] = 0.0
     track = np.concatenate([[0.0], np.cumsum(d)])
-    return _weighted_slope(voiced * hop / PITCH_RATE, track, w[voiced])
+    return _weighted_slope(t[voiced], track, w[voiced])
 
 
-def onset_rate(audio: Audio) -> float:
-    """Detected onsets per second of the mono mix (librosa spectral-flux onsets, absolute threshold).
+def onset_times(audio: Audio) -> np.ndarray:
+    """Onset times (s) of the mono mix (librosa spectral-flux onsets, absolute threshold).
 
-    The onset envelope is not normalised per clip, so a steady tone or steady noise gives ~0 while
+    The onset envelope is not normalised per clip, so a steady tone or steady noise gives none while
     clicks, hits and notes count; peaks must exceed their local mean by 2 dB of mean mel-band flux.
     """
     import librosa
 
     y = _mono(audio)
     if not np.any(y):
-        return 0.0
+        return np.zeros(0)
     sr = audio.sample_rate
     hop = _fft_size(sr) // 4
     env = librosa.onset.onset_strength(y=y, sr=sr, hop_length=hop, n_fft=4 * hop)
     frame_rate = sr / hop
     k = max(1, int(round(0.03 * frame_rate)))
-    onsets = librosa.onset.onset_detect(onset_envelope=env, sr=sr, hop_length=hop, normalize=False,
+    frames = librosa.onset.onset_detect(onset_envelope=env, sr=sr, hop_length=hop, normalize=False,
                                         delta=ONSET_DELTA_DB, pre_max=k, post_max=k + 1,
                                         pre_avg=max(1, int(round(0.1 * frame_rate))), post_avg=k + 1,
                                         wait=k)
-    return float(len(onsets) / audio.duration)
+    return np.asarray(frames) * hop / sr
+
+
+def onset_rate(audio: Audio) -> float:
+    """Detected onsets per second of the mono mix (:func:`onset_times`)."""
+    return float(len(onset_times(audio)) / audio.duration)
 
 
 def _ild(audio: Audio) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -16,6 +16,7 @@ from .errors import RequestError
 TUNABLE = ("steps", "scheduler", "guidance_scale", "negative_prompt")
 FLAGS = {"steps": "--steps", "scheduler": "--scheduler", "guidance_scale": "--guidance",
          "negative_prompt": "--negative"}
+STEER = "steer"  # the pseudo-task ``alternatives`` is asked for when a model cannot follow control curves
 
 
 @dataclass(frozen=True)
@@ -85,10 +86,38 @@ class Capabilities:
                 raise RequestError(f"model '{model}' has no {name.replace('_', ' ')} setting ({what}); drop "
                                    f"{FLAGS[name]}")
             s.check(value, model)
+        self._check_steering(req, model, alternatives)
         if self.max_duration is not None and req.duration > self.max_duration + 1e-9:
             raise RequestError(f"duration {req.duration:g} s is over this model's maximum of "
                                f"{self.max_duration:g} s ('{model}')")
 
+    @property
+    def steers(self) -> bool:
+        """Follows control curves (``controls``, ``like``, ``steer``; docs/control.md)."""
+        return self.takes(STEER)
+
+    def _check_steering(self, req, model: str, alternatives) -> None:
+        asked = getattr(req, "steering", False) or getattr(req, "control_strength", None) or \
+            getattr(req, "prior", True) is False
+        if not asked:
+            return
+        if not self.steers:
+            others = [n for n in (alternatives(STEER) if alternatives else []) if n != model]
+            hint = f"; models that can: {', '.join(others)}" if others else ""
+            raise RequestError(f"model '{model}' cannot follow control curves (--control, --like, --steer, "
+                               f"--control-strength, --no-prior){hint}")
+        if req.steer is not None:
+            self.setting(STEER).check(req.steer, model)
+
     def to_dict(self) -> dict:
         return {"tasks": list(self.tasks), "settings": [s.to_dict() for s in self.settings],
                 "streams": self.streams, "progress": self.progress, "max_duration": self.max_duration}
+
+
+def steer_settings(maximum: int = 500) -> tuple[Setting, ...]:
+    """The settings of a model that steers towards control curves (foley.curves, foley.steering)."""
+    from .curves import DEFAULT_STEER, NAMES
+
+    return (Setting(STEER, DEFAULT_STEER, 0, maximum, help="steering iterations towards the control curves "
+                                                           "(0 = measure only)"),
+            Setting("controls", choices=NAMES, help="control curves: words, a sound, a curve file or points"))

@@ -76,7 +76,9 @@ def card_for(name: str) -> ModelCard | None:
 
 
 def supporting(task: str) -> list[str]:
-    """Names of the registered models whose card lists ``task``."""
+    """Names of the registered models whose card lists ``task`` (``"steer"``: that follow control curves)."""
+    if task == "steer":
+        return _by_capability(lambda caps: caps.steers)
     return [c.name for c in cards().values() if task in c.tasks]
 
 
@@ -187,6 +189,11 @@ def describe(name_or_path: str) -> tuple[ModelCard | None, Capabilities | None]:
 
 def streaming() -> list[str]:
     """Names of the registered models that can ``stream()`` (their families are imported to ask)."""
+    return _by_capability(lambda caps: caps.streams)
+
+
+def _by_capability(test) -> list[str]:
+    """Names of the registered models whose capabilities pass ``test`` (their families are imported to ask)."""
     out = []
     for card in cards().values():
         fam = families().get(card.family)
@@ -196,7 +203,7 @@ def streaming() -> list[str]:
             cls = fam.generator_class()
         except ModelError:
             continue
-        if cls.capabilities_for(card).streams:
+        if test(cls.capabilities_for(card)):
             out.append(card.name)
     return out
 

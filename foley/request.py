@@ -13,9 +13,22 @@ MAX_PROMPT_CHARS = 1000
 MAX_DURATION = 600.0
 MAX_STEPS = 1000
 MAX_VARIATIONS = 64
+MAX_STEER = 500      # steering iterations
 MAX_BEST_OF = 16
 
 Task = Literal["generate", "style_transfer", "inpaint", "extend", "super_resolution", "continue", "melody"]
+
+
+class CurvePoints(BaseModel):
+    """A curve as values: ``times`` (s, increasing; stretched to the sound), ``values`` (the curve's unit),
+    optional ``strength`` (0..1 per point) and ``relative`` (compared up to an offset)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    times: list[float]
+    values: list[float]
+    strength: list[float] | None = None
+    relative: bool = False
 
 
 class GenerationRequest(BaseModel):
@@ -38,6 +51,12 @@ class GenerationRequest(BaseModel):
     mask_start: float | None = None        # inpaint: seconds
     mask_end: float | None = None
     cutoff_hz: float | None = None         # super-resolution: the input's band limit
+    # control curves and steering (docs/control.md; checked by foley.curves)
+    controls: dict[str, str | CurvePoints] | None = None  # curve name -> words, a sound or curve file, or points
+    control_strength: dict[str, float] | None = None      # curve name -> weight (default 1)
+    steer: int | None = None               # steering iterations (0 = measure only); DEFAULT_STEER with targets
+    like: str | None = None                # imitation: a sound whose five curves become the targets
+    prior: bool = True                     # words of the prompt ("rising", "fading") become target curves
 
     @field_validator("prompt")
     @classmethod
@@ -123,6 +142,37 @@ class GenerationRequest(BaseModel):
         if v is not None and v <= 0:
             raise ValueError(f"cutoff must be a positive frequency in Hz (the input's band limit), got {v:g}")
         return v
+
+    @field_validator("controls", "control_strength", "like", mode="before")
+    @classmethod
+    def _curves(cls, v, info):
+        """Words parsed, files read, points checked by foley.curves (``check_<field>``): one line each."""
+        from . import curves
+
+        try:
+            return None if v is None else getattr(curves, f"check_{info.field_name}")(v)
+        except RequestError as e:
+            raise ValueError(str(e)) from None
+
+    @field_validator("steer")
+    @classmethod
+    def _steer(cls, v: int | None) -> int | None:
+        if v is not None and not (0 <= v <= MAX_STEER):
+            raise ValueError(f"steer must be between 0 and {MAX_STEER} iterations, got {v}")
+        return v
+
+    @property
+    def steering(self) -> bool:
+        """Control curves asked for: steered (``steer`` iterations), or only measured (``steer=0``)."""
+        return bool(self.controls or self.like or self.steer is not None)
+
+    @model_validator(mode="after")
+    def _targets(self):
+        if self.steering and not (self.controls or self.like):
+            from .curves import check_prior
+
+            check_prior(self.prompt, self.prior)
+        return self
 
     @model_validator(mode="after")
     def _mask(self):

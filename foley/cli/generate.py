@@ -90,6 +90,18 @@ def generate(
     stream_: bool = typer.Option(False, "--stream", help="Token-LM models (-m starter-lm): write the .wav chunk "
                                  "by chunk while it is sampled, or with -o - play raw PCM through stdout "
                                  "(as `foley stream`)."),
+    control: list[str] = typer.Option(None, "--control", help="A target curve NAME=SOURCE (repeatable): "
+                                      "loudness, brightness, pitch, density or pan from a sound (pitch=ref.wav), "
+                                      "a curve file (.csv time,value or .json) or words ('pitch=rise 200Hz->800Hz', "
+                                      "'loudness=fade out', 'pan=left->right'). docs/control.md."),
+    control_strength: list[str] = typer.Option(None, "--control-strength", help="NAME=VALUE: weight of one "
+                                               "curve when steering (default 1, 0..10; repeatable)."),
+    steer: int = typer.Option(None, "--steer", help="Steering iterations towards the curves (default 10 with "
+                              "--control or --like; 0 = measure only)."),
+    like: Path = typer.Option(None, "--like", help="A vocal or tapped imitation: its five curves become the "
+                              "targets."),
+    no_prior: bool = typer.Option(False, "--no-prior", help="When steering, do not turn the prompt's words "
+                                  "('rising', 'fading out', 'from left to right') into target curves."),
 ):
     """Generate sounds from text. Writes audio plus a sidecar JSON with every parameter and the seed."""
     from ..request import make_request
@@ -111,9 +123,11 @@ def generate(
         raise RequestError(f"unknown format '{fmt}'; use wav, flac or ogg")
     _check_vocoder(vocoder)
     prompts = _prompts(prompt, batch_file)
+    curves = {"controls": control or None, "control_strength": control_strength or None, "steer": steer,
+              "like": None if like is None else str(like), "prior": not no_prior}
     requests = [make_request(prompt=p, duration=duration, seed=seed, steps=steps, guidance_scale=guidance,
                              negative_prompt=negative, scheduler=scheduler, num_variations=variations,
-                             best_of=best_of)
+                             best_of=best_of, **curves)
                 for p in prompts]
     if best_of > 1:
         _check_clap()
@@ -143,7 +157,15 @@ def generate(
     for i in pending:
         r, j = todo[i]
         _write(by_req[(id(r), j)], paths[i], plot)
-        typer.echo(f"wrote {paths[i]}  (seed {by_req[(id(r), j)].meta['seed']})")
+        typer.echo(f"wrote {paths[i]}  (seed {by_req[(id(r), j)].meta['seed']}){_adherence(by_req[(id(r), j)])}")
+
+
+def _adherence(audio) -> str:
+    """"; curves: pitch r=0.93, ..." when the sound was steered towards (or measured against) control curves."""
+    adh = (audio.meta.get("control") or {}).get("adherence") or {}
+    parts = [f"{n} r={d['correlation']:.2f}" if d.get("correlation") is not None else
+             f"{n} error {d['mean_error']:g} {d['unit']}" for n, d in adh.items() if d.get("mean_error") is not None]
+    return f"; curves: {', '.join(parts)}" if parts else ""
 
 
 def _check_outputs(paths) -> None:

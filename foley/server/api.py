@@ -56,6 +56,11 @@ class GenerationBody(GenerationRequest):
     def _negative(cls, v: str | None) -> str | None:
         return v
 
+    @field_validator("controls", "control_strength", "like", mode="before")
+    @classmethod
+    def _curves(cls, v, info):
+        return v  # types only here: `build_request` checks them once "upload:<id>" sources are resolved
+
 
 @router.get("/models", tags=["models"], summary="Models this server offers")
 def list_models(request: Request) -> dict:
@@ -76,9 +81,30 @@ def create_generation(body: GenerationBody, request: Request, owner: str | None 
     if body.task != "generate":
         raise ApiError(422, f"task '{body.task}' edits audio: use POST /v1/edits with the input clip")
     s = svc(request)
-    alias, req = build_request(s, body.model_dump(exclude_unset=True))
+    alias, req = build_request(s, _curve_files(s, body.model_dump(exclude_unset=True), owner))
     job = submit(s, "generate", alias, req, owner=owner)
     return job_view(job, queue_position(s, job))
+
+
+def _curve_files(s: Services, fields: dict, owner: str | None) -> dict:
+    """Control curves from sounds come from uploads here: ``"upload:<id>"`` (in ``like`` or a control) becomes
+    the upload's file; a path on the server is refused (the server reads no files named by clients)."""
+    from ..curves import is_file_source
+
+    def resolve(value, what: str):
+        if isinstance(value, str) and value.startswith("upload:"):
+            return str(s.storage.upload_path(get_upload(s, value.removeprefix("upload:"), owner).id))
+        if isinstance(value, str) and (what == "like" or is_file_source(value)):
+            raise ApiError(422, f"{what}: the server reads no files by path; upload the sound (POST /v1/uploads) and "
+                                "give \"upload:<id>\", or send the curve as words or {\"times\": [...], "
+                                "\"values\": [...]}")
+        return value
+
+    if fields.get("like") is not None:
+        fields["like"] = resolve(fields["like"], "like")
+    if isinstance(fields.get("controls"), dict):
+        fields["controls"] = {k: resolve(v, f"control '{k}'") for k, v in fields["controls"].items()}
+    return fields
 
 
 @router.get("/generations", tags=["generations"], summary="History of generations and edits, newest first")

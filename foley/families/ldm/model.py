@@ -144,17 +144,23 @@ class LatentAudioModel:
     def scheduler(self, name: str | None):
         return scheduler_from(name or self.cfg.defaults.get("scheduler", "dpm++"), self.scheduler_config)
 
-    @torch.no_grad()
     def denoise(self, cond: Conditioning, uncond: Conditioning, noise: torch.Tensor, *, steps: int,
                 guidance: float, scheduler: str | None = None, init: torch.Tensor | None = None,
                 strength: float = 1.0, known: torch.Tensor | None = None, keep: torch.Tensor | None = None,
-                callback=None) -> torch.Tensor:
+                callback=None, grad: bool = False) -> torch.Tensor:
         """Run the reverse diffusion from ``noise`` [B, C, H, W].
 
         ``init``+``strength`` start from a noised latent (style transfer, SDEdit); ``known``+``keep``
         (1 where the latent is kept) re-impose the known latent at every step (inpainting, outpainting,
-        super-resolution in latent space).
+        super-resolution in latent space). ``grad=True`` keeps the graph (steering differentiates the
+        result with respect to ``noise``).
         """
+        with torch.set_grad_enabled(grad):
+            return self._denoise(cond, uncond, noise, steps=steps, guidance=guidance, scheduler=scheduler,
+                                 init=init, strength=strength, known=known, keep=keep, callback=callback)
+
+    def _denoise(self, cond, uncond, noise, *, steps, guidance, scheduler, init, strength, known, keep,
+                 callback) -> torch.Tensor:
         sched = self.scheduler(scheduler)
         sched.set_timesteps(steps)
         timesteps = sched.timesteps

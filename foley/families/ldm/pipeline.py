@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ...audio import Audio
-from ...capabilities import Capabilities, Setting
+from ...capabilities import Capabilities, Setting, steer_settings
 from ...editing import (
     DIFFUSION_TASKS,
     band_split,
@@ -64,7 +64,8 @@ class LDMGenerator(Generator):
                               help="diffusers scheduler"),
                       Setting("guidance_scale", d.get("guidance_scale", 3.0), 0.0, 30.0,
                               help="classifier-free guidance"),
-                      Setting("negative_prompt", help="what to avoid (the guidance's other branch)")))
+                      Setting("negative_prompt", help="what to avoid (the guidance's other branch)"),
+                      *steer_settings()))
 
     @classmethod
     def read_card(cls, folder) -> ModelCard:
@@ -96,9 +97,14 @@ class LDMGenerator(Generator):
     def _generate(self, requests: list[GenerationRequest]) -> list[Audio]:
         items = expand(requests)  # (request index, variation, request, seed)
         groups: dict[tuple, list] = defaultdict(list)
-        for it in items:
-            groups[(it[2].duration, *self._settings(it[2]))].append(it)
         results: dict[tuple[int, int], Audio] = {}
+        for it in items:
+            if it[2].steering:  # control curves: one item at a time, its noise optimised (steer.py)
+                from .steer import steered
+
+                results[(it[0], it[1])] = steered(self, it[2], it[3], it[1])
+                continue
+            groups[(it[2].duration, *self._settings(it[2]))].append(it)
         window = float(self.model.cfg.extra.get("max_window_seconds", 12.0))
         for (duration, steps, guidance, scheduler), group in groups.items():
             if duration > window:
