@@ -1,0 +1,75 @@
+"""Control curves for the latent-diffusion family: DITTO steering of the initial noise (foley.steering).
+
+Inside the loop the sound is rendered with a few DPM-Solver++ steps (:data:`LOOP_STEPS`) from the noise, through
+the UNet (with guidance) and the VAE decoder to the raw stereo log-mel: the curves are measured there, before the
+vocoder, and the gradient flows back through every step to the noise. The final sound is then sampled from the
+best noise with the request's own steps and scheduler (the few-step and the full sampler follow the same ODE, so
+the curves carry over: measured on starter, pitch correlation 0.956 with 6 steps in the loop and 0.957 at 20).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import torch
+
+from ... import curves as cv
+from ...audio import Audio
+from ...errors import RequestError
+from ...steering import MelCurves, steer
+from .model import Conditioning
+
+LOOP_STEPS = 6            # DPM-Solver++ steps per rendering inside the loop
+LOOP_SCHEDULER = "dpm++"  # deterministic, accurate in few steps
+
+
+def steered(gen, r, seed: int, variation: int) -> Audio:
+    """One output of request ``r`` (seed ``seed``) whose initial noise is optimised towards its target curves;
+    ``r.steer == 0`` measures the curves of the unsteered sound. The sidecar's ``control`` records the targets,
+    the run and the adherence."""
+    m = gen.model
+    steps, guidance, scheduler = gen._settings(r)
+    window = float(m.cfg.extra.get("max_window_seconds", 12.0))
+    if r.duration > window + 1e-9:
+        raise RequestError(f"steering works on one sampling window: at most {window:g} s with "
+                           f"'{gen.card.name}' (asked {r.duration:g} s)")
+    started = time.perf_counter()
+    targets = cv.request_targets(r)
+    iterations = cv.steer_iterations(r)
+    width = m.latent_frames(r.duration)
+    emb = m.encode_text([r.prompt, r.negative_prompt or ""])
+    cond = Conditioning(emb.tokens[:1], emb.mask[:1], emb.pooled[:1])
+    uncond = Conditioning(emb.tokens[1:], emb.mask[1:], emb.pooled[1:])
+    noise = gen._noise([seed], width)
+    record = {"targets": targets.to_dict(), "method": "none (measured only)" if iterations == 0 else
+              "DITTO: Adam on the initial noise, kept on its Gaussian shell; curves measured on the decoded log-mel"}
+    if iterations > 0:
+        frames = int(round(r.duration * m.cfg.mel.frame_rate))
+        floor = float(np.log(m.cfg.mel.log_floor))
+        loop_steps = min(steps, LOOP_STEPS)
+
+        def render(x: torch.Tensor) -> torch.Tensor:
+            z = m.denoise(cond, uncond, x, steps=loop_steps, guidance=guidance, scheduler=LOOP_SCHEDULER,
+                          grad=torch.is_grad_enabled())
+            raw = m.cfg.space.decode(m.latent_to_mel(z))[..., :frames]
+            return raw.clamp(min=floor)
+
+        result = steer(render, noise, targets, m.cfg.mel, r.duration, iterations, on_iteration=gen.on_step,
+                       curves=_curves(gen))
+        noise = result.noise
+        record["steering"] = {**result.record(), "loop_steps": loop_steps, "loop_scheduler": LOOP_SCHEDULER}
+    z = m.denoise(cond, uncond, noise, steps=steps, guidance=guidance, scheduler=scheduler, callback=gen.on_step)
+    audio = gen._finish(gen._decode(z, r.duration)[0], r, seed, variation)
+    record["adherence"] = cv.adherence(targets.curves, audio)
+    record["seconds"] = round(time.perf_counter() - started, 2)
+    audio.meta["control"] = record
+    return audio
+
+
+def _curves(gen) -> MelCurves:
+    """The model's differentiable curve measures (built once per generator)."""
+    mc = getattr(gen, "_mel_curves", None)
+    if mc is None:
+        mc = gen._mel_curves = MelCurves(gen.model.cfg.mel)
+    return mc

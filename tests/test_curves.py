@@ -1,0 +1,272 @@
+"""Control curves (foley.curves): the five analyzers on signals whose truth is known, every source form and its
+one-line errors, the prompt prior, adherence, the request fields and the capability refusal."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from foley import curves as cv
+from foley.audio import Audio
+from foley.errors import RequestError
+from foley.request import make_request
+
+SR = 16_000
+DUR = 3.0
+T = np.arange(int(DUR * SR)) / SR
+
+
+def glide(f_start=200.0, f_end=800.0, harmonic=True) -> Audio:
+    f = f_start * (f_end / f_start) ** (T / DUR)
+    phase = 2 * np.pi * np.cumsum(f) / SR
+    x = sum(np.sin(k * phase) / k for k in range(1, 5)) if harmonic else np.sin(phase)
+    return Audio(0.3 * x, SR)
+
+
+def rising(values) -> bool:
+    """Mostly increasing: the last quarter's mean well above the first quarter's."""
+    v = np.asarray(values)
+    q = max(1, len(v) // 4)
+    return v[-q:].mean() > v[:q].mean()
+
+
+# --- analyzers -----------------------------------------------------------------------------------------------
+def test_a_rising_sine_has_a_rising_pitch_and_brightness_curve():
+    m = cv.measure(glide(harmonic=False), ["pitch", "brightness"])
+    p = m["pitch"]
+    assert rising(p.values) and p.strength.min() > 0.5
+    assert 150 < np.median(p.values[:5]) < 260 and 600 < np.median(p.values[-5:]) < 900  # Hz at the ends
+    assert np.corrcoef(np.log2(p.values), p.times)[0, 1] > 0.97
+    assert rising(m["brightness"].values)
+    assert len(p.times) == round(DUR * cv.CURVE_RATE) and p.span == pytest.approx(DUR)
+
+
+def test_a_harmonic_glide_follows_its_f0_not_a_harmonic():
+    p = cv.pitch(glide(200, 400))
+    assert 170 < p.values[len(p.values) // 2] < 330  # f0 at the middle is ~283 Hz, the 2nd harmonic ~566
+
+
+def test_a_fade_has_a_falling_loudness_curve_and_silence_counts_no_brightness():
+    x = 0.5 * np.sin(2 * np.pi * 440 * T) * np.linspace(1.0, 0.01, len(T))
+    x[-SR // 2:] = 0.0
+    c = cv.measure(Audio(x, SR))
+    loud = c["loudness"].values
+    assert not rising(loud) and np.all(np.diff(loud[1:-12]) < 0) and loud[0] - loud[-12] > 12
+    assert loud[-1] == pytest.approx(loud.max() - cv.LOUDNESS_FLOOR_DB)  # silence: floored under the peak
+    assert c["brightness"].strength[-3:].max() == 0.0 and c["brightness"].strength[:10].min() == 1.0
+
+
+def test_a_left_to_right_pan_moves_and_mono_is_centred():
+    g = T / DUR
+    s = 0.4 * np.sin(2 * np.pi * 440 * T)
+    pan = cv.pan(Audio(np.stack([s * np.cos(g * np.pi / 2), s * np.sin(g * np.pi / 2)]), SR))
+    assert pan.values[2] < -10 and pan.values[-3] > 10 and rising(pan.values)
+    assert np.all(np.diff(pan.values[2:-2]) > 0)
+    assert np.abs(cv.pan(Audio(s, SR)).values).max() == 0.0
+
+
+def test_density_counts_onsets_per_second_and_follows_an_accelerating_train():
+    x = np.zeros(len(T))
+    x[(np.arange(0.1, DUR, 0.25) * SR).astype(int)] = 0.9  # 4 clicks per second
+    d = cv.density(Audio(x, SR))
+    assert 3.0 < np.median(d.values) < 5.0
+    times = np.cumsum(np.linspace(0.5, 0.08, 20))
+    times = times[times < DUR - 0.05]
+    y = np.zeros(len(T))
+    y[(times * SR).astype(int)] = 0.9
+    assert rising(cv.density(Audio(y, SR)).values)
+
+
+def test_silence_gives_curves_not_errors():
+    c = cv.measure(Audio(np.zeros((2, SR)), SR))
+    assert all(np.isfinite(x.values).all() for x in c.values())
+    assert c["density"].values.max() == 0.0 and c["pitch"].strength.max() == 0.0
+
+
+# --- sources ---------------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("spec, values, relative", [
+    ("pitch=rise 200Hz->800Hz", [200, 800], False),
+    ("pitch=800 Hz -> 0.2kHz", [800, 200], False),
+    ("pitch=steady 440Hz", [440], False),
+    ("pitch=rise", [440, 880], True),
+    ("pitch=low->high", [220, 880], True),
+    ("loudness=fade out", [0, -40], True),
+    ("loudness=fade in", [-40, 0], True),
+    ("loudness=-30dB->0dB", [-30, 0], True),
+    ("loudness=a short sharp hit", [0, -50, -60], True),
+    ("pan=left->right", [-12, 12], False),
+    ("pan=from right to left", [12, -12], False),
+    ("pan=back and forth", [-12, 12, -12], False),
+    ("pan=-6dB->6dB", [-6, 6], False),
+    ("brightness=dark->bright", [500, 2000], True),
+    ("brightness=getting brighter", [500, 2000], True),
+    ("brightness=500Hz->4kHz", [500, 4000], False),
+    ("density=faster", [2, 8], False),
+    ("density=2/s->8/s", [2, 8], False),
+    ("density=steady 4/s", [4], False),
+    ("volume=fade out", [0, -40], True),  # an alias
+])
+def test_words_become_curves(spec, values, relative):
+    name, source = cv.split_spec(spec)
+    c = cv.parse_spec(name, source)
+    np.testing.assert_allclose(c.values, values)
+    assert c.relative == relative and c.source.startswith("words: ")
+
+
+@pytest.mark.parametrize("spec, words", [
+    ("pitch", "is not NAME=SOURCE"),
+    ("pitch=", "nothing after '='"),
+    ("colour=red", "unknown control curve 'colour'; choose loudness, brightness, pitch, density, pan"),
+    ("pitch=wobble", "cannot read 'wobble' as a pitch value; use 'rise'"),
+    ("pitch=fall 200Hz->800Hz", "a fall goes down"),
+    ("pitch=200dB->300dB", "is in dB; pitch is in Hz"),
+    ("pitch=0Hz->100Hz", "must be positive"),
+    ("density=-2/s", "not negative"),
+    ("pan=faster", "cannot read 'faster' as a pan value"),  # a density word
+    ("pitch=missing.csv", "missing.csv not found"),
+    ("loudness=missing.wav", "missing.wav not found"),
+])
+def test_bad_specs_are_one_line_errors(spec, words, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(RequestError) as e:
+        cv.parse_spec(*cv.split_spec(spec))
+    assert "\n" not in str(e.value) and words in str(e.value)
+
+
+def test_csv_json_and_sound_files(tmp_path):
+    (tmp_path / "c.csv").write_text("time,value\n0,200\n1.5,400\n3,800\n")
+    c = cv.parse_spec("pitch", str(tmp_path / "c.csv"))
+    assert c.span == 3.0 and c.values.tolist() == [200, 400, 800] and c.source.startswith("file: ")
+    (tmp_path / "s.csv").write_text("0;-6;1\n2;6;0.5\n")
+    s = cv.parse_spec("pan", str(tmp_path / "s.csv"))
+    assert s.strength.tolist() == [1.0, 0.5]
+    (tmp_path / "c.json").write_text(json.dumps({"times": [0, 1], "values": [1000, 3000]}))
+    assert cv.parse_spec("brightness", str(tmp_path / "c.json")).values.tolist() == [1000, 3000]
+    (tmp_path / "p.json").write_text(json.dumps([[0, 2], [1, 8]]))
+    assert cv.parse_spec("density", str(tmp_path / "p.json")).values.tolist() == [2, 8]
+    glide().save(tmp_path / "ref.wav")
+    ref = cv.parse_spec("pitch", str(tmp_path / "ref.wav"))
+    assert rising(ref.values) and ref.source.startswith("sound: ")
+    bad = [("x.csv", "0,1\nfoo,bar\n", "line 2 is not numbers"), ("y.csv", "0,1,2,3\n", "4 columns"),
+           ("z.csv", "time,value\n", "no rows"), ("d.csv", "1,200\n0,300\n", "increasing"),
+           ("j.json", "{", "not valid JSON"), ("k.json", '{"times": [0, 1]}', "needs 'times' and 'values'"),
+           ("n.csv", "0,200\n1,nan\n", "non-finite")]
+    for name, text, words in bad:
+        (tmp_path / name).write_text(text)
+        with pytest.raises(RequestError, match=words):
+            cv.parse_spec("pitch", str(tmp_path / name))
+
+
+def test_curves_are_stretched_to_the_output_duration():
+    c = cv.from_words("pitch", "200Hz->800Hz").resample(4.0)
+    assert len(c.times) == 80 and c.span == 4.0
+    assert c.values[0] == pytest.approx(200, rel=0.03) and c.values[-1] == pytest.approx(800, rel=0.03)
+    assert c.values[40] == pytest.approx(400, rel=0.03)  # geometric: half way is an octave up
+    ref = cv.pitch(glide()).resample(6.0)  # a 3 s sound stretched over 6 s
+    assert len(ref.times) == 120 and rising(ref.values)
+
+
+# --- the prompt prior ------------------------------------------------------------------------------------------
+@pytest.mark.parametrize("prompt, name, spec", [
+    ("a rising tone", "pitch", "rise"),
+    ("a siren sliding upward", "pitch", "rise"),
+    ("a falling whistle", "pitch", "fall"),
+    ("a bell slowly fading", "loudness", "fade out"),
+    ("wind dying away", "loudness", "fade out"),
+    ("an engine getting louder", "loudness", "fade in"),
+    ("drums faster and faster", "density", "faster"),
+    ("a clock slowing down", "density", "slower"),
+    ("a car passing from left to right", "pan", "left->right"),
+    ("a jet moving right to left", "pan", "right->left"),
+    ("a short sharp hit on a metal pipe", "loudness", "hit"),
+    ("a synth pad getting brighter", "brightness", "brighter"),
+])
+def test_the_prior_turns_words_of_a_prompt_into_curves(prompt, name, spec):
+    c = cv.prior(prompt)
+    assert name in c and c[name].source.endswith(f"{name}={spec}")
+    expected = cv.from_words(name, spec)
+    assert np.sign(c[name].values[-1] - c[name].values[0]) == np.sign(expected.values[-1] - expected.values[0])
+
+
+@pytest.mark.parametrize("prompt", ["rain falling on a roof", "a dog barking", "wind, not rising", "a laser zap",
+                                    "footsteps on gravel"])
+def test_the_prior_stays_quiet_without_shape_words(prompt):
+    assert cv.prior(prompt) == {}
+
+
+def test_slow_fades_spread_over_the_whole_sound():
+    slow = cv.prior("a bell slowly fading")["loudness"].resample(4.0)
+    plain = cv.prior("a bell fading")["loudness"].resample(4.0)
+    assert slow.values[30] < plain.values[30] - 10  # at 1.5 s the slow fade is already well down
+
+
+# --- adherence and targets ---------------------------------------------------------------------------------------
+def test_adherence_of_a_sound_to_its_own_curves_is_perfect_and_to_the_opposite_negative():
+    a = glide()
+    own = cv.measure(a, ["pitch", "loudness"])
+    res = cv.adherence(own, a)
+    assert res["pitch"]["correlation"] > 0.999 and res["pitch"]["mean_error"] < 0.01
+    opposite = {"pitch": cv.from_words("pitch", "800Hz->200Hz").resample(DUR)}
+    bad = cv.adherence(opposite, a)["pitch"]
+    assert bad["correlation"] < -0.9 and bad["unit"] == "semitones"
+
+
+def test_loudness_is_compared_up_to_its_level():
+    x = 0.5 * np.sin(2 * np.pi * 440 * T) * np.linspace(1.0, 0.05, len(T))
+    target = cv.from_words("loudness", "fade out").resample(DUR)
+    quiet = cv.adherence({"loudness": target}, Audio(0.01 * x, SR))["loudness"]
+    loud = cv.adherence({"loudness": target}, Audio(x, SR))["loudness"]
+    assert quiet["mean_error"] == pytest.approx(loud["mean_error"], abs=0.05)
+
+
+def test_targets_precedence_controls_over_imitation_over_prior(tmp_path):
+    glide(800, 200).save(tmp_path / "voice.wav")
+    t = cv.targets(controls=["pitch=rise 200Hz->800Hz"], like=str(tmp_path / "voice.wav"),
+                   prompt="a bell slowly fading", duration=2.0)
+    assert set(t.curves) == {"loudness", "brightness", "pitch", "density"}  # mono imitation: no pan
+    assert t.curves["pitch"].source.startswith("words") and t.curves["loudness"].source.startswith("imitation")
+    assert all(len(c.times) == 40 for c in t.curves.values())
+    im = cv.imitation(Audio.load(tmp_path / "voice.wav"))
+    assert im["pitch"].relative and im["loudness"].relative and not im["density"].relative
+    assert not rising(im["pitch"].values)
+
+
+# --- the request --------------------------------------------------------------------------------------------------
+def test_request_fields_accept_every_form_and_refuse_in_one_line(tmp_path):
+    r = make_request(prompt="a tone", controls=["pitch=rise", "pan = left->right"], control_strength=["pitch=2"])
+    assert r.controls == {"pitch": "rise", "pan": "left->right"} and r.control_strength == {"pitch": 2.0}
+    assert r.steering and r.steer is None and cv.steer_iterations(r) == cv.DEFAULT_STEER
+    r = make_request(prompt="a tone", controls={"f0": cv.from_words("pitch", "rise 200Hz->400Hz")})
+    assert r.controls["pitch"].values == [200.0, 400.0]
+    json.dumps(r.model_dump())  # the sidecar can hold it
+    assert make_request(prompt="a rising tone", steer=3).steer == 3  # the prior gives the curve
+    assert not make_request(prompt="a tone").steering
+    cases = [({"controls": "pitch=wobble"}, "cannot read 'wobble'"),
+             ({"steer": 4}, "steering needs target curves"),
+             ({"prompt": "a rising tone", "steer": 4, "prior": False}, "drop --no-prior"),
+             ({"controls": "pitch=rise", "steer": 501}, "steer must be between 0 and 500"),
+             ({"controls": "pitch=rise", "control_strength": {"pitch": 11}}, "between 0 and 10"),
+             ({"controls": "pitch=rise", "control_strength": ["pitch"]}, "is not NAME=VALUE"),
+             ({"like": str(tmp_path / "none.wav")}, "none.wav not found"),
+             ({"controls": ["pitch=rise", "f0=fall"]}, "given twice")]
+    for fields, words in cases:
+        fields = {"prompt": "a tone", **fields}
+        with pytest.raises(RequestError, match=words) as e:
+            make_request(**fields)
+        assert "\n" not in str(e.value)
+
+
+def test_a_model_that_cannot_steer_refuses_and_names_the_ones_that_can():
+    from foley.registry import check_request, describe
+
+    card, caps = describe("starter")
+    assert caps.steers and caps.setting("steer").maximum == 500
+    assert "steer" in [s["name"] for s in caps.to_dict()["settings"]]
+    with pytest.raises(RequestError, match="model 'starter-lm' cannot follow control curves .*models that can: "
+                                           "starter"):
+        check_request("starter-lm", make_request(prompt="a tone", controls=["pitch=rise"]))
+    with pytest.raises(RequestError, match="cannot follow control curves"):
+        check_request("starter-lm", make_request(prompt="a tone", prior=False))
+    check_request("starter-lm", make_request(prompt="a rising tone"))  # the prior alone asks nothing
