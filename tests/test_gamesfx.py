@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 import zipfile
 
 import numpy as np
@@ -186,7 +187,7 @@ def test_licence_from_machine_readable_copyright():
     assert licence_for(c, "/usr/share/games/fakegame/data/music/theme_1.ogg").name == "GPL-2"
     assert licence_for(c, "/usr/share/other/thing.ogg").name == "GPL-2+"
     assert licence_for(c, "/usr/share/other/thing.ogg").files == "*"
-    assert pattern_matches("share/fakegame/Data/Sounds/*", f"{base}/Sounds/a.ogg") == "fakegame/Data/Sounds/*"
+    assert pattern_matches("share/fakegame/Data/Sounds/*", f"{base}/Sounds/a.ogg") == "share/fakegame/Data/Sounds/*"
     assert pattern_matches("doc/*", f"{base}/Sounds/a.ogg") is None
 
 
@@ -242,3 +243,120 @@ def test_build_corpus_on_a_fake_package(tmp_path):
     assert saved["kept"] == 3 and saved["hours"] == pytest.approx(0.9 / 3600, abs=1e-3)
     table = markdown_report(report)
     assert "| wesnoth-1.16-data | The Battle for Wesnoth | 6 | 3 |" in table and "| id-like name | 1 |" in table
+
+
+def _riff(seconds=0.1, rate=8000) -> bytes:
+    import io
+
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.zeros(int(seconds * rate), np.float32), rate, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def test_openttd_catalogue_members_titles_and_credits(tmp_path):
+    from foley.data.gamesfx.archives import open_archive
+    from foley.data.gamesfx.games import opensfx_titles
+
+    entries = [('"Factory Whistle". By Someone. License: CC0.', "src/wav/osfx_00.wav"),
+               ('"Toyland: Sugar mine (1)". By Else.', "src/wav/osfx_01.wav"),
+               ('"Unused/Nothing". Empty.', "src/wav/osfx_02.wav")]
+    wav = _riff()
+    blobs, offset = [], 8 * len(entries)
+    table = b""
+    for desc, name in entries:
+        d, n = desc.encode() + b"\0", name.encode() + b"\0"
+        blob = bytes([len(d)]) + d + wav + b"\0" + bytes([len(n)]) + n
+        table += struct.pack("<II", offset | 0x80000000, len(wav))
+        blobs.append(blob)
+        offset += len(blob)
+    (tmp_path / "opensfx.cat").write_bytes(table + b"".join(blobs))
+    cat = open_archive(tmp_path / "opensfx.cat")
+    assert cat.members() == [name for _, name in entries]
+    assert cat.read("src/wav/osfx_01.wav") == wav
+    hints = opensfx_titles(cat.notes, "/x/opensfx")
+    assert hints["/x/opensfx/src/wav/osfx_00.wav"].words == ["factory", "whistle"]
+    assert hints["/x/opensfx/src/wav/osfx_00.wav"].credit == "By Someone. License: CC0."
+    assert hints["/x/opensfx/src/wav/osfx_01.wav"].words == ["sugar", "mine", "toyland"]
+    assert hints["/x/opensfx/src/wav/osfx_02.wav"].drop
+
+
+def test_qt_resource_and_xmoto_pack(tmp_path):
+    import zlib
+
+    from foley.data.gamesfx.archives import open_archive
+
+    wav = _riff()
+    # rcc v2: root dir -> "a" dir -> "x.wav" (zlib) and "y.wav" (plain)
+    names, name_off = b"", {}
+    for n in ("a", "x.wav", "y.wav"):
+        name_off[n] = len(names)
+        names += struct.pack(">HI", len(n), 0) + n.encode("utf-16-be")
+    packed = struct.pack(">I", len(wav)) + zlib.compress(wav)
+    data = struct.pack(">I", len(packed)) + packed + struct.pack(">I", len(wav)) + wav
+    node = lambda name, flags, rest: struct.pack(">IH", name, flags) + rest + b"\0" * 8  # noqa: E731
+    tree = (node(0, 2, struct.pack(">II", 1, 1)) + node(name_off["a"], 2, struct.pack(">II", 2, 2))
+            + node(name_off["x.wav"], 1, struct.pack(">HHI", 0, 0, 0))
+            + node(name_off["y.wav"], 0, struct.pack(">HHI", 0, 0, 4 + len(packed))))
+    head = 24
+    blob = b"qres" + struct.pack(">IIIII", 2, head, head + len(tree), head + len(tree) + len(data), 0)
+    (tmp_path / "t.rcc").write_bytes(blob + tree + data + names)
+    rcc = open_archive(tmp_path / "t.rcc")
+    assert sorted(rcc.members()) == ["a/x.wav", "a/y.wav"]
+    assert rcc.read("a/x.wav") == wav and rcc.read("a/y.wav") == wav
+    # XBI3: magic, checksum, then (name, checksum, size, bytes) per file
+    entry = lambda n, b: bytes([len(n)]) + n + b"\x20" + b"0" * 32 + struct.pack("<I", len(b)) + b  # noqa: E731
+    (tmp_path / "xmoto.bin").write_bytes(b"XBI3\x20" + b"f" * 32 + entry(b"Textures/Sounds/a.ogg", b"OggS..")
+                                         + entry(b"Themes/t.xml", b'<music name="rideALong" file="r.ogg"/>'))
+    pack = open_archive(tmp_path / "xmoto.bin")
+    assert pack.members() == ["Textures/Sounds/a.ogg", "Themes/t.xml"]
+    assert pack.read("Textures/Sounds/a.ogg") == b"OggS.."
+    (tmp_path / "other.bin").write_bytes(b"\0" * 16)
+    assert open_archive(tmp_path / "other.bin") is None
+
+
+def test_licence_patterns_skip_only_installation_folders():
+    c = parse_copyright("""Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+
+Files: *
+License: GPL-3+
+
+Files: src/activities/tangram/resource/*
+License: public-domain
+
+Files: src/activities/align4-2players/resource/slide.wav
+License: CC0-1.0
+
+Files: data/weapons/plasma/*
+License: CC-BY-SA-3.0-AU
+""")
+    rcc = "/usr/share/gcompris-qt/rcc/x/gcompris/src/activities"
+    assert licence_for(c, f"{rcc}/babymatch/resource/drop.wav").name == "GPL-3+"  # not tangram's stanza
+    assert licence_for(c, f"{rcc}/tangram/resource/a.wav").name == "public-domain"
+    assert licence_for(c, f"{rcc}/align4_2players/resource/slide.wav").name == "CC0-1.0"
+    assert licence_for(c, "/usr/share/games/re/data/sounds/weapons/plasma/x.ogg").name == "GPL-3+"
+    assert licence_for(c, "/usr/share/games/re/data/weapons/plasma/x.ogg").name == "CC-BY-SA-3.0-AU"
+    assert pattern_matches("base/sound/a.ogg", "/usr/share/games/ufoai/base/0snd/sound/a.ogg") is None
+    assert pattern_matches("base/sound/a.ogg", "/usr/share/games/ufoai/base/0snd/sound/a.ogg",
+                           ("games", "0snd")) == "base/sound/a.ogg"
+
+
+def test_new_package_rules():
+    from foley.data.gamesfx.games import licence_exception, supertuxkart_music, xmoto_theme
+
+    assert category_of(["penguin", "party"], ["music"]) == "music"  # a music folder beats an animal name
+    assert licence_exception("tuxtype-data", "/usr/share/tuxtype/sounds/tuxi.ogg").name == "public-domain"
+    assert licence_exception("tuxtype-data", "/usr/share/tuxtype/sounds/pop.wav").name == "GPL-2"
+    assert licence_exception("wesnoth-1.16-data", "/x.ogg") is None
+    h = supertuxkart_music(b'<music title="Scottish bagpipes" composer="A and B" file="celtic.ogg" '
+                           b'fast-filename="celtic_fast.ogg"/>', "/d/music")
+    assert h["/d/music/celtic.ogg"].words == ["scottish", "bagpipes"] and h["/d/music/celtic.ogg"].category == "music"
+    assert h["/d/music/celtic_fast.ogg"].words[-1] == "fast"
+    assert h["/d/music/celtic.ogg"].credit == "composed by A and B"
+    h = xmoto_theme('<music name="rideALong" file="ridealong.ogg" sum="1"/>', "/g/xmoto", "/g/xmoto/xmoto")
+    assert h["/g/xmoto/Textures/Musics/ridealong.ogg"].words == ["ride", "along"]
+    c = Candidate("pingus-data", "/p/sounds/goodidea.wav", "/p/sounds/goodidea.wav", root="/p/sounds")
+    files = find_audio("pingus-data", [c.original_path])
+    d = describe(c, files.hints.get(c.logical_path))
+    assert d.description == 'a voice saying "good idea"' and d.category == "voice"

@@ -1,8 +1,8 @@
-"""A captioned corpus of real game sound effects, ambiences and music from ten Debian game-data packages.
+"""A captioned corpus of real game sound effects, ambiences and music from 21 Debian game-data packages.
 
-`build_corpus` walks the packages (`games`), turns file and folder names and the games' own data files
-into captions (`names`, `captions`), reads each clip's licence from its package's copyright file
-(`licence`) and writes a manifest that references the installed files.
+`build_corpus` walks the packages (`games`; archives through `archives`), turns file and folder names and
+the games' own data files into captions (`names`, `captions`), reads each clip's licence from its
+package's copyright file (`licence`) and writes a manifest that references the installed files.
 """
 
 from .captions import Described, describe

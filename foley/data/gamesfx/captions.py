@@ -27,6 +27,9 @@ MEGAGLEST_VOICE_EVENTS = {"ack", "select", "die"}
 # Packages whose files are all recordings of words listed in the game's own sound lists.
 SPOKEN_WORD_PACKAGES = {"klettres-data", "ktuberling-data"}
 MAX_CONTEXT_FOLDERS = 2
+# Asset-name conventions of one package, removed before the name is read: GCompris' memory-sound files
+# are "LR<Name>_<n>_LA[_cut]" (left/right channel and take marks); "_son<n>" is French for "sound <n>".
+STEM_REWRITES = {"gcompris-qt-data": ((r"^LR", ""), (r"_?LA(_?cut)?$", ""), (r"_son\d*$", ""))}
 
 
 @dataclass
@@ -43,6 +46,10 @@ def describe(c: Candidate, hint: Hint | None = None) -> Described | str:
     """Captions of a candidate, or the reason (a short string) for dropping it."""
     path = PurePosixPath(c.logical_path)
     stem = path.stem
+    for pattern, repl in STEM_REWRITES.get(c.package, ()):
+        stem = re.sub(pattern, repl, stem, flags=re.IGNORECASE)
+    if hint is not None and hint.drop:
+        return hint.drop
     folders = list(path.parent.relative_to(c.root).parts) if path.is_relative_to(c.root) else \
         [p for p in path.parent.parts if p != "/"]
     if hint is not None and hint.kind in ("letter", "syllable", "word"):
@@ -65,7 +72,7 @@ def describe(c: Candidate, hint: Hint | None = None) -> Described | str:
     if c.package == "megaglest-data":
         words, event = _megaglest(words)
     context = _context(folders, words)
-    category = category_of(words + context, folders)
+    category = hint.category if hint is not None and hint.category else category_of(words + context, folders)
     if event in MEGAGLEST_VOICE_EVENTS and category != "bird/animal":
         category = "voice"  # a unit's reply to orders and selection, and its death cry
     return _sound(c, words, context, category)
@@ -76,7 +83,7 @@ def _context(folders: list[str], words: list[str]) -> list[str]:
     seen = {w.lower() for w in words}
     picked: list[list[str]] = []
     for f in reversed(folders):
-        if f.lower() in GENERIC or f.lower() in ("music", "voices", "sounds"):
+        if f.lower() in GENERIC or f.lower() in ("music", "voices", "sounds", "library"):
             continue
         fw = [w for w in folder_words(f) if w.lower() not in seen and is_word(w)]
         if fw:
@@ -143,6 +150,8 @@ def _voice_line(c: Candidate, hint: Hint, folders: list[str]) -> Described:
     text = hint.spoken or ""
     who = f"a {hint.speaker} voice" if hint.speaker else "a voice"
     description = f"{who} saying \"{text}\""
+    if hint.language and hint.language != "English":  # we know the meaning, not the words
+        description = f"{who} saying a phrase meaning \"{text}\" in {hint.language}"
     variants = [f"voice line: {text}", f"{who} announcing \"{text}\"", f"spoken: \"{text}\"",
                 f"{text}, spoken by {who} in a {GAMES[c.package].genre}"]
     keywords = _unique(["voice", "speech"] + ([hint.speaker] if hint.speaker else []) + clean_words(text))

@@ -1,25 +1,26 @@
 """Build the real game sound-effects corpus: walk the packages, caption, deduplicate, read headers, write.
 
-Plain files are referenced where Debian installed them (no copies); members of zip archives (0 A.D.'s
-public.zip, Warzone 2100's base.wz, UFO:AI's 0snd.pk3) are extracted once into ``<out>/extracted/``
-because a manifest path must be a readable file.
+Plain files are referenced where Debian installed them (no copies); members of archives (0 A.D.'s
+public.zip, Warzone 2100's base.wz, UFO:AI's 0snd.pk3, OpenTTD's opensfx.cat, GCompris' .rcc bundles,
+X-Moto's xmoto.bin) are extracted once into ``<out>/extracted/`` because a manifest path must be a
+readable file.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import zipfile
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 from ...audio import info
 from ...errors import AudioError, FoleyError
 from ...fsutil import atomic_path, write_json_atomic, write_text_atomic
+from .archives import Archive, open_archive
 from .captions import describe
-from .games import GAMES, PACKAGES, Candidate, dpkg_files, find_audio
+from .games import GAMES, PACKAGES, Candidate, dpkg_files, find_audio, licence_exception
 from .licence import parse_copyright
 
 MANIFEST_NAME = "manifest.jsonl"
@@ -38,11 +39,11 @@ class PackageReport:
     installed: bool = True
 
 
-def _read(c: Candidate, archives: dict[str, zipfile.ZipFile]) -> bytes:
+def _read(c: Candidate, archives: dict[str, Archive]) -> bytes:
     if c.archive is None:
         return Path(c.original_path).read_bytes()
     if c.archive not in archives:
-        archives[c.archive] = zipfile.ZipFile(c.archive)
+        archives[c.archive] = open_archive(c.archive)
     return archives[c.archive].read(c.member)
 
 
@@ -79,7 +80,7 @@ def build_corpus(out_dir: str | Path, packages: tuple[str, ...] = PACKAGES, doc_
     rows: list[dict] = []
     report: dict[str, PackageReport] = {}
     seen: dict[str, str] = {}
-    archives: dict[str, zipfile.ZipFile] = {}
+    archives: dict[str, Archive] = {}
     for pkg in packages:
         rep = report[pkg] = PackageReport()
         files = files_of(pkg)
@@ -109,7 +110,7 @@ def build_corpus(out_dir: str | Path, packages: tuple[str, ...] = PACKAGES, doc_
                 rep.dropped["unreadable audio"] += 1
                 continue
             seen[digest] = c.original_path
-            lic = _licence(copyright, c.logical_path)
+            lic = _licence(copyright, c)
             rep.kept += 1
             rep.seconds += head["duration"]
             rep.licences[lic.name] += 1
@@ -122,18 +123,27 @@ def build_corpus(out_dir: str | Path, packages: tuple[str, ...] = PACKAGES, doc_
                 "licence_files": lic.files, "language": d.language, "spoken": d.spoken,
                 "caption_source": hint.source if hint is not None and hint.source else "file and folder names",
                 "sha1": digest,
+                **({"credit": hint.credit} if hint is not None and hint.credit else {}),
             })
-    for zf in archives.values():
-        zf.close()
+    for archive in archives.values():
+        archive.close()
     write_text_atomic(out_dir / MANIFEST_NAME, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     write_json_atomic(out_dir / REPORT_NAME, {k: _report_dict(v) for k, v in report.items()})
     return report
 
 
-def _licence(copyright, path: str):
-    from .licence import Licence, licence_for
+def _licence(copyright, c: Candidate):
+    """The clip's licence: a package's hand-read exception first, else its copyright file's stanza (an
+    archive's own folder, e.g. UFO:AI's "0snd", is not part of the source tree the stanzas name)."""
+    from .licence import TRANSPARENT, Licence, licence_for
 
-    return licence_for(copyright, path) if copyright is not None else Licence("unknown", "(no copyright file)")
+    special = licence_exception(c.package, c.logical_path)
+    if special is not None:
+        return special
+    if copyright is None:
+        return Licence("unknown", "(no copyright file)")
+    transparent = TRANSPARENT + ((PurePosixPath(c.archive).stem,) if c.archive else ())
+    return licence_for(copyright, c.logical_path, transparent)
 
 
 def _report_dict(r: PackageReport) -> dict:

@@ -1,22 +1,27 @@
-"""The ten game-data packages: where their audio is (files and zip archives) and what their own data
-files say about it (0 A.D. sound groups, Warzone 2100's audio.cfg, KLettres and KTuberling sound lists).
+"""The game-data packages: where their audio is (files and archives) and what their own data files say
+about it (0 A.D. sound groups, Warzone 2100's audio.cfg, KLettres and KTuberling sound lists, OpenSFX's
+catalogue titles, X-Moto's and Pingus's sound names).
 """
 
 from __future__ import annotations
 
+import fnmatch
 import os
 import re
 import subprocess
 import xml.etree.ElementTree as ET
-import zipfile
 from collections import defaultdict
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 
+from .archives import ARCHIVE_EXTENSIONS, Archive, open_archive
+from .licence import Licence
+
 PACKAGES = ("0ad-data", "wesnoth-1.16-data", "hedgewars-data", "warzone2100-data", "ufoai-sound",
-            "scorched3d-data", "widelands-data", "megaglest-data", "ktuberling-data", "klettres-data")
+            "scorched3d-data", "widelands-data", "megaglest-data", "ktuberling-data", "klettres-data",
+            "supertuxkart-data", "neverball-data", "xmoto-data", "pingus-data", "openttd-opensfx",
+            "gcompris-qt-data", "warmux-data", "redeclipse-data", "kobodeluxe-data", "tuxtype-data", "ri-li-data")
 AUDIO_EXTENSIONS = (".ogg", ".oga", ".wav", ".flac", ".mp3")
-ARCHIVE_EXTENSIONS = (".zip", ".pk3", ".wz")
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,17 @@ GAMES = {
     "megaglest-data": Game("MegaGlest", "fantasy real-time strategy game"),
     "ktuberling-data": Game("KTuberling", "children's game"),
     "klettres-data": Game("KLettres", "children's alphabet-learning program"),
+    "supertuxkart-data": Game("SuperTuxKart", "cartoon kart-racing game"),
+    "neverball-data": Game("Neverball", "ball-rolling puzzle game"),
+    "xmoto-data": Game("X-Moto", "motorbike trial game"),
+    "pingus-data": Game("Pingus", "penguin puzzle game"),
+    "openttd-opensfx": Game("OpenTTD", "transport business simulation game"),
+    "gcompris-qt-data": Game("GCompris", "children's educational software"),
+    "warmux-data": Game("Warmux", "cartoon artillery game"),
+    "redeclipse-data": Game("Red Eclipse", "science-fiction first-person shooter"),
+    "kobodeluxe-data": Game("Kobo Deluxe", "space shoot-'em-up game"),
+    "tuxtype-data": Game("Tux Typing", "children's typing tutor game"),
+    "ri-li-data": Game("Ri-li", "toy-train arcade game"),
 }
 # Locale codes used by KLettres and KTuberling folders. Hand-written: the stdlib has no language names.
 LANGUAGES = {
@@ -78,6 +94,9 @@ class Hint:
     speaker: str | None = None  # "male", "female", "robot", ...
     language: str | None = None
     source: str = ""  # the data file the hint came from
+    credit: str | None = None  # author (and licence) the game's data gives for this one file
+    category: str | None = None  # a category the game's data states (a SuperTuxKart .music file: "music")
+    drop: str | None = None  # the reason to leave the file out ("empty placeholder ...")
 
 
 @dataclass
@@ -103,27 +122,42 @@ def find_audio(package: str, files: list[str]) -> PackageAudio:
         if low.endswith(AUDIO_EXTENSIONS):
             out.candidates.append(Candidate(package, f, f))
         elif low.endswith(ARCHIVE_EXTENSIONS):
-            out.archives.append(f)
-            with zipfile.ZipFile(f) as zf:
+            archive = open_archive(f)
+            if archive is None:
+                continue
+            try:
+                members = [m for m in sorted(archive.members()) if m.lower().endswith(AUDIO_EXTENSIONS)]
+                if not members:
+                    continue
+                out.archives.append(f)
                 folder = str(PurePosixPath(f).parent / PurePosixPath(f).stem)
-                for m in sorted(zf.namelist()):
-                    if m.lower().endswith(AUDIO_EXTENSIONS):
-                        out.candidates.append(Candidate(package, f"{f}!/{m}", f"{folder}/{m}", f, m))
-                out.hints.update(_archive_hints(package, zf, folder))
+                for m in members:
+                    out.candidates.append(Candidate(package, f"{f}!/{m}", f"{folder}/{m}", f, m))
+                out.hints.update(_archive_hints(package, archive, folder))
+            finally:
+                archive.close()
     out.hints.update(_file_hints(package, files))
+    out.hints.update({k: v for k, v in _name_hints(out.candidates).items() if k not in out.hints})
     if out.candidates:
         root = os.path.commonpath([str(PurePosixPath(c.logical_path).parent) for c in out.candidates])
         out.candidates = [replace(c, root=root) for c in out.candidates]
     return out
 
 
-def _archive_hints(package: str, zf: zipfile.ZipFile, folder: str) -> dict[str, Hint]:
+def _archive_hints(package: str, archive: Archive, folder: str) -> dict[str, Hint]:
+    names = archive.members()
     if package == "0ad-data":
-        return zero_ad_sound_groups({m: zf.read(m) for m in zf.namelist()
+        return zero_ad_sound_groups({m: archive.read(m) for m in names
                                      if m.startswith("audio/") and m.endswith(".xml")}, folder)
-    if package == "warzone2100-data" and "audio/audio.cfg" in zf.namelist():
-        members = [m for m in zf.namelist() if m.lower().endswith(AUDIO_EXTENSIONS)]
-        return warzone_audio_cfg(zf.read("audio/audio.cfg").decode("utf-8", "replace"), members, folder)
+    if package == "warzone2100-data" and "audio/audio.cfg" in names:
+        members = [m for m in names if m.lower().endswith(AUDIO_EXTENSIONS)]
+        return warzone_audio_cfg(archive.read("audio/audio.cfg").decode("utf-8", "replace"), members, folder)
+    if package == "openttd-opensfx":
+        return opensfx_titles(archive.notes, folder)
+    if package == "xmoto-data":
+        root = str(PurePosixPath(archive.path).parent)
+        return {k: v for m in names if m.lower().endswith((".xml", ".dtheme"))
+                for k, v in xmoto_theme(archive.read(m).decode("utf-8", "replace"), root, folder).items()}
     return {}
 
 
@@ -137,7 +171,105 @@ def _file_hints(package: str, files: list[str]) -> dict[str, Hint]:
         for f in files:
             if f.endswith(".soundtheme"):
                 hints.update(ktuberling_theme(Path(f).read_bytes(), str(Path(f).parent)))
+    elif package == "supertuxkart-data":
+        for f in files:
+            if f.endswith(".music"):
+                hints.update(supertuxkart_music(Path(f).read_bytes(), str(Path(f).parent)))
     return hints
+
+
+def _name_hints(candidates: list[Candidate]) -> dict[str, Hint]:
+    """Hints from hand-read file names (SKIPPED, MUSIC_FILES, VOICE_LINES), for files and archive members."""
+    hints = {}
+    for c in candidates:
+        stem = PurePosixPath(c.logical_path).stem.lower()
+        if stem in SKIPPED.get(c.package, {}):
+            hints[c.logical_path] = Hint(drop=SKIPPED[c.package][stem], source="file name")
+        elif stem in MUSIC_FILES.get(c.package, ()):
+            hints[c.logical_path] = Hint(words=_words_of(stem), category="music", source="file name")
+        elif stem in VOICE_LINES.get(c.package, {}):
+            lang = next((LANGUAGES[code] for theme, code in THEME_LANGUAGES.items()
+                         if f"/themes/{theme}/" in c.logical_path), None)
+            hints[c.logical_path] = Hint(spoken=VOICE_LINES[c.package][stem], kind="line", language=lang,
+                                         source="file name")
+    return hints
+
+
+# Spoken lines whose file names say the words (run-together): package -> {file stem: words}.
+VOICE_LINES = {
+    "pingus-data": {"goodidea": "good idea", "letsgo": "let's go", "ohno": "oh no", "yipee": "yippee"},
+    "tuxtype-data": {"excuseme": "excuse me"},
+    "gcompris-qt-data": {"youcannot": "you cannot"},
+}
+# Music outside a music folder: Tux Typing's two menu pieces (40-46 s) in sounds/.
+MUSIC_FILES = {"tuxtype-data": {"amidst_the_raindrops", "chiptune2"}}
+THEME_LANGUAGES = {"dansk": "da", "lithuanian": "lt"}  # Tux Typing's localised themes/<name>/sounds
+OPAQUE = "name does not say what it sounds like"
+# Files left out by name: labels that are the game's internal names, not what a file sounds like (Ri-li's
+# French "etire" and "reduit" are the train stretching and shrinking; tuxi.ogg is a 2-minute piece by
+# Emmett Plant; Red Eclipse's tonatiuh.ogg and original.ogg are 2-3 minute pieces named after a map),
+# and a silent file. package -> {lower-case file stem: reason}.
+SKIPPED = {
+    "gcompris-qt-data": {"tuxok": OPAQUE, "apert": OPAQUE, "realrainbow": OPAQUE, "lrlapause_short": OPAQUE,
+                         "silence": "silence (the pause between Morse signs)"},
+    "tuxtype-data": {"tuxi": OPAQUE},
+    "ri-li-data": {"etire": OPAQUE, "reduit": OPAQUE, "live": OPAQUE},
+    "redeclipse-data": {"tonatiuh": OPAQUE, "original": OPAQUE},
+}
+# Licences that a free-form copyright file gives to single files, read by hand from that file:
+# package -> ((path pattern, licence, where the copyright file says it), ...), first match wins.
+LICENCE_EXCEPTIONS = {
+    "tuxtype-data": (
+        ("*/sounds/tuxi.ogg", "public-domain", "tuxi.ogg: \"released it in the public domain\" (README_SOUNDS)"),
+        ("*/sounds/win.wav", "royalty-free",
+         "win.wav: \"from a CD with copyright-free stuff\" (README_SOUNDS)"),
+        ("*/sounds/winfinal.wav", "royalty-free",
+         "winfinal.wav: \"from a CD with copyright-free stuff\" (README_SOUNDS)"),
+        ("*", "GPL-2", "(free-form: \"licensed under the GNU Public License version 2\")"),
+    ),
+}
+
+
+def licence_exception(package: str, path: str) -> Licence | None:
+    """The hand-read licence of a file of a package with a free-form copyright file (LICENCE_EXCEPTIONS)."""
+    for pattern, name, where in LICENCE_EXCEPTIONS.get(package, ()):
+        if fnmatch.fnmatchcase(path, pattern):
+            return Licence(name, where)
+    return None
+
+
+def supertuxkart_music(xml: bytes, folder: str) -> dict[str, Hint]:
+    """A SuperTuxKart .music file: the title and composer of an .ogg (and of its fast variant)."""
+    try:
+        m = ET.fromstring(xml)
+    except ET.ParseError:
+        return {}
+    title, composer = (m.get("title") or "").strip(), (m.get("composer") or "").strip()
+    if m.tag != "music" or not title:
+        return {}
+    credit = f"composed by {composer}" if composer else None
+    hints = {}
+    for attr, extra in (("file", []), ("fast-filename", ["fast"])):
+        if m.get(attr):
+            hints[f"{folder}/{m.get(attr)}"] = Hint(words=_title_words(title) + extra, category="music",
+                                                    credit=credit, source=".music file")
+    return hints
+
+
+def xmoto_theme(text: str, root: str, folder: str) -> dict[str, Hint]:
+    """X-Moto's theme: <music name="rideALong" file="ridealong.ogg"/> names the installed music files
+    (Textures/Musics/ next to xmoto.bin); <sound name=... file=...> the packed sounds."""
+    hints = {}
+    for kind, name, file in re.findall(r'<(music|sound)\s+name="([^"]+)"\s+file="([^"]+)"', text):
+        where = f"{root}/Textures/Musics/{file}" if kind == "music" else f"{folder}/Textures/Sounds/{file}"
+        hints[where] = Hint(words=_words_of(name), category="music" if kind == "music" else None,
+                            source="xmoto.bin theme")
+    return hints
+
+
+def _title_words(title: str) -> list[str]:
+    """Words of a human-written title ("Steam train station departure"): split, lower-cased, kept."""
+    return [w.lower() for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9'.+-]*", title)]
 
 
 def zero_ad_sound_groups(xml_files: dict[str, bytes], folder: str) -> dict[str, Hint]:
@@ -218,3 +350,19 @@ def _words_of(name: str) -> list[str]:
     from .names import clean_words
 
     return clean_words(name)
+
+
+def opensfx_titles(notes: dict[str, str], folder: str) -> dict[str, Hint]:
+    """OpenSFX catalogue entries: '"Factory Whistle". By Janis Lukss. License: ...' -> the quoted title as
+    the sound's name ("Toyland: Sugar mine (1)" -> sugar mine, toyland), the rest as its credit."""
+    hints = {}
+    for member, note in notes.items():
+        m = re.match(r'^"([^"]+)"\.?\s*(.*)$', note.strip())
+        if not m:
+            continue
+        title = re.sub(r"\(\d+\)|\|.*$", " ", m.group(1))
+        place, _, what = title.rpartition(":")
+        drop = "empty placeholder in the game's sound list" if title.lower().startswith("unused") else None
+        hints[f"{folder}/{member}"] = Hint(words=_title_words(what) + _title_words(place), drop=drop,
+                                           source="opensfx.cat titles", credit=m.group(2).strip() or None)
+    return hints

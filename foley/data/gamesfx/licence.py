@@ -87,29 +87,34 @@ def parse_copyright(text: str) -> Copyright:
     return Copyright(False, free_form="unknown")
 
 
-def pattern_matches(pattern: str, path: str) -> str | None:
+TRANSPARENT = ("games",)  # Debian's /usr/share/games/<game> has no counterpart in a source tree
+
+
+def pattern_matches(pattern: str, path: str, transparent: tuple[str, ...] = TRANSPARENT) -> str | None:
     """Does a DEP-5 Files pattern (relative to the source tree) match an installed path?
 
-    The source tree's root is unknown, so the pattern may match any tail of the path; when the source
-    layout differs from the installed one ("share/hedgewars/Data/Sounds/*" vs
-    "/usr/share/games/hedgewars/Data/Sounds/x.ogg") leading components of the pattern are dropped while
-    at least two components, the first of them literal, remain. Returns the part of the pattern that
-    matched, or None.
+    The source tree's root is unknown, so the pattern may match any tail of the path. The installed
+    layout may add folders the source tree does not have: ``transparent`` names them ("games" by default;
+    the corpus adds the folder an archive's members are placed in, UFO:AI's "0snd"), and the pattern may
+    match the path with any of them left out ("share/hedgewars/Data/Sounds/*" matches
+    "/usr/share/games/hedgewars/Data/Sounds/x.ogg"). "-" and "_" count as the same character (GCompris's
+    "align4-2players" is installed as "align4_2players"). Returns the pattern when it matches, else None.
     """
     if pattern == "*":
         return pattern
-    parts = pattern.strip("/").split("/")
-    for start in range(len(parts)):
-        rest = parts[start:]
-        if start and (len(rest) < 2 or any(c in rest[0] for c in "*?[")):
-            break
-        used = "/".join(rest)
-        if fnmatch.fnmatchcase(path, "*/" + used) or fnmatch.fnmatchcase(path, used):
+    used = pattern.strip("/")
+    want = used.replace("-", "_")
+    parts = path.replace("-", "_").split("/")
+    skippable = [i for i, c in enumerate(parts) if c in {t.replace("-", "_") for t in transparent}]
+    for mask in range(2 ** len(skippable)):
+        drop = {i for k, i in enumerate(skippable) if mask >> k & 1}
+        candidate = "/".join(c for i, c in enumerate(parts) if i not in drop)
+        if fnmatch.fnmatchcase(candidate, "*/" + want) or fnmatch.fnmatchcase(candidate, want):
             return used
     return None
 
 
-def licence_for(copyright: Copyright, path: str) -> Licence:
+def licence_for(copyright: Copyright, path: str, transparent: tuple[str, ...] = TRANSPARENT) -> Licence:
     """The licence covering ``path``: the most specific matching Files stanza (most literal characters in
     the matched pattern; the later stanza on ties, as in DEP-5; debian/* ignored), else "Files: *"."""
     if not copyright.machine_readable:
@@ -122,7 +127,7 @@ def licence_for(copyright: Copyright, path: str) -> Licence:
         for pat in st.files:
             if pat == "*" or pat.startswith("debian/"):
                 continue
-            used = pattern_matches(pat, path)
+            used = pattern_matches(pat, path, transparent)
             if used is not None:
                 score = len(re.sub(r"[*?]", "", used))
                 if best is None or score >= best[0]:

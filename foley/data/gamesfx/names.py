@@ -19,6 +19,12 @@ GENERIC = {
     "custom", "track", "untitled", "noname", "test", "temp", "tmp", "clip", "take", "var", "variant", "version",
     "alt", "copy", "final", "apoc", "memressp", "world", "tribes", "critters", "seq", "multi", "actor", "actors",
     "singlestep", "singlesteps", "resource", "resources", "tileset", "tilesets",
+    # the packages added in part 4 of issue 14: layout folders and opaque activity/level names
+    "textures", "texture", "musics", "xmoto", "gcompris", "activities", "src", "rcc",
+    "stklib", "introcutscene", "introcutscene2", "tracks", "themes", "maps", "baseset", "opensfx", "openttd",
+    "pingus", "warmux", "redeclipse", "supertuxkart", "tuxtype", "ri-li", "babymatch", "ballcatch", "clickgame",
+    "guessnumber", "scalesboard", "reversecount", "redraw", "gnumch-equality", "watercycle", "align4_2players",
+    "memory-sound", "nine_men_morris", "tic_tac_toe", "play_rhythm", "explore_farm_animals", "chronos",
 }
 # Abbreviations seen in these games' asset names, and their plain words.
 ABBREVIATIONS = {
@@ -31,6 +37,8 @@ ABBREVIATIONS = {
     "f18": "fighter jet", "para": "parachute", "ptl": "particle beam", "orni": "ornithopter",
     "atk": "attack", "bg": "background", "elec": "electric", "mech": "mechanical", "ambi": "ambience",
     "ingame": "in-game", "lz": "landing zone", "tardis": "TARDIS",
+    "xylofon": "xylophone", "clic": "click", "ricoche": "ricochet", "accel": "acceleration",
+    "revup": "rev up",
 }
 # Sound words (plus every category keyword below): known words for short tokens and for splitting
 # run-together names. Three-letter tokens must be in here to count as words.
@@ -70,6 +78,9 @@ sly sob sod sow soy spa spy sty sub sum tab tag tan tar tax tea ten tie tin tip 
 urn van vat vet vow wag wan wax web wed wet wig win wit woe wok yak yam yap yew zip zoo hmm ugh ahh aah oof
 boom oops yay wow hey huh ooh ow ox
 spearman swordsman checkbox horseman
+guitar target damage instrument accordion banjo cello clarinet cymbal harmonica maracas organ piano saxophone
+tambourine timpani triangle trombone trumpet tuba violin bongo castanets xylophone flute splosh thanks
+concrete spawn
 """.split())
 # Run-together names that segmentation alone would get wrong (hedgewars voice lines and the like).
 PHRASES = {
@@ -92,6 +103,14 @@ PHRASES = {
     "interfce": "interface", "biginn": "big inn", "woodcutting": "wood cutting", "fight4life": "fight for life",
     "rcplane": "radio-controlled plane", "hahaha": "laughing",
     "asyouwish": "as you wish", "imcoming": "I'm coming", "horseman": "horseman", "baseballbat": "baseball bat",
+    "concstep": "concrete footstep", "splashin": "splash in", "itemspawn": "item spawn", "itemuse": "item use",
+    "noproblem": "no problem", "hangon": "hang on", "luckyshot": "lucky shot", "niceshot": "nice shot",
+    "suckit": "suck it", "damnit": "damn it", "gogogo": "go go go", "youlose": "you lose",
+    "oneminute": "one minute", "multikill": "multi kill", "shieldsdown": "shields down", "winfinal": "final win",
+    "goodidea": "good idea", "letsgo": "let's go", "ohno": "oh no", "yipee": "yippee", "youcannot": "you cannot",
+    "excuseme": "excuse me", "endturn": "end turn", "bleeddamage": "bleed damage", "shockdamage": "shock damage",
+    "burndamage": "burn damage", "flutetraversiere": "transverse flute", "completetask": "complete task",
+    "audioclick": "audio click", "headcrash": "head crash", "newhighscore": "new high score",
 }
 
 CATEGORIES = ("music", "voice", "footsteps", "ui", "explosion", "weapon/sword", "door", "fire", "water",
@@ -99,7 +118,8 @@ CATEGORIES = ("music", "voice", "footsteps", "ui", "explosion", "weapon/sword", 
 # Checked in this order; the first category with a keyword among the clip's words wins. Folder names
 # like "music", "voices" or "footsteps" decide first (see `category_of`).
 CATEGORY_KEYWORDS = {
-    "music": {"music", "song", "theme", "melody", "fanfare", "jingle", "tune", "soundtrack", "ingame", "in-game"},
+    "music": {"music", "song", "theme", "melody", "fanfare", "jingle", "tune", "soundtrack", "ingame", "in-game",
+              "chiptune"},
     "footsteps": {"footstep", "footsteps", "step", "steps", "walk", "walking", "stomp", "hoof", "canter",
                   "gallop", "trot"},
     "explosion": {"explosion", "explosions", "explode", "blast", "bomb", "boom", "napalm", "nuke", "detonation",
@@ -155,7 +175,7 @@ CATEGORY_ORDER = ("music", "footsteps", "explosion", "weapon/sword", "door", "fi
                   "bird/animal", "voice", "ui", "magic", "impact", "ambience")
 # A folder with one of these names decides the category on its own; other folder words join the
 # clip's words (so "ambient/birds1.ogg" is a bird sound, "ambient/night.ogg" an ambience).
-FOLDER_CATEGORIES = {"music": "music", "voices": "voice", "voice": "voice", "taunts": "voice",
+FOLDER_CATEGORIES = {"music": "music", "musics": "music", "voices": "voice", "voice": "voice", "taunts": "voice",
                      "footsteps": "footsteps", "singlesteps": "footsteps", "interface": "ui", "ui": "ui",
                      "soldiers": "voice", "civilians": "voice"}
 STOPWORDS = {"a", "an", "the", "of", "on", "in", "at", "to", "and", "or", "is", "be", "it", "me", "my", "we",
@@ -264,9 +284,12 @@ def folder_words(folder: str) -> list[str]:
 def category_of(words: list[str], folders: list[str]) -> str:
     """One of CATEGORIES from a clip's words and its raw folder names (innermost last).
 
-    An animal named in the clip's own words wins; then a deciding folder (FOLDER_CATEGORIES); then the
-    first category in CATEGORY_ORDER with a keyword among the words and folder words.
+    A music folder wins; then an animal named in the clip's own words; then a deciding folder
+    (FOLDER_CATEGORIES); then the first category in CATEGORY_ORDER with a keyword among the words and
+    folder words.
     """
+    if any(FOLDER_CATEGORIES.get(f.lower()) == "music" for f in folders):
+        return "music"  # a track in a music folder named after an animal ("Penguin_Party") is music
     own = {w.lower() for w in words}
     if (own | {s for w in own for s in _stems(w)}) & CATEGORY_KEYWORDS["bird/animal"]:
         return "bird/animal"
