@@ -108,16 +108,22 @@ class Capabilities:
                                f"--control-strength, --no-prior){hint}")
         if req.steer is not None:
             self.setting(STEER).check(req.steer, model)
+        curves = self.setting("controls")
+        missing = [n for n in (getattr(req, "controls", None) or {}) if curves and n not in curves.choices]
+        if missing:
+            raise RequestError(f"model '{model}' has no {missing[0]} curve (it follows {', '.join(curves.choices)})")
 
     def to_dict(self) -> dict:
         return {"tasks": list(self.tasks), "settings": [s.to_dict() for s in self.settings],
                 "streams": self.streams, "progress": self.progress, "max_duration": self.max_duration}
 
 
-def steer_settings(maximum: int = 500) -> tuple[Setting, ...]:
-    """The settings of a model that steers towards control curves (foley.curves, foley.steering)."""
+def steer_settings(maximum: int = 500, names: tuple[str, ...] | None = None) -> tuple[Setting, ...]:
+    """The settings of a model that steers towards control curves ``names`` (all five by default; foley.curves,
+    foley.steering)."""
     from .curves import DEFAULT_STEER, NAMES
 
     return (Setting(STEER, DEFAULT_STEER, 0, maximum, help="steering iterations towards the control curves "
                                                            "(0 = measure only)"),
-            Setting("controls", choices=NAMES, help="control curves: words, a sound, a curve file or points"))
+            Setting("controls", choices=tuple(names or NAMES), help="control curves: words, a sound, a curve file "
+                                                                    "or points"))

@@ -719,9 +719,13 @@ def check_controls(value) -> dict:
     words are parsed, files read and points checked now, so a bad one fails before a model loads."""
     out = {}
     for name, source in normalise_controls(value).items():
-        if isinstance(source, Curve):
-            source = {"times": source.times.tolist(), "values": source.values.tolist(), "relative": source.relative,
-                      **({} if source.strength is None else {"strength": source.strength.tolist()})}
+        if isinstance(source, Curve):  # as points; a last point at its span keeps its length when stretched
+            end = [-1] if source.span > source.times[-1] + 1e-9 else []
+            points = {"times": source.times.tolist() + [source.span] * len(end),
+                      "values": source.values.tolist() + source.values[end].tolist(), "relative": source.relative}
+            if source.strength is not None:
+                points["strength"] = source.strength.tolist() + source.strength[end].tolist()
+            source = points
         elif isinstance(source, str):
             source = " ".join(source.split())
         elif hasattr(source, "model_dump"):

@@ -31,6 +31,7 @@ ACTIVE_DB = 50.0           # frames this far under the loudest count (soft) for 
 PITCH_RANGE = (40.0, 4000.0)  # Hz, as the pitch analyzer's
 PITCH_POWER = 2.0          # pitch proxy: the power spectrum raised to this before its log-frequency mean
 DEFAULT_LR = 0.1
+CORR_WEIGHT = 2.0            # the (1 - correlation) term against the log(1 + MSE) term: shape first
 
 
 def _smooth(x: torch.Tensor, frames: int) -> torch.Tensor:
@@ -144,8 +145,9 @@ class FrameTargets:
 
 
 def objective(measured: dict, targets: FrameTargets) -> tuple[torch.Tensor, dict[str, float]]:
-    """Sum over curves of strength x (weighted squared error / scale^2 + (1 - correlation)) per item; the
-    density proxy has no absolute scale, so only its correlation counts (and a constant density target none)."""
+    """Sum over curves of strength x (CORR_WEIGHT (1 - correlation) + log(1 + weighted squared error / scale^2)) per
+    item (the log keeps a far-off level from swamping the shape); the density proxy has no absolute scale, so only
+    its correlation counts (and a constant density target none)."""
     total, parts = 0.0, {}
     for name, (tv, tw, relative, varies) in targets.items.items():
         strength = targets.strength.get(name, 1.0)
@@ -155,12 +157,12 @@ def objective(measured: dict, targets: FrameTargets) -> tuple[torch.Tensor, dict
         w = tw[None, :] * active
         loss = torch.zeros(mv.shape[0])
         if varies:
-            loss = loss + (1 - _wcorr(mv, tv[None, :].expand_as(mv), w))
+            loss = loss + CORR_WEIGHT * (1 - _wcorr(mv, tv[None, :].expand_as(mv), w))
         if name != "density":
             d = mv - tv[None, :]
             if relative:
                 d = d - _wmean(d, w)[..., None]
-            loss = loss + _wmean(d ** 2, w) / SCALES[name] ** 2
+            loss = loss + torch.log1p(_wmean(d ** 2, w) / SCALES[name] ** 2)  # far-off levels do not swamp shape
         loss = loss.mean()
         parts[name] = float(loss.detach())
         total = total + strength * loss
@@ -185,6 +187,8 @@ class SteerResult:
                 "loss_unsteered": round(self.losses[0], 5) if self.losses else None,
                 "loss_best": round(self.losses[self.best], 5) if self.losses else None,
                 "losses": [round(x, 5) for x in self.losses],
+                "curve_losses": {"unsteered": _rounded(self.parts[0]), "best": _rounded(self.parts[self.best])}
+                if self.parts else {},
                 "seconds_per_iteration": round(self.seconds_per_iteration, 3)}
 
 
@@ -227,3 +231,6 @@ def steer(render, noise: torch.Tensor, targets: Targets, mel: MelConfig, duratio
     result.seconds_per_iteration = spent / max(iterations, 1)
     return result
 
+
+def _rounded(d: dict) -> dict:
+    return {k: round(v, 4) for k, v in d.items()}

@@ -141,3 +141,37 @@ def _wait(client, job_id: str, timeout: float = 240.0) -> dict:
             return job
         time.sleep(0.2)
     raise AssertionError(f"job {job_id} did not finish: {job}")
+
+
+@pytest.fixture(scope="module")
+def audioldm(tmp_path_factory):
+    """The tiny look-alike of cvssp/audioldm-s-full-v2 (tests/public_fixtures.py), loaded from a temporary home."""
+    pytest.importorskip("diffusers")
+    import foley
+    from foley.families.public import hub
+    from tests.public_fixtures import build_audioldm
+
+    root = tmp_path_factory.mktemp("public_steer")
+    old = os.environ.get("FOLEY_HOME")
+    os.environ["FOLEY_HOME"] = str(root / "home")
+    hub.import_folder(build_audioldm(root / "src"), name="cvssp/audioldm-s-full-v2")
+    yield foley.load("cvssp/audioldm-s-full-v2")
+    if old is None:
+        os.environ.pop("FOLEY_HOME", None)
+    else:
+        os.environ["FOLEY_HOME"] = old
+
+
+def test_a_public_diffusers_pipeline_steers_too(audioldm):
+    fast = {"duration": 0.8, "steps": 3, "seed": 2}
+    caps = audioldm.capabilities
+    assert caps.steers and "pan" not in caps.setting("controls").choices  # mono
+    plain = audioldm.generate("a tone", **fast)[0]
+    measured = audioldm.generate("a tone", controls=["loudness=fade out"], steer=0, **fast)[0]
+    np.testing.assert_array_equal(measured.samples, plain.samples)
+    out = audioldm.generate("a tone", controls=["loudness=fade out", "brightness=dark->bright"], steer=4, **fast)[0]
+    run = out.meta["control"]["steering"]
+    assert run["loss_best"] < run["loss_unsteered"] and set(out.meta["control"]["adherence"]) == {"loudness",
+                                                                                                  "brightness"}
+    with pytest.raises(RequestError, match="has no pan curve"):
+        audioldm.generate("a tone", controls=["pan=left->right"], **fast)

@@ -8,6 +8,7 @@ Generation calls the pipeline's ``__call__`` unchanged; edits add :class:`.laten
 from __future__ import annotations
 
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -15,7 +16,7 @@ import torch
 
 from ... import device as devices
 from ...audio import Audio
-from ...capabilities import Capabilities, Setting
+from ...capabilities import Capabilities, Setting, steer_settings
 from ...editing import band_split, estimate_cutoff, expand, extended_length, seed_of, splice
 from ...errors import RequestError
 from ...features import MelConfig, log_mel
@@ -137,9 +138,15 @@ class DiffusionGenerator(PublicGenerator):
     def _generate(self, requests: list[GenerationRequest]) -> list[Audio]:
         items = expand(requests)
         groups: dict[tuple, list] = defaultdict(list)
-        for it in items:  # one pipeline call per setting; with/without negative prompts differ for some models
-            groups[(it[2].duration, *self._settings(it[2]), it[2].negative_prompt is None)].append(it)
         results = {}
+        for it in items:  # one pipeline call per setting; with/without negative prompts differ for some models
+            if it[2].steering:  # control curves (the mel pipelines; other models refuse by their capabilities)
+                from .steer import steered
+
+                results[(it[0], it[1])] = steered(self, it[2], it[3], it[1], *self._settings(it[2]),
+                                                  self.frames_for(it[2].duration))
+                continue
+            groups[(it[2].duration, *self._settings(it[2]), it[2].negative_prompt is None)].append(it)
         for (duration, steps, guidance, scheduler, _), group in groups.items():
             waves = self._call([it[2].prompt for it in group], [it[2].negative_prompt for it in group],
                                [it[3] for it in group], duration, steps, guidance, scheduler)
@@ -210,6 +217,14 @@ class MelLDMGenerator(DiffusionGenerator):
     """Common wrapper of the mel-latent pipelines; subclasses name their diffusers pipeline class."""
 
     tasks = MEL_LDM_TASKS
+
+    @classmethod
+    def capabilities_for(cls, card) -> Capabilities:
+        """Plus steering towards control curves (steer.py; mono: no pan)."""
+        from .steer import CURVES
+
+        caps = super().capabilities_for(card)
+        return replace(caps, settings=(*caps.settings, *steer_settings(names=CURVES)))
 
     @classmethod
     def _describe(cls, pipe) -> tuple[int, int, float]:
