@@ -105,7 +105,7 @@ class LDMGenerator(Generator):
                 results[(it[0], it[1])] = steered(self, it[2], it[3], it[1])
                 continue
             groups[(it[2].duration, *self._settings(it[2]))].append(it)
-        window = float(self.model.cfg.extra.get("max_window_seconds", 12.0))
+        window = self._window()
         for (duration, steps, guidance, scheduler), group in groups.items():
             if duration > window:
                 for it in group:
@@ -158,11 +158,30 @@ class LDMGenerator(Generator):
         return audio
 
     # --- long-form: windows joined by latent outpainting ----------------------------------------
+    def _window(self) -> float:
+        return float(self.model.cfg.extra.get("max_window_seconds", 12.0))
+
+    def _outpaint_sizes(self, window: float) -> tuple[int, int]:
+        """Latent frames of one long-form window and of its overlap with the previous one (kept, outpainted)."""
+        m = self.model
+        win = m.latent_frames(window)
+        return win, max(m.frame_multiple // m.f_vae, win // 4)
+
+    def seams(self, duration: float) -> list[float]:
+        """Seconds at which a long-form window's new latent frames start after the previous window's (text to
+        audio): where the outpainting joins could show. None within one window."""
+        if duration <= self._window():
+            return []
+        m = self.model
+        total = m.latent_frames(duration)
+        win, overlap = self._outpaint_sizes(self._window())
+        seconds = m.f_vae * m.cfg.mel.hop_length / m.cfg.mel.sample_rate
+        return [f * seconds for f in range(win, total, win - overlap)]
+
     def _long_form(self, r, seed, steps, guidance, scheduler, window) -> Audio:
         m = self.model
         total = m.latent_frames(r.duration)
-        win = m.latent_frames(window)
-        overlap = max(m.frame_multiple // m.f_vae, win // 4)
+        win, overlap = self._outpaint_sizes(window)
         z = self._sample([r], [seed], win, steps, guidance, scheduler)
         pos = 1
         while z.shape[-1] < total:

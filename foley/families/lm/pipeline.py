@@ -144,6 +144,25 @@ class LMGenerator(Generator):
         if made < total:  # never expected: the codes cover ceil(duration * frame rate) frames
             yield np.zeros((lm.cfg.channels, total - made), np.float32)
 
+    def windows(self, frames: int, prompt_frames: int = 0) -> list[tuple[int, int]]:
+        """The long-form plan of ``frames`` new code frames: (context frames, new frames) per window, in order.
+        A window holds at most the training window of frames; the first one has ``prompt_frames`` of context
+        (0 for text to audio), each later one the last ``context_frames`` codes before it."""
+        lm, plan, made = self.lm, [], 0
+        ctx = min(prompt_frames, lm.context_frames)
+        while made < frames:
+            n = min(lm.window_frames - ctx, frames - made)
+            plan.append((ctx, n))
+            made += n
+            ctx = min(lm.context_frames, prompt_frames + made)
+        return plan
+
+    def seams(self, duration: float) -> list[float]:
+        """Seconds at which a window of a ``duration``-second sound starts sampling after the previous one's codes
+        (text to audio): where long-form joins could show."""
+        starts = np.cumsum([n for _, n in self.windows(self.lm.frames(duration))])[:-1]
+        return [float(f / self.lm.cfg.frame_rate) for f in starts]
+
     def _blocks(self, r: GenerationRequest, seed: int, settings: dict, frames: int, streaming: bool,
                 prompt: torch.Tensor | None) -> Iterator[torch.Tensor]:
         """New code frames [K, n] in order; windows past the training window slide a context of codes."""
@@ -153,9 +172,8 @@ class LMGenerator(Generator):
         guided = float(settings["guidance_scale"]) > 1.0
         states, mask = lm.condition([r.prompt], [r.negative_prompt], guidance=guided)
         ctx = None if prompt is None else prompt[:, -lm.context_frames:]
-        made, window = 0, 0
-        while made < frames:
-            n = min(lm.window_frames - (0 if ctx is None else ctx.shape[-1]), frames - made)
+        made = 0
+        for window, (_, n) in enumerate(self.windows(frames, 0 if ctx is None else ctx.shape[-1])):
             s = window_seed(seed, window)
             if streaming:
                 parts = []
@@ -172,7 +190,7 @@ class LMGenerator(Generator):
                 new = lm.sample(states, mask, n, s, settings, prompt=ctx, on_step=hook)[:, -n:]
                 yield new
             ctx = (new if ctx is None else torch.cat([ctx, new], dim=-1))[:, -lm.context_frames:]
-            made, window = made + n, window + 1
+            made += n
 
     def _finish(self, samples: np.ndarray, r: GenerationRequest, seed: int, variation: int, settings: dict) -> Audio:
         audio = Audio(np.ascontiguousarray(samples, np.float32), self.sample_rate)
