@@ -10,7 +10,9 @@ the sidecar then names the seed that was used. Peaks over -3 dBFS are soft-clipp
 (:func:`soft_clip`), identically in both paths.
 
 Long-form: past the training window, each new window is prompted with the last ``context_seconds`` of codes
-(token-level overlap), and the whole code stream is decoded continuously, so windows join without seams.
+(token-level overlap; the prompt really reaches the decoder: :meth:`TokenLM._prefill`), every window but the
+last drops its last ``discard_frames`` (codes drawn by the delay pattern's closing steps, which the next window
+samples again), and the whole code stream is decoded continuously. ``bench/seams.py`` measures the joins.
 """
 
 from __future__ import annotations
@@ -144,28 +146,36 @@ class LMGenerator(Generator):
         if made < total:  # never expected: the codes cover ceil(duration * frame rate) frames
             yield np.zeros((lm.cfg.channels, total - made), np.float32)
 
-    def windows(self, frames: int, prompt_frames: int = 0) -> list[tuple[int, int]]:
-        """The long-form plan of ``frames`` new code frames: (context frames, new frames) per window, in order.
+    def windows(self, frames: int, prompt_frames: int = 0) -> list[tuple[int, int, int]]:
+        """The long-form plan of ``frames`` new code frames: (context, sampled, kept) frames per window, in order.
+
         A window holds at most the training window of frames; the first one has ``prompt_frames`` of context
-        (0 for text to audio), each later one the last ``context_frames`` codes before it."""
+        (0 for text to audio), each later one the last ``context_frames`` codes kept so far. Every window but the
+        last samples as many frames as fit and keeps all but its last ``discard_frames``
+        (:attr:`TokenLM.discard_frames`: codes drawn by the delay pattern's closing steps), which the next
+        window samples again after its context; the last samples only what is still needed."""
         lm, plan, made = self.lm, [], 0
         ctx = min(prompt_frames, lm.context_frames)
         while made < frames:
-            n = min(lm.window_frames - ctx, frames - made)
-            plan.append((ctx, n))
-            made += n
-            ctx = min(lm.context_frames, prompt_frames + made)
+            room = lm.window_frames - ctx
+            if frames - made <= room:
+                plan.append((ctx, frames - made, frames - made))
+            else:
+                plan.append((ctx, room, room - lm.discard_frames))
+            made += plan[-1][2]
+            ctx = min(lm.context_frames, ctx + plan[-1][2])
         return plan
 
     def seams(self, duration: float) -> list[float]:
         """Seconds at which a window of a ``duration``-second sound starts sampling after the previous one's codes
         (text to audio): where long-form joins could show."""
-        starts = np.cumsum([n for _, n in self.windows(self.lm.frames(duration))])[:-1]
+        starts = np.cumsum([kept for _, _, kept in self.windows(self.lm.frames(duration))])[:-1]
         return [float(f / self.lm.cfg.frame_rate) for f in starts]
 
     def _blocks(self, r: GenerationRequest, seed: int, settings: dict, frames: int, streaming: bool,
                 prompt: torch.Tensor | None) -> Iterator[torch.Tensor]:
-        """New code frames [K, n] in order; windows past the training window slide a context of codes."""
+        """New code frames [K, n] in order (the kept frames of each window of :meth:`windows`); every window
+        after the first is prompted with the last ``context_frames`` codes before it."""
         from .stream import stream_frames
 
         lm = self.lm
@@ -173,24 +183,24 @@ class LMGenerator(Generator):
         states, mask = lm.condition([r.prompt], [r.negative_prompt], guidance=guided)
         ctx = None if prompt is None else prompt[:, -lm.context_frames:]
         made = 0
-        for window, (_, n) in enumerate(self.windows(frames, 0 if ctx is None else ctx.shape[-1])):
+        for window, (p, n, keep) in enumerate(self.windows(frames, 0 if ctx is None else ctx.shape[-1])):
             s = window_seed(seed, window)
             if streaming:
                 parts = []
-                for block in stream_frames(lm, states, mask, n, s, settings, prompt=ctx):
+                for block in stream_frames(lm, states, mask, n, s, settings, prompt=ctx, keep=keep):
                     parts.append(block)
                     yield block
                 new = torch.cat(parts, dim=-1)
             else:
                 hook = None
                 if self.on_step is not None:
-                    def hook(i, steps, done=made, n=n, fn=self.on_step):
-                        if i <= n:  # once per frame (the last max_delay steps complete earlier frames)
+                    def hook(i, steps, done=made, keep=keep, fn=self.on_step):
+                        if i <= keep:  # once per kept frame (the last steps complete earlier frames)
                             fn(done + i, frames)
-                new = lm.sample(states, mask, n, s, settings, prompt=ctx, on_step=hook)[:, -n:]
+                new = lm.sample(states, mask, n, s, settings, prompt=ctx, on_step=hook)[:, p:p + keep]
                 yield new
             ctx = (new if ctx is None else torch.cat([ctx, new], dim=-1))[:, -lm.context_frames:]
-            made += n
+            made += keep
 
     def _finish(self, samples: np.ndarray, r: GenerationRequest, seed: int, variation: int, settings: dict) -> Audio:
         audio = Audio(np.ascontiguousarray(samples, np.float32), self.sample_rate)

@@ -53,11 +53,13 @@ class FrameStreamer:
 
 
 def stream_frames(lm, states, mask, frames: int, seed: int, sampling: dict,
-                  prompt: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
-    """Yield the ``frames`` new frames after ``prompt`` as int64 blocks [K, n] while they are sampled.
+                  prompt: torch.Tensor | None = None, keep: int | None = None) -> Iterator[torch.Tensor]:
+    """Yield the first ``keep`` (default: all) of the ``frames`` new frames after ``prompt`` as int64 blocks
+    [K, n] while they are sampled; sampling goes on to ``frames`` (the frames past ``keep`` are dropped).
 
-    Same arguments as :meth:`TokenLM.sample`; concatenated, the blocks equal ``sample(...)[:, P:]``."""
-    streamer = FrameStreamer(lm.num_codebooks, lm.cfg.channels, 0 if prompt is None else prompt.shape[-1], frames)
+    Same arguments as :meth:`TokenLM.sample`; concatenated, the blocks equal ``sample(...)[:, P:P + keep]``."""
+    keep = frames if keep is None else min(keep, frames)
+    streamer = FrameStreamer(lm.num_codebooks, lm.cfg.channels, 0 if prompt is None else prompt.shape[-1], keep)
     failure: list[BaseException] = []
 
     def run():

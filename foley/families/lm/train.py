@@ -159,7 +159,7 @@ def export(recipe: dict, out: Path, dest: Path, parts: Path | None = None) -> Pa
                    window_seconds=float(r["window_seconds"]), max_duration=float(r["max_duration"]),
                    defaults={**SAMPLING_DEFAULTS, **recipe.get("defaults", {})}, decode=decode,
                    text_encoder=str(r.get("text_encoder", MINILM)),
-                   context_seconds=r.get("context_seconds"),
+                   context_seconds=r.get("context_seconds"), discard_frames=r.get("discard_frames"),
                    extra={"recipe": recipe.get("name"), "licence": recipe.get("licence", "unknown")})
     return TokenLM(codec, decoder, projection, cfg).save(dest, dtype=str(r["export_dtype"]))
 
