@@ -14,7 +14,7 @@ CAPTIONED="--data $C/synth/captioned.jsonl --data $C/music/captioned.jsonl --dat
 [ -f $C/real_sfx/manifest.jsonl ] || $PY recipes/real_sfx.py -o $C/real_sfx
 [ -f $C/real_sfx/balanced.jsonl ] || \
   $PY recipes/balance_manifest.py $C/real_sfx/manifest.jsonl -o $C/real_sfx/balanced.jsonl --cap voice=600
-# ~3 + 1 + 12 min on two cores
+# measured captions: ~4 + 2 + 6 min on two cores
 [ -f $C/synth/captioned.jsonl ] || $FOLEY data caption $C/synth/manifest.jsonl -o $C/synth/captioned.jsonl -j 2 -q
 [ -f $C/music/captioned.jsonl ] || $FOLEY data caption $C/music/manifest.jsonl -o $C/music/captioned.jsonl -j 2 -q
 [ -f $C/real_sfx/captioned.jsonl ] || \
