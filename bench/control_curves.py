@@ -41,6 +41,12 @@ CLIPS = [
     (RE + "music/track_03.ogg", 30.0, "electronic game music"),
     (RE + "music/track_07.ogg", 20.0, "electronic game music"),
 ]
+# --words: one target curve from words per prompt, 4 s
+WORDS = [("a synth tone", "pitch=rise 300Hz->1200Hz"), ("a whistle", "pitch=fall"),
+         ("a steady hum", "loudness=fade out"), ("a wind gust", "loudness=swell"),
+         ("a noise sweep", "brightness=dark->bright"), ("footsteps on gravel", "density=faster"),
+         ("a car engine", "pan=left->right"), ("a buzzing fly", "pan=back and forth")]
+WORDS_SECONDS = 4.0
 MAX_SECONDS = 4.0
 MIN_SECONDS = 1.0
 # a target "moves" (has a shape to follow; correlations of near-flat curves are noise) when its weighted standard
@@ -76,6 +82,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="sampling steps of the final sound (model default)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--clips", type=int, default=len(CLIPS), help="use the first N clips")
+    ap.add_argument("--words", action="store_true", help="targets from words (WORDS) instead of clips")
     ap.add_argument("--out", type=Path, default=Path("runs/control_curves"))
     ap.add_argument("--record", action="store_true", help="append the result to docs/benchmarks.md")
     a = ap.parse_args()
@@ -88,6 +95,8 @@ def main() -> None:
 
     gen = foley.load(a.model)
     a.out.mkdir(parents=True, exist_ok=True)
+    if a.words:
+        return words(gen, a)
     rows = []  # (clip, budget, name, correlation or None, mean error, moves)
     per_iter, timing = [], {}
     for path, start, prompt in CLIPS[: a.clips]:
@@ -129,6 +138,38 @@ def main() -> None:
         from common import record
 
         record("Control curves", body)
+
+
+def words(gen, a) -> None:
+    """One curve from words per prompt: correlation and error per budget."""
+    lines = [f"Targets from words, {WORDS_SECONDS:g} s, seed {a.seed}, one curve per prompt (budget 0 = unsteered):",
+             "", "| prompt | control | " + " | ".join(f"r / error, steer {b}" for b in a.budgets) + " |",
+             "|---|---|" + "---:|" * len(a.budgets)]
+    per_iter = []
+    for prompt, spec in WORDS:
+        cells = []
+        for budget in a.budgets:
+            out = gen.generate(prompt, duration=WORDS_SECONDS, seed=a.seed, controls=[spec], steer=budget,
+                               prior=False)[0]
+            run = out.meta["control"].get("steering")
+            if run:
+                per_iter.append(run["seconds_per_iteration"])
+            (d,) = out.meta["control"]["adherence"].values()
+            r = "-" if d["correlation"] is None else f"{d['correlation']:.2f}"
+            cells.append(f"{r} / {d['mean_error']:.1f} {d['unit']}")
+            print(f"{prompt:20s} {spec:28s} steer {budget:3d}: {cells[-1]}", flush=True)
+        lines.append(f"| {prompt} | `{spec}` | " + " | ".join(cells) + " |")
+    lines += ["", f"{np.mean(per_iter):.2f} s per iteration ({WORDS_SECONDS:g} s sounds)."]
+    body = "\n".join(lines) + "\n"
+    print(body)
+    (a.out / "words.md").write_text(body)
+    if a.record:
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).parent))
+        from common import record
+
+        record("Control curves: targets from words", body)
 
 
 def table(rows, budgets, per_iter, timing) -> str:
