@@ -167,3 +167,38 @@ def test_best_of_without_clap_fails_before_loading(tmp_path, foley_cli, monkeypa
     r = foley_cli("generate", "rain", "--best-of", "4", "-o", str(tmp_path / "x.wav"))
     assert r.returncode != 0 and "foley-clap" in r.stderr and "Traceback" not in r.stderr
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_ldm_on_clap_embeddings_trains_on_uncaptioned_audio(tiny_clap, tmp_path):
+    """AudioLDM's scheme: the UNet's global condition is the window's foley-clap audio embedding in training (so a
+    clip without any caption trains it) and the prompt's foley-clap text embedding when generating."""
+    import copy
+
+    import torch
+
+    from foley.data.manifest import read_manifest, write_manifest
+    from foley.families.ldm.train import train_ldm
+    from foley.registry import load
+    from tests.ldm_tiny import TINY, tiny_corpus
+
+    manifest = tiny_corpus(tmp_path)
+    rows = [c.to_json() for c in read_manifest(manifest)]
+    for r in rows[::2]:  # half the clips have no text at all
+        r.pop("description", None)
+        r.pop("captions", None)
+    write_manifest(manifest, rows)
+    recipe = copy.deepcopy(TINY)
+    recipe["conditioning"] = {"global": "clap", "clap": str(tiny_clap[0]), "audio_p": 0.5}
+    folder = train_ldm([manifest], recipe, tmp_path / "run", dest=tmp_path / "model")
+    lat = torch.load(tmp_path / "run" / "latents" / "train.pt", weights_only=True)
+    assert lat["clap_audio"].shape[1] == 16 and any(not c for c in lat["captions"])
+    meta = json.loads((folder / "foley.json").read_text())
+    assert meta["conditioning"]["global"] == "clap" and (folder / "clap_text" / "model.safetensors").exists()
+    unet_cfg = json.loads((folder / "unet" / "config.json").read_text())
+    assert unet_cfg["projection_class_embeddings_input_dim"] == 16
+    gen = load(str(folder))
+    cond = gen.model.encode_text(["a tone at 440 hertz", ""])
+    assert cond.pooled.shape == (2, 16)
+    assert torch.allclose(cond.pooled[0].norm(), torch.tensor(1.0), atol=1e-4) and not cond.pooled[1].any()
+    audio = gen.generate("a tone at 440 hertz", duration=1.0, seed=3)[0]
+    assert audio.samples.shape[0] == 2 and np.isfinite(audio.samples).all()

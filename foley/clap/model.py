@@ -73,6 +73,8 @@ def clap_features(audio: Audio, cfg: MelConfig) -> np.ndarray:
     """``[2, n_mels, T]`` float32: log-mel of the mid signal and the clipped L-R log-mel difference."""
     a = audio.resample(cfg.sample_rate) if audio.sample_rate != cfg.sample_rate else audio
     x = a.samples.astype(np.float32)
+    if x.shape[1] < cfg.n_fft:  # shorter than one STFT frame: silence-padded
+        x = np.pad(x, ((0, 0), (0, cfg.n_fft - x.shape[1])))
     if x.shape[0] == 1:
         x = np.concatenate([x, x])
     elif x.shape[0] > 2:
@@ -251,3 +253,58 @@ def load_clap_net(folder: str | os.PathLike) -> tuple[ClapNet, str]:
         raise ModelError(f"{w_path}: does not match its config.json: {'; '.join(problems)}")
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
     return net.eval(), file_sha256(w_path)
+
+
+TEXT_HEAD_TYPE = "foley_clap_text"
+
+
+def save_text_head(net: ClapNet, folder: str | os.PathLike, clap_sha256: str) -> None:
+    """The text tower's trained head alone (a model conditioned on CLAP text embeddings carries it): config.json
+    names the sentence encoder, the dimensions and the foley-clap it came from."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    c = net.config
+    cfg = {"model_type": TEXT_HEAD_TYPE, "text_encoder": c.text_encoder, "text_dim": c.text_dim,
+           "text_hidden": c.text_hidden, "embed_dim": c.embed_dim, "clap_sha256": clap_sha256}
+    state = {k: v.detach().float().contiguous().clone() for k, v in net.text_head.state_dict().items()}
+    with atomic_path(folder / WEIGHTS_FILE) as tmp:
+        save_file(state, str(tmp), metadata={"config": json.dumps(cfg, sort_keys=True)})
+    write_json_atomic(folder / CONFIG_FILE, cfg)
+
+
+class ClapTextHead(nn.Module):
+    """Sentence vectors -> L2-normalised foley-clap text embeddings (the head saved by :func:`save_text_head`)."""
+
+    def __init__(self, cfg: dict):
+        super().__init__()
+        self.cfg = cfg
+        self.head = TextHead(ClapConfig(text_dim=cfg["text_dim"], text_hidden=cfg["text_hidden"],
+                                        embed_dim=cfg["embed_dim"], text_encoder=cfg["text_encoder"]))
+
+    @property
+    def dim(self) -> int:
+        return int(self.cfg["embed_dim"])
+
+    def forward(self, sentence: torch.Tensor) -> torch.Tensor:
+        return nn.functional.normalize(self.head(sentence), dim=-1)
+
+
+def load_text_head(folder: str | os.PathLike) -> ClapTextHead:
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    try:
+        cfg = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+        state = load_file(str(folder / WEIGHTS_FILE))
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ModelError(f"{folder}: cannot read the CLAP text head ({e})") from None
+    if cfg.get("model_type") != TEXT_HEAD_TYPE:
+        raise ModelError(f"{folder / CONFIG_FILE}: not a foley-clap text head")
+    head = ClapTextHead(cfg)
+    try:
+        head.head.load_state_dict(state, strict=True)
+    except RuntimeError as e:
+        raise ModelError(f"{folder / WEIGHTS_FILE}: does not match its config ({str(e).splitlines()[0]})") from None
+    return head.eval()

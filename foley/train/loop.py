@@ -25,7 +25,8 @@ REPO = Path(__file__).resolve().parents[2]  # the checkout holding recipes/ (whe
 # load_recipe); REQUIRED ones must exist before training starts, OPTIONAL ones may be a name instead of a path.
 REQUIRED_PATHS = (("vae", "init"), ("unet", "init"), ("vocoder", "folder"), ("lm", "codec"))
 OUTPUT_PATHS = (("audio", "cache_dir"),)
-OPTIONAL_PATHS = (("lm", "text_encoder"), ("codec", "vocoder"), ("clap", "init_encoder"))
+OPTIONAL_PATHS = (("lm", "text_encoder"), ("codec", "vocoder"), ("clap", "init_encoder"),
+                  ("conditioning", "clap"))
 
 
 def find_recipe(path: str | os.PathLike) -> Path:

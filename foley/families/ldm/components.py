@@ -50,7 +50,7 @@ def default_vae_config(channels: int, n_mels: int, recipe: dict | None = None) -
 
 
 def default_unet_config(latent_channels: int, latent_height: int, text_dim: int,
-                        recipe: dict | None = None) -> dict:
+                        recipe: dict | None = None, global_dim: int | None = None) -> dict:
     r = recipe or {}
     blocks = list(r.get("block_out_channels", [64, 128, 128]))
     down = ["DownBlock2D"] + ["CrossAttnDownBlock2D"] * (len(blocks) - 1)
@@ -64,9 +64,9 @@ def default_unet_config(latent_channels: int, latent_height: int, text_dim: int,
         "cross_attention_dim": text_dim,
         "attention_head_dim": int(r.get("attention_head_dim", 32)),
         "norm_num_groups": int(r.get("norm_num_groups", 32)),
-        # the pooled sentence vector is added to the timestep embedding (global conditioning)
+        # the pooled sentence vector (or its foley-clap embedding) is added to the timestep embedding
         "class_embed_type": "projection",
-        "projection_class_embeddings_input_dim": text_dim,
+        "projection_class_embeddings_input_dim": global_dim or text_dim,
     }
 
 

@@ -127,9 +127,16 @@ class FoleyLDMPipeline(DiffusionPipeline):
 
         folder = Path(self.name_or_path) if self.name_or_path else None
         weights_hash = folder_hash(folder) if folder is not None and folder.is_dir() else "unknown"
+        head = None
+        if self.audio_settings.conditioning.get("global") == "clap":
+            from ...clap.model import load_text_head
+
+            if folder is None or not (folder / "clap_text").is_dir():
+                raise ModelError(f"{folder}: foley.json asks for foley-clap conditioning but clap_text/ is missing")
+            head = load_text_head(folder / "clap_text")
         return LatentAudioModel(self.vae, self.unet, self.scheduler_config, self.audio_settings, self.vocoder,
                                 name=name or (folder.name if folder is not None else "ldm"),
-                                weights_hash=weights_hash)
+                                weights_hash=weights_hash, global_head=head)
 
     @property
     def generator(self):

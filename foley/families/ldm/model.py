@@ -49,6 +49,9 @@ class FoleyConfig:
     extra: dict = field(default_factory=dict)
     stereo: str = "lr"
     ild_std: float = 1.0
+    # global conditioning added to the timestep embedding: {} = the MiniLM sentence vector (v1);
+    # {"global": "clap", ...} = foley-clap text embeddings (trained on its audio embeddings too; head in clap_text/)
+    conditioning: dict = field(default_factory=dict)
 
     @property
     def space(self) -> MelSpace:
@@ -62,20 +65,32 @@ class FoleyConfig:
                    mel_std=d["mel_std"], window_seconds=d["window_seconds"],
                    max_duration=d.get("max_duration", 30.0), text_encoder=d.get("text_encoder", "all-MiniLM-L6-v2"),
                    defaults=d.get("defaults", {}), extra=d.get("extra", {}), stereo=d.get("stereo", "lr"),
-                   ild_std=d.get("ild_std", 1.0))
+                   ild_std=d.get("ild_std", 1.0), conditioning=d.get("conditioning", {}))
 
     def to_dict(self) -> dict:
         return {"family": "ldm", "format": FORMATS["ldm"], "mel": self.mel.to_dict(), "channels": self.channels,
                 "mel_mean": self.mel_mean, "mel_std": self.mel_std, "window_seconds": self.window_seconds,
                 "max_duration": self.max_duration, "text_encoder": self.text_encoder, "defaults": self.defaults,
-                "extra": self.extra, "stereo": self.stereo, "ild_std": self.ild_std}
+                "extra": self.extra, "stereo": self.stereo, "ild_std": self.ild_std,
+                **({"conditioning": self.conditioning} if self.conditioning else {})}
+
+
+def global_vectors(head, pooled: torch.Tensor, prompts) -> torch.Tensor:
+    """The UNet's global condition: the sentence vector itself, or its foley-clap text embedding with the empty
+    prompt (the unconditional branch, caption dropout in training) as the zero vector."""
+    if head is None:
+        return pooled
+    with torch.no_grad():
+        g = head(pooled.float())
+    keep = torch.tensor([bool(str(p).strip()) for p in prompts], dtype=g.dtype)[:, None]
+    return g * keep
 
 
 class LatentAudioModel:
     """VAE + UNet + scheduler config + vocoder + text encoder, loaded from a model folder."""
 
     def __init__(self, vae, unet, scheduler_config: dict, cfg: FoleyConfig, vocoder=None, name: str = "ldm",
-                 weights_hash: str = "unknown", cross_attention: bool = True):
+                 weights_hash: str = "unknown", cross_attention: bool = True, global_head=None):
         """``cross_attention=False`` runs a pooled-only UNet (AudioLDM 1 layout: ``class_embed_type=
         "simple_projection"``, attention blocks without text): the UNet gets ``encoder_hidden_states=None``
         and the text only as ``class_labels`` (the pooled vector)."""
@@ -85,6 +100,7 @@ class LatentAudioModel:
         self.vocoder = vocoder
         self.name, self.weights_hash = name, weights_hash
         self.text = get_text_encoder(cfg.text_encoder)
+        self.global_head = global_head  # foley-clap text head when cfg.conditioning["global"] == "clap"
         self.f_vae = vae_downsample(vae.config)
         self.frame_multiple = self.f_vae * unet_downsample(unet.config)
 
@@ -102,7 +118,7 @@ class LatentAudioModel:
     # --- text ----------------------------------------------------------------------------------
     def encode_text(self, prompts: list[str]) -> Conditioning:
         e = self.text(prompts)
-        return Conditioning(e.tokens, e.mask, e.pooled)
+        return Conditioning(e.tokens, e.mask, global_vectors(self.global_head, e.pooled, prompts))
 
     # --- audio <-> mel <-> latent ----------------------------------------------------------------
     def wave_to_mel(self, wave: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from ...errors import FoleyError
 from ...train.loop import warmup_cosine
 from ...train.solver import Solver
 from . import train as T
@@ -35,11 +36,19 @@ class UNetSolver(Solver):
         self.val = torch.load(out / "latents" / "valid.pt", weights_only=True)
         self.scale = json.loads((out / "latents" / "scale.json").read_text())["scaling_factor"]
         self.text = get_text_encoder()
+        self.clap = T.conditioning_clap(self.recipe)
+        self.audio_p = float((self.recipe.get("conditioning") or {}).get("audio_p", 0.5))
+        if self.clap is not None and self.lat.get("clap") != self.clap.sha256:
+            raise FoleyError(f"{out / 'latents'}: encoded without this foley-clap's audio embeddings; delete the "
+                             "folder and run the latents stage again")
         c, h, w = self.lat["mean"].shape[1:]
         self.model = T._build("unet", UNet2DConditionModel,
-                              default_unet_config(c, h, self.text.dim, {**r, "latent_frames": w}))
+                              default_unet_config(c, h, self.text.dim, {**r, "latent_frames": w},
+                                                  global_dim=self.clap.dim if self.clap is not None else None))
         if r.get("init") and not self.ckpt.exists():
-            T._warm_start(self.model, "UNet2DConditionModel", Path(r["init"]) / "unet", "unet")
+            # a new global condition (sentence vector -> foley-clap) starts its projection afresh
+            fresh = ("class_embedding.",) if self.clap is not None else ()
+            T._warm_start(self.model, "UNet2DConditionModel", Path(r["init"]) / "unet", "unet", skip=fresh)
         self.noise_sched = DDPMScheduler.from_config(T.noise_scheduler_config(self.recipe))
         self.alphas = self.noise_sched.alphas_cumprod
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=r["lr"], weight_decay=r["weight_decay"])
@@ -51,10 +60,34 @@ class UNetSolver(Solver):
         b, (c, h, w) = idx.shape[0], self.lat["mean"].shape[1:]
         z = (self.lat["mean"][idx].float() + self.lat["std"][idx].float() * torch.randn(b, c, h, w)) * self.scale
         p_drop = float(self.settings["cfg_dropout"])
-        caps = ["" if self.rng.random() < p_drop else self.rng.choice(self.lat["captions"][i]) for i in idx.tolist()]
+        caps, use_audio = [], []
+        for i in idx.tolist():
+            own = self.lat["captions"][i]
+            dropped = self.rng.random() < p_drop
+            caps.append("" if dropped or not own else self.rng.choice(own))
+            # foley-clap conditioning: the clip's audio embedding for a share of items (all uncaptioned ones)
+            use_audio.append(self.clap is not None and not dropped and (not own or self.rng.random() < self.audio_p))
         loss = T._diffusion_loss(self.train_model, self.noise_sched, self.text, z.to(self.accelerator.device), caps,
-                                 self.alphas, float(self.settings["min_snr_gamma"]))
+                                 self.alphas, float(self.settings["min_snr_gamma"]),
+                                 global_fn=self._global_fn(idx, caps, use_audio))
         return {"loss": loss}
+
+    def _global_fn(self, idx, caps, use_audio, lat=None):
+        """None (the sentence vector), or emb -> foley-clap vectors: text head of the caption, the window's audio
+        embedding where ``use_audio``, zero for an empty caption not replaced by audio."""
+        if self.clap is None:
+            return None
+        from .model import global_vectors
+
+        lat = self.lat if lat is None else lat
+        audio = lat["clap_audio"][idx].float()
+        pick = torch.tensor(use_audio, dtype=torch.bool)[:, None]
+
+        def fn(emb):
+            text = global_vectors(self.clap.net.text, emb.pooled, caps).to(audio.dtype)
+            return torch.where(pick, audio, text).to(emb.pooled.device)
+
+        return fn
 
     def validate(self) -> dict:
         """EMA weights, fixed items, noise and timesteps: comparable across steps and runs."""
@@ -62,10 +95,11 @@ class UNetSolver(Solver):
         k = min(64, self.val["mean"].shape[0])
         z = self.val["mean"][:k].float() * self.scale
         ts = torch.linspace(50, 950, k).long()
-        caps = [c[0] for c in self.val["captions"][:k]]
+        caps = [c[0] if c else "" for c in self.val["captions"][:k]]
+        gfn = self._global_fn(torch.arange(k), caps, [not c for c in caps], lat=self.val)
         return {"valid_loss": float(T._diffusion_loss(self.model, self.noise_sched, self.text, z, caps, self.alphas,
                                                       float(self.settings["min_snr_gamma"]), generator=g,
-                                                      timesteps=ts))}
+                                                      timesteps=ts, global_fn=gfn))}
 
     def preview(self, step: int) -> None:
         T._preview(self.recipe, self.out, self.model, self.ema, step)

@@ -141,14 +141,18 @@ def _warm_start_vae(model, folder: Path, stats: dict) -> None:
     model.load_state_dict(state, strict=True)
 
 
-def _warm_start(model, cls_name: str, folder: Path, section: str) -> None:
-    """Copy a model folder component's weights (same architecture) into ``model``, strictly."""
+def _warm_start(model, cls_name: str, folder: Path, section: str, skip: tuple[str, ...] = ()) -> None:
+    """Copy a model folder component's weights (same architecture) into ``model``, strictly; keys starting with a
+    ``skip`` prefix keep their fresh initialisation."""
     from ...errors import FoleyError
     from .components import load_component
 
     try:
         src = load_component(cls_name, folder)
-        model.load_state_dict({k: v.float() for k, v in src.state_dict().items()}, strict=True)
+        state = {k: v.float() for k, v in src.state_dict().items()}
+        own = model.state_dict()
+        state.update({k: v for k, v in own.items() if k.startswith(skip)} if skip else {})
+        model.load_state_dict(state, strict=True)
     except (OSError, RuntimeError, FoleyError) as e:
         raise FoleyError(f"[{section}] init = {folder.parent}: cannot start from it ({str(e).splitlines()[0]})") from e
 
@@ -193,10 +197,11 @@ def encode_latents(manifests, recipe: dict, out: Path) -> Path:
     vae = AutoencoderKL.from_pretrained(out / "vae" / "final").eval()
     window = recipe.get("audio", {}).get("window_seconds", 4.096)
     crops = int(recipe.get("latents", {}).get("crops_per_clip", 1))
+    clap = conditioning_clap(recipe)
     all_means = []
     for split in ("valid", "train"):
         ds = _dataset(manifests, recipe, window, split, out)
-        means, stds, caps = [], [], []
+        means, stds, caps, clap_audio = [], [], [], []
         order = [i for i in range(len(ds)) for _ in range(crops if split == "train" else 1)]
         bar = progress(len(order), 0, f"encode {split}")
         for s in range(0, len(order), 32):
@@ -207,15 +212,36 @@ def encode_latents(manifests, recipe: dict, out: Path) -> Path:
             means.append(post.mean.half())
             stds.append(post.std.half())
             caps += [clip_captions(ds.clips[it["index"]]) for it in items]
+            if clap is not None:  # the window's own foley-clap audio embedding (AudioLDM's training condition)
+                from ...audio import Audio
+
+                rate = recipe.get("audio", {}).get("sample_rate", 16000)
+                clap_audio.append(torch.from_numpy(clap.embed([Audio(it["audio"].numpy(), rate) for it in items])))
             bar.update(len(idx))
         bar.close()
         mean = torch.cat(means)
         all_means.append(mean)
         with atomic_path(stage / f"{split}.pt") as tmp:
-            torch.save({"mean": mean, "std": torch.cat(stds), "captions": caps}, tmp)
+            extra = {"clap_audio": torch.cat(clap_audio).half(), "clap": clap.sha256} if clap is not None else {}
+            torch.save({"mean": mean, "std": torch.cat(stds), "captions": caps, **extra}, tmp)
     scale = 1.0 / float(torch.cat(all_means).float().std())
     write_json_atomic(stage / "scale.json", {"scaling_factor": scale})
     return stage
+
+
+def conditioning_clap(recipe: dict):
+    """The foley-clap of ``[conditioning] global = "clap"`` (folder ``[conditioning] clap``), else None."""
+    from ...errors import FoleyError
+
+    c = recipe.get("conditioning") or {}
+    kind = c.get("global", "text")
+    if kind == "text":
+        return None
+    if kind != "clap":
+        raise FoleyError(f"[conditioning] global = {kind!r}: use 'text' (the sentence vector) or 'clap'")
+    from ...clap import load_clap
+
+    return load_clap(c.get("clap"))
 
 
 # --- stage 3: UNet --------------------------------------------------------------------------------
@@ -234,7 +260,10 @@ def train_unet(recipe: dict, out: Path, manifests=()) -> Path:
     return UNetSolver(manifests, recipe, out).run()
 
 
-def _diffusion_loss(model, noise_sched, text, z, caps, alphas, gamma, generator=None, timesteps=None):
+def _diffusion_loss(model, noise_sched, text, z, caps, alphas, gamma, generator=None, timesteps=None,
+                    global_fn=None):
+    """v-prediction loss with min-SNR weighting; ``global_fn(emb) -> [B, D]`` gives the global condition (default:
+    the sentence vector)."""
     bs = z.shape[0]
     noise = torch.randn(z.shape, generator=generator)
     ts = timesteps if timesteps is not None else torch.randint(0, noise_sched.config.num_train_timesteps, (bs,),
@@ -242,7 +271,8 @@ def _diffusion_loss(model, noise_sched, text, z, caps, alphas, gamma, generator=
     noisy = noise_sched.add_noise(z, noise, ts)
     target = noise_sched.get_velocity(z, noise, ts)
     emb = text(caps)
-    pred = model(noisy, ts, encoder_hidden_states=emb.tokens, class_labels=emb.pooled,
+    pred = model(noisy, ts, encoder_hidden_states=emb.tokens,
+                 class_labels=emb.pooled if global_fn is None else global_fn(emb),
                  encoder_attention_mask=emb.mask).sample
     snr = alphas[ts] / (1 - alphas[ts])
     weight = torch.clamp(snr, max=gamma) / (snr + 1)  # min-SNR weighting for v-prediction
@@ -297,6 +327,14 @@ def export(recipe: dict, out: Path, dest: Path, unet=None, vocoder: bool | Path 
         shutil.copytree(voc_src, dest / "vocoder", dirs_exist_ok=True)
         components["vocoder"] = ("foley.vocoder.neural", "NeuralVocoder")
     a = recipe.get("audio", {})
+    conditioning = {}
+    clap = conditioning_clap(recipe)
+    if clap is not None:
+        from ...clap.model import save_text_head
+
+        save_text_head(clap.net, dest / "clap_text", clap.sha256)
+        conditioning = {"global": "clap", "clap": clap.name, "clap_sha256": clap.sha256,
+                        "audio_embedding_p": float((recipe.get("conditioning") or {}).get("audio_p", 0.5))}
     stats = json.loads((out / "vae" / "stats.json").read_text())
     cfg = FoleyConfig(mel=_mel_config(recipe), channels=a.get("channels", 2), mel_mean=stats["mean"],
                       mel_std=stats["std"], stereo=stats.get("stereo", "lr"), ild_std=stats.get("ild_std", 1.0),
@@ -304,7 +342,8 @@ def export(recipe: dict, out: Path, dest: Path, unet=None, vocoder: bool | Path 
                       max_duration=a.get("max_duration", 30.0),
                       defaults=recipe.get("defaults", {"steps": 25, "guidance_scale": 3.0, "scheduler": "dpm++"}),
                       extra={"max_window_seconds": a.get("max_window_seconds", 12.0),
-                             "vae_downsample": vae_downsample(vae.config), "recipe": recipe.get("name")})
+                             "vae_downsample": vae_downsample(vae.config), "recipe": recipe.get("name")},
+                      conditioning=conditioning)
     from .components import write_model_index
 
     write_model_index(dest, components, cfg.to_dict())
