@@ -175,6 +175,8 @@ def eval_control(
     out: Path = typer.Option(Path("control"), "--output", "-o", help="Folder for control.json/.md/.html."),
     guidance: float = typer.Option(None, "--guidance", "-g", help="Guidance scale (model default if unset)."),
     steps: int = typer.Option(None, "--steps", help="Denoising steps (model default if unset)."),
+    best_of: int = typer.Option(1, "--best-of", help="Rerank N candidates per sound (foley-clap + the analyzers of "
+                                "the attributes the prompt names), as `foley generate --best-of`."),
 ):
     """Minimal-pair control test: per attribute, the share of prompt pairs that move the right way and the AUC."""
     from ..data.synth.control import minimal_pairs
@@ -190,6 +192,8 @@ def eval_control(
 
         gen = foley.load(model)
     settings = {k: v for k, v in (("guidance_scale", guidance), ("steps", steps)) if v is not None}
+    if best_of != 1:
+        settings["best_of"] = best_of
     res = control_test(gen, pairs, seeds, duration, log=_log, **settings)
     res["generation_settings"] = settings
     res["model"] = {"name": gen.card.name, "family": gen.card.family, "weight_hash": gen.weight_hash()}
