@@ -202,3 +202,28 @@ def test_ldm_on_clap_embeddings_trains_on_uncaptioned_audio(tiny_clap, tmp_path)
     assert torch.allclose(cond.pooled[0].norm(), torch.tensor(1.0), atol=1e-4) and not cond.pooled[1].any()
     audio = gen.generate("a tone at 440 hertz", duration=1.0, seed=3)[0]
     assert audio.samples.shape[0] == 2 and np.isfinite(audio.samples).all()
+
+
+def test_rest_best_of(tiny_clap, tiny_ldm, tmp_path, monkeypatch):
+    """REST: best_of in the body, the provenance lists the candidates; without foley-clap a one-line 503."""
+    pytest.importorskip("fastapi")
+    from fastapi.testclient import TestClient
+
+    from foley.server import Settings, create_app
+    from tests.test_server import wait
+
+    monkeypatch.setenv("FOLEY_CLAP", str(tiny_clap[0]))
+    settings = Settings(data=tmp_path / "serve", models={"tiny": str(tiny_ldm[1])})
+    with TestClient(create_app(settings)) as client:
+        r = client.post("/v1/generations", json={"prompt": "a high beep", "seed": 4, "duration": 1.0, "steps": 2,
+                                                 "best_of": 2})
+        assert r.status_code == 202, r.text
+        job = wait(client, r.json()["id"])
+        assert job["status"] == "done", job
+        prov = client.get(job["outputs"][0]["provenance_url"]).json()
+        assert prov["best_of"]["n"] == 2 and prov["seed"] in (4, 5) and prov["request"]["best_of"] == 2
+        r = client.post("/v1/generations", json={"prompt": "x", "best_of": 99})
+        assert r.status_code == 422 and "best-of must be between" in r.text
+        monkeypatch.setenv("FOLEY_CLAP", str(tmp_path / "none"))
+        r = client.post("/v1/generations", json={"prompt": "x", "best_of": 2, "duration": 1.0})
+        assert r.status_code == 503 and "foley-clap" in r.text
