@@ -222,6 +222,7 @@ def test_rest_best_of(tiny_clap, tiny_ldm, tmp_path, monkeypatch):
         assert job["status"] == "done", job
         prov = client.get(job["outputs"][0]["provenance_url"]).json()
         assert prov["best_of"]["n"] == 2 and prov["seed"] in (4, 5) and prov["request"]["best_of"] == 2
+        assert job["outputs"][0]["best_of"]["n"] == 2  # the studio shows it
         r = client.post("/v1/generations", json={"prompt": "x", "best_of": 99})
         assert r.status_code == 422 and "best-of must be between" in r.text
         monkeypatch.setenv("FOLEY_CLAP", str(tmp_path / "none"))

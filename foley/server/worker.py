@@ -250,8 +250,12 @@ class Worker:
         write_json_atomic(wav.with_suffix(".json"), hide_paths(meta))  # a model folder shows as its name
         prompt = audio.meta.get("request", {}).get("prompt", "")
         save_spectrogram(audio, wav.with_suffix(".png"), title=prompt)
-        return {"index": index, "seed": audio.meta.get("seed"), "duration": audio.duration,
-                "sample_rate": audio.sample_rate, "channels": audio.channels}
+        out = {"index": index, "seed": audio.meta.get("seed"), "duration": audio.duration,
+               "sample_rate": audio.sample_rate, "channels": audio.channels}
+        best = audio.meta.get("best_of")
+        if best:  # the reranker's choice, in short (the provenance JSON has every candidate)
+            out["best_of"] = {"n": best["n"], "clap": best["clap"][best["chosen"]], "scorer": best["scorer"]}
+        return out
 
     @contextlib.contextmanager
     def _progress(self, gen, job_id: str, calls: int):

@@ -90,7 +90,8 @@ function outputCard(job, out) {
   return el("div", {class: "card", "data-job": job.id},
     el("div", {class: "card-title"}, `“${r.prompt}”`),
     el("div", {class: "meta"}, `${job.kind === "edit" ? r.task + " · " : ""}${job.model} · ${fmt(out.duration)} s · ` +
-      `seed ${out.seed} · ${out.sample_rate} Hz · ${out.channels} ch`),
+      `seed ${out.seed} · ${out.sample_rate} Hz · ${out.channels} ch` +
+      (out.best_of ? ` · best of ${out.best_of.n} (CLAP ${out.best_of.clap.toFixed(3)})` : "")),
     audio, canvas,
     el("img", {src: out.spectrogram_url, alt: "spectrogram", class: "spec"}),
     el("div", {class: "actions"},
