@@ -228,3 +228,32 @@ def test_rest_best_of(tiny_clap, tiny_ldm, tmp_path, monkeypatch):
         monkeypatch.setenv("FOLEY_CLAP", str(tmp_path / "none"))
         r = client.post("/v1/generations", json={"prompt": "x", "best_of": 2, "duration": 1.0})
         assert r.status_code == 503 and "foley-clap" in r.text
+
+
+def test_v2_recipe_shape_adopts_vae_and_warm_starts_unet(tiny_clap, tiny_ldm, tmp_path):
+    """starter v2's recipe shape: [vae] adopt takes a model's VAE, statistics and latent scaling unchanged;
+    [unet] init starts from its UNet with a fresh global-condition projection (MiniLM vector -> foley-clap)."""
+    import copy
+
+    import torch
+    from safetensors.torch import load_file
+
+    from foley.families.ldm.train import train_ldm
+    from tests.ldm_tiny import TINY, tiny_corpus
+
+    base = tiny_ldm[1]
+    recipe = copy.deepcopy(TINY)
+    recipe["vae"] = {"adopt": str(base)}
+    recipe["unet"] = {**recipe["unet"], "init": str(base)}
+    recipe["conditioning"] = {"global": "clap", "clap": str(tiny_clap[0])}
+    folder = train_ldm([tiny_corpus(tmp_path)], recipe, tmp_path / "run", dest=tmp_path / "model")
+    old, new = json.loads((base / "foley.json").read_text()), json.loads((folder / "foley.json").read_text())
+    assert (old["mel_mean"], old["mel_std"], old["ild_std"]) == (new["mel_mean"], new["mel_std"], new["ild_std"])
+    vae_old = load_file(str(next((base / "vae").glob("*.safetensors"))))
+    vae_new = load_file(str(next((folder / "vae").glob("*.safetensors"))))
+    assert all(torch.equal(vae_old[k], vae_new[k]) for k in vae_old)
+    cfg_old = json.loads((base / "vae" / "config.json").read_text())
+    cfg_new = json.loads((folder / "vae" / "config.json").read_text())
+    assert cfg_old["scaling_factor"] == cfg_new["scaling_factor"]
+    unet = json.loads((folder / "unet" / "config.json").read_text())
+    assert unet["projection_class_embeddings_input_dim"] == 16

@@ -95,10 +95,34 @@ def _mels(batch_audio: torch.Tensor, mel: MelConfig) -> torch.Tensor:
 
 # --- stage 1: VAE -------------------------------------------------------------------------------
 def train_vae(manifests, recipe: dict, out: Path) -> Path:
-    """The ``vae`` stage (resumable, multi-process): :class:`foley.families.ldm.solvers.VAESolver`."""
+    """The ``vae`` stage (resumable, multi-process): :class:`foley.families.ldm.solvers.VAESolver`; with
+    ``[vae] adopt = MODEL_FOLDER`` that model's VAE and mel statistics are taken as they are (no training), so a
+    new UNet can be trained in an existing model's latent space."""
+    adopt = (recipe.get("vae") or {}).get("adopt")
+    if adopt:
+        return adopt_vae(Path(adopt), out / "vae")
     from .solvers import VAESolver
 
     return VAESolver(manifests, recipe, out).run()
+
+
+def adopt_vae(model: Path, stage: Path) -> Path:
+    import shutil
+
+    from ...errors import FoleyError
+    from .model import FoleyConfig
+
+    final = stage / "final"
+    if (final / "config.json").exists() and (stage / "stats.json").exists():
+        return final
+    try:
+        cfg = FoleyConfig.load(model / "foley.json")
+    except (OSError, KeyError, ValueError, FoleyError) as e:
+        raise FoleyError(f"[vae] adopt = {model}: not a foley latent-diffusion model folder ({e})") from None
+    shutil.copytree(model / "vae", final, dirs_exist_ok=True)
+    write_json_atomic(stage / "stats.json", {"mean": cfg.mel_mean, "std": cfg.mel_std, "stereo": cfg.stereo,
+                                             "ild_std": cfg.ild_std, "adopted_from": str(model)})
+    return final
 
 
 @torch.no_grad()
@@ -225,6 +249,8 @@ def encode_latents(manifests, recipe: dict, out: Path) -> Path:
             extra = {"clap_audio": torch.cat(clap_audio).half(), "clap": clap.sha256} if clap is not None else {}
             torch.save({"mean": mean, "std": torch.cat(stds), "captions": caps, **extra}, tmp)
     scale = 1.0 / float(torch.cat(all_means).float().std())
+    if (recipe.get("vae") or {}).get("adopt"):  # an adopted latent space keeps its model's scaling
+        scale = float(vae.config.scaling_factor)
     write_json_atomic(stage / "scale.json", {"scaling_factor": scale})
     return stage
 
