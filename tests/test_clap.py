@@ -202,6 +202,13 @@ def test_ldm_on_clap_embeddings_trains_on_uncaptioned_audio(tiny_clap, tmp_path)
     assert torch.allclose(cond.pooled[0].norm(), torch.tensor(1.0), atol=1e-4) and not cond.pooled[1].any()
     audio = gen.generate("a tone at 440 hertz", duration=1.0, seed=3)[0]
     assert audio.samples.shape[0] == 2 and np.isfinite(audio.samples).all()
+    from diffusers import DiffusionPipeline
+
+    import foley  # noqa: F401  (registers the pipeline class with diffusers)
+
+    DiffusionPipeline.from_pretrained(str(folder)).save_pretrained(tmp_path / "saved")  # carries clap_text/
+    again = load(str(tmp_path / "saved")).generate("a tone at 440 hertz", duration=1.0, seed=3)[0]
+    assert np.array_equal(again.samples, audio.samples)
 
 
 def test_rest_best_of(tiny_clap, tiny_ldm, tmp_path, monkeypatch):

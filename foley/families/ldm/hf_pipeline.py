@@ -99,6 +99,14 @@ class FoleyLDMPipeline(DiffusionPipeline):
         folder = Path(save_directory)
         write_json_atomic(folder / "scheduler" / SCHEDULER_JSON, sched)
         write_json_atomic(folder / FOLEY_JSON, cfg.to_dict())
+        if cfg.conditioning.get("global") == "clap":  # the foley-clap text head is part of the model
+            import shutil
+
+            src = Path(self.name_or_path or "") / "clap_text"
+            if not src.is_dir():
+                raise ModelError(f"{self.name_or_path}: its clap_text/ is missing; cannot save a complete model")
+            if src.resolve() != (folder / "clap_text").resolve():
+                shutil.copytree(src, folder / "clap_text", dirs_exist_ok=True)
 
     # --- what the generator needs --------------------------------------------------------------------
     @property
