@@ -14,7 +14,6 @@ minimum).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -28,10 +27,10 @@ from ..audio import Audio
 from ..errors import ModelError
 from ..features import MelConfig, log_mel_np
 from ..fsutil import atomic_path, write_json_atomic
+from ..weights import file_sha256, read_strict
 
 WEIGHTS_FILE, CONFIG_FILE, MODEL_TYPE = "model.safetensors", "config.json", "foley_clap"
 SIDE_LIMIT = 5.0  # |log level difference| is clipped here (natural log: about 43 dB)
-MAX_LISTED_KEYS = 6
 
 
 @dataclass
@@ -186,14 +185,6 @@ def init_from_encoder(net: ClapNet, encoder_weights: str | os.PathLike) -> list[
     return taken
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def save_clap(net: ClapNet, folder: str | os.PathLike, dtype: torch.dtype = torch.float16) -> str:
     """``config.json`` + ``model.safetensors`` (config embedded in its metadata), atomically; returns the sha256.
     Floating tensors are stored as ``dtype`` (BatchNorm counters stay integers)."""
@@ -210,16 +201,9 @@ def save_clap(net: ClapNet, folder: str | os.PathLike, dtype: torch.dtype = torc
     return file_sha256(folder / WEIGHTS_FILE)
 
 
-def _listed(keys: list[str]) -> str:
-    shown = ", ".join(keys[:MAX_LISTED_KEYS])
-    return shown + (f" (+{len(keys) - MAX_LISTED_KEYS} more)" if len(keys) > MAX_LISTED_KEYS else "")
-
-
 def load_clap_net(folder: str | os.PathLike) -> tuple[ClapNet, str]:
     """Strict load of a foley-clap folder -> (float32 model in eval mode, sha256 of the weights); one-line
     ModelError naming what is wrong otherwise."""
-    from safetensors import SafetensorError, safe_open
-
     folder = Path(folder)
     cfg_path, w_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
     for p in (cfg_path, w_path):
@@ -233,24 +217,8 @@ def load_clap_net(folder: str | os.PathLike) -> tuple[ClapNet, str]:
     if cfg_json.get("model_type") != MODEL_TYPE:
         raise ModelError(f"{cfg_path}: model_type is {cfg_json.get('model_type')!r}, not {MODEL_TYPE!r}")
     config = ClapConfig.from_dict(cfg_json, str(cfg_path))
-    try:
-        with safe_open(str(w_path), framework="pt") as f:
-            meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError) as e:
-        raise ModelError(f"{w_path}: unreadable safetensors file ({e})") from None
-    if "config" in meta and json.loads(meta["config"]) != json.loads(json.dumps(config.to_dict())):
-        raise ModelError(f"{cfg_path}: differs from the config embedded in {w_path.name}; "
-                         "restore the folder's original config.json")
     net = ClapNet(config)
-    expected = {k: tuple(v.shape) for k, v in net.state_dict().items()}
-    missing, unexpected = sorted(set(expected) - set(state)), sorted(set(state) - set(expected))
-    reshaped = [f"{k} {tuple(state[k].shape)} != {expected[k]}" for k in sorted(expected)
-                if k in state and tuple(state[k].shape) != expected[k]]
-    problems = [f"{what} {_listed(keys)}" for what, keys in
-                (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatch", reshaped)) if keys]
-    if problems:
-        raise ModelError(f"{w_path}: does not match its config.json: {'; '.join(problems)}")
+    state = read_strict(w_path, cfg_path, config.to_dict(), net.state_dict())
     net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()}, strict=True)
     return net.eval(), file_sha256(w_path)
 

@@ -14,7 +14,6 @@ a config.json that disagrees with the weights file, raises :class:`~foley.errors
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import asdict, dataclass, field
@@ -27,13 +26,13 @@ from ...errors import ModelError
 from ...features import MelConfig
 from ...formats import FORMATS, check_format
 from ...fsutil import atomic_path, write_json_atomic
+from ...weights import file_sha256, read_strict
 
 FORMAT = "foley-encoder"
 MODEL_TYPE = "foley_encoder"  # config.json's model_type for transformers' AutoConfig/AutoModel (foley.hf)
 VERSION = FORMATS["encoder"]
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-MAX_LISTED_KEYS = 6
 
 
 @dataclass
@@ -117,15 +116,6 @@ class FoleyEncoder(nn.Module):
         return {"embedding": emb, **{name: head(h) for name, head in self.heads.items()}}
 
 
-def file_sha256(path: str | os.PathLike) -> str:
-    """Full hex sha256 of a file's bytes."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def save_encoder(model: FoleyEncoder, folder: str | os.PathLike) -> str:
     """Write ``config.json`` and ``model.safetensors`` (float32, config in its metadata) atomically.
 
@@ -142,19 +132,12 @@ def save_encoder(model: FoleyEncoder, folder: str | os.PathLike) -> str:
     return file_sha256(folder / WEIGHTS_FILE)
 
 
-def _listed(keys: list[str]) -> str:
-    shown = ", ".join(keys[:MAX_LISTED_KEYS])
-    return shown + (f" (+{len(keys) - MAX_LISTED_KEYS} more)" if len(keys) > MAX_LISTED_KEYS else "")
-
-
 def load_encoder(folder: str | os.PathLike) -> tuple[FoleyEncoder, str]:
     """Load an encoder folder strictly -> (model in eval mode, sha256 of ``model.safetensors``).
 
     Raises ModelError (one line) for a missing file, a bad config, a config.json that differs from the
     config embedded in the weights, or any missing, unexpected or reshaped key (named).
     """
-    from safetensors import SafetensorError, safe_open
-
     folder = Path(folder)
     cfg_path, w_path = folder / CONFIG_FILE, folder / WEIGHTS_FILE
     for p in (cfg_path, w_path):
@@ -166,24 +149,7 @@ def load_encoder(folder: str | os.PathLike) -> tuple[FoleyEncoder, str]:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ModelError(f"{cfg_path}: not valid JSON ({e})") from None
     config = EncoderConfig.from_dict(cfg_json, str(cfg_path))
-    try:
-        with safe_open(str(w_path), framework="pt") as f:
-            meta = f.metadata() or {}
-            state = {k: f.get_tensor(k) for k in f.keys()}
-    except (SafetensorError, OSError) as e:
-        raise ModelError(f"{w_path}: unreadable safetensors file ({e})") from None
-    if "config" in meta and json.loads(meta["config"]) != json.loads(json.dumps(config.to_dict())):
-        raise ModelError(f"{cfg_path}: differs from the config embedded in {w_path.name}; "
-                         f"restore the folder's original config.json")
     model = FoleyEncoder(config)
-    expected = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    missing = sorted(set(expected) - set(state))
-    unexpected = sorted(set(state) - set(expected))
-    reshaped = [f"{k} {tuple(state[k].shape)} != {expected[k]}" for k in sorted(expected)
-                if k in state and tuple(state[k].shape) != expected[k]]
-    problems = [f"{what} {_listed(keys)}" for what, keys in
-                (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatch", reshaped)) if keys]
-    if problems:
-        raise ModelError(f"{w_path}: does not match its config.json: {'; '.join(problems)}")
+    state = read_strict(w_path, cfg_path, config.to_dict(), model.state_dict())
     model.load_state_dict(state, strict=True)
     return model.eval(), file_sha256(w_path)
