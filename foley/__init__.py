@@ -7,7 +7,6 @@ Heavy parts (torch, diffusers, transformers) are imported only when a model is u
 from __future__ import annotations
 
 from . import hf as _hf
-from .audio import Audio
 from .errors import FoleyError
 from .version import __version__
 
@@ -19,6 +18,10 @@ _hf.install()
 
 
 def __getattr__(name: str):
+    if name == "Audio":  # numpy: not needed by `foley --help`
+        from .audio import Audio
+
+        return Audio
     if name == "FoleyLDMPipeline":  # imports diffusers and torch, so only when asked for
         from .families.ldm.hf_pipeline import FoleyLDMPipeline
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..errors import MissingDependencyError, RequestError
-from ..server.settings import DEFAULT_MAX_PROMPT_CHARS, DEFAULT_MAX_REQUEST_SECONDS
+from ..server.limits import DEFAULT_MAX_PROMPT_CHARS, DEFAULT_MAX_REQUEST_SECONDS
 from . import app
 from .options import with_threads
 

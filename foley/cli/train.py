@@ -5,12 +5,42 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
+from typer.core import TyperGroup
+from typer.main import get_command_from_info
+from typer.models import CommandInfo
 
 from ..errors import FoleyError
+from ..family import families
 from . import app
 from .options import with_threads
 
-train_app = typer.Typer(help="Train models on your own captioned sounds (resumable).", no_args_is_help=True)
+
+class _TrainGroup(TyperGroup):
+    """`foley train`: the families' commands are made the first time this group's commands are looked at, not at
+    import: finding plugin families reads every installed package's metadata, too slow for `foley --help`."""
+
+    @property
+    def commands(self):
+        if not self._families_added:
+            self._families_added = True
+            own = dict(self._commands)
+            self._commands.clear()
+            for fam in families().values():  # the families first, then the group's own commands (clap, ...)
+                if fam.train is not None and fam.name not in own:
+                    info = CommandInfo(name=fam.name, callback=with_threads(_family_command(fam)))
+                    self._commands[fam.name] = get_command_from_info(
+                        info, pretty_exceptions_short=True, rich_markup_mode=self.rich_markup_mode)
+            self._commands.update(own)
+        return self._commands
+
+    @commands.setter
+    def commands(self, value):
+        self._families_added = False
+        self._commands = value
+
+
+train_app = typer.Typer(help="Train models on your own captioned sounds (resumable).", no_args_is_help=True,
+                        cls=_TrainGroup)
 app.add_typer(train_app, name="train")
 
 
@@ -54,13 +84,3 @@ def _family_command(fam):
                        "resumes after a kill." if fam.description else f"Train the '{fam.name}' family (resumable).")
     return command
 
-
-def _register_families() -> None:
-    from ..family import families
-
-    for fam in families().values():
-        if fam.train is not None:
-            train_app.command(fam.name)(with_threads(_family_command(fam)))
-
-
-_register_families()

@@ -6,7 +6,18 @@ offered models and limits. FastAPI and SQLAlchemy are imported only when the app
 
 from __future__ import annotations
 
-from .settings import Settings, parse_models
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .settings import Settings
+
+
+def __getattr__(name: str):
+    if name in ("Settings", "parse_models"):  # pydantic (through foley.request): not for `foley --help`
+        from . import settings
+
+        return getattr(settings, name)
+    raise AttributeError(f"module 'foley.server' has no attribute {name!r}")
 
 
 def create_app(settings: Settings | None = None):

@@ -7,11 +7,9 @@ from pathlib import Path
 
 from ..errors import RequestError
 from ..request import MAX_PROMPT_CHARS
+from .limits import DEFAULT_MAX_PROMPT_CHARS, DEFAULT_MAX_REQUEST_SECONDS
 
 MB = 1024 * 1024
-# the defaults of the limits, shared by `Settings`, `foley serve` and the docs
-DEFAULT_MAX_PROMPT_CHARS = 500
-DEFAULT_MAX_REQUEST_SECONDS = 120.0
 
 
 @dataclass
