@@ -6,7 +6,7 @@
   the generated ones bit-exact where fully generated, ``CROSSFADE_SECONDS`` equal-power ramps in between;
 - super-resolution: :func:`estimate_cutoff` and :func:`band_split`;
 - masked sampling: :func:`reimpose` (the known region noised to the next step's level, RePaint-style);
-- the task tuples and the length of an extension (:func:`extended_length`).
+- the task tuples (:data:`TASKS`: every task; each family's) and the length of an extension (:func:`extended_length`).
 
 A leaf: numpy, :mod:`foley.audio` and :mod:`foley.errors` only (scipy inside :func:`band_split`; no torch —
 :func:`reimpose` works on whatever tensors its caller passes).
@@ -23,6 +23,13 @@ from .errors import RequestError
 
 DIFFUSION_TASKS = ("generate", "style_transfer", "inpaint", "extend", "continue", "super_resolution")
 TOKEN_TASKS = ("generate", "continue", "extend")
+MASKED_TASKS = ("generate", "continue", "extend", "inpaint", "variation", "loop")
+# every task a family may declare: the request's ``task`` values and the edit choices of the CLI, server and studio
+# (variation: re-draw a share ``strength`` of the input's tokens; loop: keep the input every ``period`` seconds and
+# regenerate the rest, VampNet's periodic prompt)
+TASKS = ("generate", "style_transfer", "inpaint", "extend", "super_resolution", "continue", "melody", "variation",
+         "loop")
+EDIT_TASKS = tuple(t for t in TASKS if t != "generate")
 
 CROSSFADE_SECONDS = 0.05  # equal-power ramps where generated audio meets the user's
 WINDOW_SEED_STRIDE = 7919  # long-form: window w is sampled with seed + WINDOW_SEED_STRIDE * w

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 
+from .editing import TASKS
 from .errors import RequestError
 
 MAX_PROMPT_CHARS = 1000
@@ -16,7 +17,7 @@ MAX_VARIATIONS = 64
 MAX_STEER = 500      # steering iterations
 MAX_BEST_OF = 16
 
-Task = Literal["generate", "style_transfer", "inpaint", "extend", "super_resolution", "continue", "melody"]
+Task = Literal[TASKS]  # foley.editing.TASKS: every task some family declares
 
 
 class CurvePoints(BaseModel):
@@ -47,10 +48,11 @@ class GenerationRequest(BaseModel):
     best_of: int = 1                       # draw N candidates per output, keep the best (foley.rerank)
     # editing
     task: Task = "generate"
-    strength: float | None = None          # style transfer: 0 = input unchanged, 1 = ignore input
+    strength: float | None = None          # style transfer, variation: 0 = input unchanged, 1 = ignore input
     mask_start: float | None = None        # inpaint: seconds
     mask_end: float | None = None
     cutoff_hz: float | None = None         # super-resolution: the input's band limit
+    period: float | None = None            # loop: seconds between the input's kept frames (a beat: 60/BPM)
     # control curves and steering (docs/control.md; checked by foley.curves)
     controls: dict[str, str | CurvePoints] | None = None  # curve name -> words, a sound or curve file, or points
     control_strength: dict[str, float] | None = None      # curve name -> weight (default 1)
@@ -87,7 +89,7 @@ class GenerationRequest(BaseModel):
             raise ValueError(f"duration {v} s is over the limit of {MAX_DURATION:g} s")
         return float(v)
 
-    @field_validator("guidance_scale", "strength", "cutoff_hz", "mask_start", "mask_end")
+    @field_validator("guidance_scale", "strength", "cutoff_hz", "mask_start", "mask_end", "period")
     @classmethod
     def _finite(cls, v: float | None, info) -> float | None:
         if v is not None and not math.isfinite(v):
@@ -134,6 +136,13 @@ class GenerationRequest(BaseModel):
     def _strength(cls, v: float | None) -> float | None:
         if v is not None and not (0.0 <= v <= 1.0):
             raise ValueError(f"strength must be between 0 and 1, got {v}")
+        return v
+
+    @field_validator("period")
+    @classmethod
+    def _period(cls, v: float | None) -> float | None:
+        if v is not None and not (0 < v <= 60):
+            raise ValueError(f"period must be between 0 and 60 seconds (a beat: 60/BPM), got {v:g}")
         return v
 
     @field_validator("cutoff_hz")

@@ -17,9 +17,8 @@ import torch
 
 from ...codec.loaders import load_folder
 from ...errors import FoleyError
-from ...fsutil import atomic_path, write_json_atomic
+from ...fsutil import write_json_atomic
 from ...text import MINILM
-from ...train.loop import progress, set_threads
 from .delay import interleave, targets
 from .model import SAMPLING_DEFAULTS, LMConfig, TokenLM, load_projection, save_projection
 
@@ -42,42 +41,14 @@ def codec_folder(recipe: dict) -> Path:
 
 
 # --- stage 1: tokens ------------------------------------------------------------------------------
-@torch.no_grad()
 def encode_tokens(manifests, recipe: dict, out: Path) -> Path:
-    """Encode each clip's window once: ``<out>/tokens/{valid,train}.pt`` = codes int16 [N, K, F] + captions."""
-    from ...data.dataset import ClipDataset
-    from ...data.manifest import clip_captions
+    """Encode each clip's window once: ``<out>/tokens/{valid,train}.pt`` = codes int16 [N, K, F] + captions
+    (the shared stage :func:`foley.codec.windows.encode_windows` with the ``[lm]`` settings)."""
+    from ...codec.windows import encode_windows
 
-    stage = Path(out) / "tokens"
-    if (stage / "train.pt").exists() and (stage / "valid.pt").exists():
-        return stage
-    r, t = settings(recipe), recipe.get("train", {})
-    set_threads(t.get("threads"))
-    codec = load_folder(codec_folder(recipe))
-    ch, n_q = int(r["channels"]), int(r.get("n_q", codec.num_quantizers))
-    a = recipe.get("audio", {})
-    cache = Path(a["cache_dir"]) if a.get("cache_dir") else Path(out) / "cache"
-    for split in ("valid", "train"):
-        ds = ClipDataset(manifests, sample_rate=codec.sample_rate, channels=ch, clip_seconds=float(r["window_seconds"]),
-                         split=split, valid_fraction=a.get("valid_fraction", 0.03), cache_dir=cache,
-                         seed=recipe.get("seed", 0))
-        order = [i for i in range(len(ds)) for _ in range(int(r["crops_per_clip"]) if split == "train" else 1)]
-        codes, caps = [], []
-        bar = progress(len(order), 0, f"tokens {split}")
-        for s in range(0, len(order), 16):
-            items = [ds[i] for i in order[s:s + 16]]
-            x = torch.stack([it["audio"] for it in items])                      # [b, C, T]
-            c = codec.encode_tensor(x.reshape(-1, 1, x.shape[-1]), n_q)          # [b*C, n_q, F]
-            c = c.reshape(len(items), ch, n_q, -1).transpose(1, 2).reshape(len(items), ch * n_q, -1)
-            codes.append(c.to(torch.int16))
-            caps += [clip_captions(ds.clips[it["index"]]) for it in items]
-            bar.update(len(items))
-        bar.close()
-        with atomic_path(stage / f"{split}.pt") as tmp:
-            torch.save({"codes": torch.cat(codes), "captions": caps}, tmp)
-    write_json_atomic(stage / "meta.json", {"codec": str(codec_folder(recipe)), "codec_hash": codec.weight_hash(),
-                                            "channels": ch, "n_q": n_q})
-    return stage
+    r = settings(recipe)
+    return encode_windows(manifests, recipe, out, codec_folder(recipe), int(r["channels"]), r.get("n_q"),
+                          float(r["window_seconds"]), int(r["crops_per_clip"]))
 
 
 # --- stage 2: the decoder -------------------------------------------------------------------------

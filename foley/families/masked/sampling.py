@@ -1,0 +1,97 @@
+"""MaskGIT iterative parallel decoding over a window of codec tokens, and the windows of a long fill.
+
+Hand-written (no library ships MaskGIT decoding for codec tokens): the cosine schedule, confidence-based
+re-masking with annealed choice noise, classifier-free guidance and the RVQ order constraint below.
+
+- Pass i of n keeps ``floor(M cos(pi/2 i/n))`` of the M initially unknown tokens masked: every masked token is
+  sampled (temperature, top-k, guidance), scored by its log-probability plus Gumbel noise scaled by
+  ``choice_temperature (1 - i/n)``, and the least confident are masked again; the last pass fixes all.
+- RVQ order: a token is never fixed before the coarser codes of its frame and channel. Its score is the
+  minimum over itself and its coarser masked codes (known ones count as +inf), minus a tiny per-level margin,
+  so ranking by score fixes a coarse code no later than its finer ones (training masks follow the same order).
+- Stereo: rows L_q and R_q draw with the same Gumbel noise per frame and code (each channel keeps its own
+  distribution; they agree where the model lets them, as the token LM's coupled sampling).
+- Seeds: one ``torch.Generator`` per call, so a seed gives the same tokens in any batch or process.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+
+def gumbel(shape, generator: torch.Generator) -> torch.Tensor:
+    u = torch.rand(shape, generator=generator).clamp_(1e-10, 1 - 1e-7)
+    return -torch.log(-torch.log(u))
+
+
+@torch.no_grad()
+def maskgit(net, codes: torch.Tensor, known: torch.Tensor, states: torch.Tensor, mask: torch.Tensor, steps: int,
+            seed: int, settings: dict, on_pass=None) -> torch.Tensor:
+    """Fill the unknown tokens of ``codes`` [K, F] (``known`` [K, F] bool; unknown values are ignored) in
+    ``steps`` passes; returns the codes [K, F] with every token known. ``states``/``mask`` are the condition
+    ([2, L, D] with guidance: conditional row first). ``on_pass(i, steps)`` after each pass."""
+    k, f = codes.shape
+    channels, vocab = net.channels, net.vocab
+    n_q = k // channels
+    g = torch.Generator().manual_seed(int(seed) % 2**63)
+    x = torch.where(known, codes.long(), torch.full_like(codes, vocab, dtype=torch.long))
+    total = int((~known).sum())
+    guidance = float(settings.get("guidance_scale", 1.0))
+    guided = guidance > 1.0 and states.shape[0] == 2
+    temperature = max(float(settings.get("temperature", 1.0)), 1e-4)
+    top_k = int(settings.get("top_k") or 0)
+    choice = float(settings.get("choice_temperature", 0.0))
+    level = (torch.arange(k) // channels).float()[:, None] * 1e-4      # the RVQ order's tie-break margin
+    for i in range(1, steps + 1):
+        masked = x == vocab
+        if not masked.any():
+            if on_pass is not None:
+                on_pass(i, steps)
+            continue
+        inp = x[None].expand(2 if guided else 1, -1, -1)
+        logits = net(inp, states if guided else states[:1], mask if guided else mask[:1]).float()
+        logits = logits[1] + guidance * (logits[0] - logits[1]) if guided else logits[0]      # [K, F, V]
+        logp = torch.log_softmax(logits, dim=-1)
+        z = logits / temperature
+        if 0 < top_k < vocab:
+            kth = torch.topk(z, top_k, dim=-1).values[..., -1:]
+            z = z.masked_fill(z < kth, -math.inf)
+        noise = gumbel((n_q, 1, f, vocab), g).expand(n_q, channels, f, vocab).reshape(k, f, vocab)
+        sampled = torch.argmax(z + noise, dim=-1)                                            # [K, F]
+        score = logp.gather(-1, sampled[..., None])[..., 0]
+        score = score + choice * (1 - i / steps) * gumbel((k, f), g)
+        score = torch.where(masked, score, torch.full_like(score, math.inf))
+        score = score.view(n_q, channels, f).cummin(dim=0).values.view(k, f) - level       # RVQ order
+        keep_masked = math.floor(total * math.cos(math.pi / 2 * i / steps)) if i < steps else 0
+        fix = int(masked.sum()) - keep_masked
+        if fix > 0:
+            cand = torch.where(masked, score, torch.full_like(score, -math.inf)).flatten()
+            chosen = torch.topk(cand, fix).indices
+            flat = x.flatten()
+            flat[chosen] = sampled.flatten()[chosen]
+            x = flat.view(k, f)
+        if on_pass is not None:
+            on_pass(i, steps)
+    return x
+
+
+def windows(known: torch.Tensor, window: int, context: int) -> list[tuple[int, int]]:
+    """The windows [start, end) that fill every unknown frame of ``known`` [K, F], in order, each at most
+    ``window`` frames: it starts ``context`` frames (or more, centring a short gap) before the first frame
+    still unknown, and everything unknown inside it is filled by that window. Depends on the mask only, so the
+    number of passes is known before sampling (progress)."""
+    todo = (~known).any(0).clone()
+    f = todo.shape[0]
+    plan = []
+    while todo.any():
+        f0 = int(torch.nonzero(todo)[0])
+        reach = torch.nonzero(todo[f0:min(f, f0 + window - context)])
+        run = int(reach[-1]) + 1
+        left = max(context, (window - run) // 2)
+        start = max(0, min(f0 - left, f - window))
+        end = min(f, start + window)
+        plan.append((start, end))
+        todo[start:end] = False
+    return plan
