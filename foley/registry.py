@@ -35,6 +35,12 @@ SHIPPED = {
         licence="share-alike: trained partly on CC-BY-SA-3.0 and GPL-2+ game audio (models/starter-lm/README.md)",
         description="Our token-LM starter: codec tokens predicted from text (MusicGen-style); streams.",
         recipe="recipes/starter-lm.toml"),
+    "starter-masked": dict(
+        family="masked", weights="models/starter-masked",
+        licence="share-alike: trained partly on CC-BY-SA-3.0 and GPL-2+ game audio (models/starter-masked/README.md)",
+        description="Our masked-token starter (VampNet/MAGNeT style): starter-lm's codec tokens in a few parallel "
+                    "passes; inpaint, variations, loops.",
+        recipe="recipes/starter-masked.sh"),
 }
 
 

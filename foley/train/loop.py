@@ -23,10 +23,11 @@ def set_threads(n: int | None) -> None:
 REPO = Path(__file__).resolve().parents[2]  # the checkout holding recipes/ (when foley runs from one)
 # Keys of a recipe that name files or folders. A relative one resolves against the recipe's base folder (see
 # load_recipe); REQUIRED ones must exist before training starts, OPTIONAL ones may be a name instead of a path.
-REQUIRED_PATHS = (("vae", "init"), ("vae", "adopt"), ("unet", "init"), ("vocoder", "folder"), ("lm", "codec"))
+REQUIRED_PATHS = (("vae", "init"), ("vae", "adopt"), ("unet", "init"), ("vocoder", "folder"), ("lm", "codec"),
+                  ("masked", "codec"))
 OUTPUT_PATHS = (("audio", "cache_dir"),)
 OPTIONAL_PATHS = (("lm", "text_encoder"), ("codec", "vocoder"), ("clap", "init_encoder"),
-                  ("conditioning", "clap"))
+                  ("conditioning", "clap"), ("masked", "text_encoder"), ("masked", "tokens_from"))
 
 
 def find_recipe(path: str | os.PathLike) -> Path:
