@@ -226,9 +226,13 @@ def edit(
     input: Path = typer.Argument(..., help="Audio to edit."),
     prompt: str = typer.Argument(None, help="What the result should sound like."),
     task: str = typer.Option("style_transfer", "--task", "-t",
-                             help="style_transfer, inpaint, extend, continue or super_resolution."),
+                             help="style_transfer, inpaint, extend, continue, super_resolution, variation or loop "
+                                  "(what a model can do: foley models info NAME)."),
     output: Path = typer.Option(..., "--output", "-o", help="Output file."),
-    strength: float = typer.Option(None, "--strength", help="Style transfer: 0 keeps the input, 1 ignores it."),
+    strength: float = typer.Option(None, "--strength", help="Style transfer, variation: 0 keeps the input, 1 "
+                                   "ignores it (variation: the share of tokens re-drawn)."),
+    period: float = typer.Option(None, "--period", help="Loop: seconds between the input's kept frames (a beat: "
+                                 "60/BPM); the rest is regenerated."),
     start: float = typer.Option(None, "--start", help="Inpaint: start of the range to replace (s)."),
     end: float = typer.Option(None, "--end", help="Inpaint: end of the range to replace (s)."),
     cutoff: float = typer.Option(None, "--cutoff", help="Super-resolution: the input's band limit (Hz)."),
@@ -242,7 +246,7 @@ def edit(
     plot: bool = typer.Option(False, "--plot"),
     device: str = typer.Option(None, "--device", help=DEVICE_HELP),
 ):
-    """Zero-shot editing: style transfer, inpainting, extension and super-resolution."""
+    """Zero-shot editing: style transfer, inpainting, extension, super-resolution, variations and loops."""
     from ..audio import Audio, info
     from ..generator import check_edit
     from ..request import make_request
@@ -257,7 +261,7 @@ def edit(
         prompt = "clear, detailed, full-band sound"
     req = make_request(prompt=prompt, task=task, duration=meta["duration"] if duration is None else duration,
                        seed=seed, steps=steps, guidance_scale=guidance, negative_prompt=negative, scheduler=scheduler,
-                       strength=strength, mask_start=start, mask_end=end, cutoff_hz=cutoff)
+                       strength=strength, mask_start=start, mask_end=end, cutoff_hz=cutoff, period=period)
     audio = Audio.load(input)
     req = check_edit(audio, req)  # before a model loads: too short, NaN, cut-off, extend length
     from ..registry import check_request
