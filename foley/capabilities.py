@@ -17,6 +17,8 @@ TUNABLE = ("steps", "scheduler", "guidance_scale", "negative_prompt")
 FLAGS = {"steps": "--steps", "scheduler": "--scheduler", "guidance_scale": "--guidance",
          "negative_prompt": "--negative"}
 STEER = "steer"  # the pseudo-task ``alternatives`` is asked for when a model cannot follow control curves
+INTERPOLATE = "interpolate"  # the setting (and pseudo-task) of models that interpolate between two ends
+MAX_VARIATIONS = 64  # sounds per prompt in one request, unless the model says more (``max_variations``)
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,7 @@ class Capabilities:
     progress: str | None = None
     max_duration: float | None = None
     extra: dict = field(default_factory=dict)
+    max_variations: int = MAX_VARIATIONS
 
     def setting(self, name: str) -> Setting | None:
         return next((s for s in self.settings if s.name == name), None)
@@ -87,9 +90,21 @@ class Capabilities:
                                    f"{FLAGS[name]}")
             s.check(value, model)
         self._check_steering(req, model, alternatives)
+        if getattr(req, "interpolate", None) is not None and not self.takes(INTERPOLATE):
+            others = [n for n in (alternatives(INTERPOLATE) if alternatives else []) if n != model]
+            hint = f"; models that can: {', '.join(others)}" if others else ""
+            raise RequestError(f"model '{model}' cannot interpolate between two sounds (--interpolate){hint}")
+        if getattr(req, "num_variations", 1) > self.max_variations:
+            raise RequestError(f"model '{model}' makes at most {self.max_variations} sounds per prompt in one "
+                               f"request, got {req.num_variations}")
         if self.max_duration is not None and req.duration > self.max_duration + 1e-9:
+            try:  # alternatives(task, duration): the models that make sounds this long
+                others = [n for n in (alternatives(req.task, req.duration) if alternatives else []) if n != model]
+            except TypeError:  # an alternatives(task) of one argument
+                others = []
+            hint = f"; models that can: {', '.join(others)}" if others else ""
             raise RequestError(f"duration {req.duration:g} s is over this model's maximum of "
-                               f"{self.max_duration:g} s ('{model}')")
+                               f"{self.max_duration:g} s ('{model}'){hint}")
 
     @property
     def steers(self) -> bool:
@@ -115,7 +130,8 @@ class Capabilities:
 
     def to_dict(self) -> dict:
         return {"tasks": list(self.tasks), "settings": [s.to_dict() for s in self.settings],
-                "streams": self.streams, "progress": self.progress, "max_duration": self.max_duration}
+                "streams": self.streams, "progress": self.progress, "max_duration": self.max_duration,
+                "max_variations": self.max_variations}
 
 
 def steer_settings(maximum: int = 500, names: tuple[str, ...] | None = None) -> tuple[Setting, ...]:

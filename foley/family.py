@@ -18,7 +18,8 @@ from importlib import import_module
 from .errors import ModelError
 
 # one line per built-in family package
-BUILTIN = ("foley.families.ldm", "foley.families.lm", "foley.families.public", "foley.families.masked")
+BUILTIN = ("foley.families.ldm", "foley.families.lm", "foley.families.public", "foley.families.wavegan",
+           "foley.families.masked")
 ENTRY_POINT_GROUP = "foley.families"
 
 

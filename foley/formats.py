@@ -17,6 +17,7 @@ FORMATS = {
     "ldm": 1,      # foley.json of a latent-diffusion folder (beside model_index.json)
     "lm": 1,       # foley.json of a token-LM folder
     "masked": 1,   # foley.json of a masked-token folder (beside transformer/ and codec/)
+    "wavegan": 1,  # foley.json of a WaveGAN folder (beside generator.safetensors)
     "codec": 1,    # foley_codec.json of a codec folder (waveform EnCodec layout or mel codec)
     "encoder": 1,  # config.json of a foley-encoder folder (key "version")
 }

@@ -41,6 +41,12 @@ SHIPPED = {
         description="Our masked-token starter (VampNet/MAGNeT style): starter-lm's codec tokens in a few parallel "
                     "passes; inpaint, variations, loops.",
         recipe="recipes/starter-masked.sh"),
+    "starter-wavegan": dict(
+        family="wavegan", weights="models/starter-wavegan",
+        licence="share-alike: trained partly on CC-BY-SA-3.0 and GPL-2+ game audio (models/starter-wavegan/README.md)",
+        description="Our WaveGAN starter: 1 s one-shots (impacts, footsteps, drums, UI) in one forward pass; "
+                    "latent interpolation.",
+        recipe="recipes/starter-wavegan.sh"),
 }
 
 
@@ -81,10 +87,15 @@ def card_for(name: str) -> ModelCard | None:
     return tails[0] if len(tails) == 1 else None
 
 
-def supporting(task: str) -> list[str]:
-    """Names of the registered models whose card lists ``task`` (``"steer"``: that follow control curves)."""
+def supporting(task: str, duration: float | None = None) -> list[str]:
+    """Names of the registered models whose card lists ``task`` (``"steer"``: that follow control curves;
+    ``"interpolate"``: that interpolate), and with ``duration`` only those making sounds that long."""
+    if duration is not None:
+        return [c.name for c in cards().values() if task in c.tasks and c.max_duration >= duration - 1e-9]
     if task == "steer":
         return _by_capability(lambda caps: caps.steers)
+    if task == "interpolate":
+        return _by_capability(lambda caps: caps.takes(task))
     return [c.name for c in cards().values() if task in c.tasks]
 
 
@@ -117,8 +128,9 @@ def resolve(name_or_path: str, download: bool = False) -> tuple[Path, ModelCard 
     weights = Path(card.weights)
     folder = weights if weights.is_absolute() else models_dir() / weights.relative_to("models")
     if not folder.is_dir():
+        build = f"bash {card.recipe}" if str(card.recipe).endswith(".sh") else f"recipe: {card.recipe}"
         raise ModelError(f"model '{card.name}' is not present at {folder}; restore the repository's models/ "
-                         f"folder or set FOLEY_MODELS (recipe: {card.recipe})")
+                         f"folder or set FOLEY_MODELS (to build it: {build})")
     return folder, card
 
 

@@ -13,7 +13,7 @@ from .errors import RequestError
 MAX_PROMPT_CHARS = 1000
 MAX_DURATION = 600.0
 MAX_STEPS = 1000
-MAX_VARIATIONS = 64
+MAX_VARIATIONS = 1024  # per request; a model may allow fewer (Capabilities.max_variations, 64 by default)
 MAX_STEER = 500      # steering iterations
 MAX_BEST_OF = 16
 
@@ -30,6 +30,16 @@ class CurvePoints(BaseModel):
     values: list[float]
     strength: list[float] | None = None
     relative: bool = False
+
+
+class Interpolation(BaseModel):
+    """The far end of an interpolation (``--interpolate A B``): its ``prompt`` and ``seed``, each None for the
+    request's own. The request's ``num_variations`` outputs go from (prompt, seed) to this end, both included."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    prompt: str | None = None
+    seed: int | None = None
 
 
 class GenerationRequest(BaseModel):
@@ -59,6 +69,7 @@ class GenerationRequest(BaseModel):
     steer: int | None = None               # steering iterations (0 = measure only); DEFAULT_STEER with targets
     like: str | None = None                # imitation: a sound whose five curves become the targets
     prior: bool = True                     # words of the prompt ("rising", "fading") become target curves
+    interpolate: Interpolation | None = None  # outputs from (prompt, seed) to this end (models that interpolate)
 
     @field_validator("prompt")
     @classmethod
@@ -181,6 +192,27 @@ class GenerationRequest(BaseModel):
             from .curves import check_prior
 
             check_prior(self.prompt, self.prior)
+        return self
+
+    @model_validator(mode="after")
+    def _interpolation(self):
+        end = self.interpolate
+        if end is None:
+            return self
+        if end.prompt is not None:
+            end.prompt = self._prompt(end.prompt)
+        if end.seed is not None:
+            self._seed(end.seed)
+        if self.task != "generate" or self.best_of != 1 or self.steering:
+            raise ValueError("interpolation makes sounds from text alone: no editing task, best-of or control curves")
+        if self.num_variations < 2:
+            raise ValueError("interpolation needs at least 2 points (the two ends); ask for -n 2 or more")
+        return self
+
+    @model_validator(mode="after")
+    def _period_task(self):
+        if self.period is not None and self.task != "loop":
+            raise ValueError(f"period is the loop task's setting, not {self.task}'s; drop --period or use --task loop")
         return self
 
     @model_validator(mode="after")

@@ -71,7 +71,8 @@ def _done(path: Path, request: dict, variation: int) -> bool:
 @with_threads
 def generate(
     prompt: str = typer.Argument(None, help="What the sound should be, e.g. 'footsteps on gravel'."),
-    duration: float = typer.Option(5.0, "--duration", "-d", help="Seconds of audio."),
+    duration: float = typer.Option(None, "--duration", "-d", help="Seconds of audio (default 5, or the model's "
+                                   "maximum when shorter)."),
     output: Path = typer.Option(None, "--output", "-o", help="Output file (numbered when several)."),
     model: str = typer.Option("starter", "--model", "-m", help="Model name or folder (foley models list)."),
     seed: int = typer.Option(None, "--seed", help="Random seed; same request + seed = same sound."),
@@ -102,6 +103,9 @@ def generate(
                               "targets."),
     no_prior: bool = typer.Option(False, "--no-prior", help="When steering, do not turn the prompt's words "
                                   "('rising', 'fading out', 'from left to right') into target curves."),
+    interpolate: tuple[str, str] = typer.Option(None, "--interpolate", help="A B: -n sounds from A to B, both "
+                                                "ends included; each end a prompt (at --seed) or a seed of the "
+                                                "prompt (--interpolate 3 17). Models that interpolate only."),
 ):
     """Generate sounds from text. Writes audio plus a sidecar JSON with every parameter and the seed."""
     from ..request import make_request
@@ -117,24 +121,30 @@ def generate(
             raise RequestError("--stream uses the token LM's codec; drop --vocoder")
         from .codec import stream as _stream
 
-        return _stream(prompt=_prompts(prompt, None)[0], output=output, model=model, duration=duration, seed=seed,
+        return _stream(prompt=_prompts(prompt, None)[0], output=output, model=model,
+                       duration=_default_duration(model) if duration is None else duration, seed=seed,
                        guidance=guidance, negative=negative, top_k=None, top_p=None, temperature=None)
     if fmt is not None and fmt not in FORMATS:
         raise RequestError(f"unknown format '{fmt}'; use wav, flac or ogg")
     _check_vocoder(vocoder)
-    prompts = _prompts(prompt, batch_file)
+    ends = _interpolation(prompt, interpolate, seed, batch_file) if interpolate else None
+    prompts = [ends["prompt"]] if ends else _prompts(prompt, batch_file)
     curves = {"controls": control or None, "control_strength": control_strength or None, "steer": steer,
               "like": None if like is None else str(like), "prior": not no_prior}
-    requests = [make_request(prompt=p, duration=duration, seed=seed, steps=steps, guidance_scale=guidance,
+    if duration is None:
+        duration = _default_duration(model)
+    requests = [make_request(prompt=p, duration=duration, steps=steps, guidance_scale=guidance,
                              negative_prompt=negative, scheduler=scheduler, num_variations=variations,
-                             best_of=best_of, **curves)
+                             best_of=best_of, **curves,
+                             **({k: ends[k] for k in ("seed", "interpolate")} if ends else {"seed": seed}))
                 for p in prompts]
     if best_of > 1:
         _check_clap()
     from ..registry import check_request
 
     check_request(model, requests[0])  # settings, task and duration against the model, before it loads
-    paths = _outputs(output, fmt, [r.prompt for r in requests], variations)
+    names = [f"{r.prompt} to {r.interpolate.prompt or r.prompt}" if r.interpolate else r.prompt for r in requests]
+    paths = _outputs(output, fmt, names, variations)
     todo = [(r, j) for r in requests for j in range(variations)]
     pending = [i for i, (r, j) in enumerate(todo) if not (batch_file and _done(paths[i], r.model_dump(), j))]
     if not pending:
@@ -194,6 +204,41 @@ def _check_vocoder(name: str) -> None:
         raise RequestError(f"unknown vocoder '{name}'; choose one of {', '.join(VOCODERS)}")
 
 
+
+
+def _default_duration(model: str) -> float:
+    """5 s, or the model's maximum when it is shorter (one-shot models)."""
+    from ..errors import FoleyError
+    from ..registry import describe
+
+    try:
+        _, caps = describe(model)
+    except FoleyError:  # an unknown or missing model: said in one line when the request is checked
+        return 5.0
+    top = caps.max_duration if caps is not None else None
+    return min(5.0, top) if top else 5.0
+
+
+def _interpolation(prompt: str | None, ends: tuple[str, str], seed: int | None, batch_file) -> dict:
+    """``--interpolate A B`` as request fields: each end is a prompt (at --seed) or, when all digits, a seed of
+    the positional prompt; the second end becomes ``interpolate`` (None where it equals the first)."""
+    if batch_file is not None:
+        raise RequestError("--interpolate makes one series from two ends; drop --batch-file")
+    parsed = []
+    for end in ends:
+        end = end.strip()
+        if end.isdigit():
+            if not prompt:
+                raise RequestError(f"--interpolate {ends[0]} {ends[1]}: seeds interpolate a prompt; give it, e.g. "
+                                   f"foley generate \"a metal impact\" --interpolate 3 17 -n 8")
+            parsed.append((prompt, int(end)))
+        else:
+            parsed.append((end, seed))
+    if prompt and not any(e.strip().isdigit() for e in ends):
+        raise RequestError("give either a prompt or two prompts to --interpolate, not both")
+    (pa, sa), (pb, sb) = parsed
+    return {"prompt": pa, "seed": sa,
+            "interpolate": {"prompt": None if pb == pa else pb, "seed": None if sb == sa else sb}}
 
 
 def _prompts(prompt: str | None, batch_file: Path | None) -> list[str]:
