@@ -186,3 +186,28 @@ def test_the_shipped_name_says_how_to_build_it_when_missing():
     with pytest.raises(ModelError, match="bash recipes/starter-masked.sh") as e:
         foley.load("starter-masked")
     assert "\n" not in str(e.value)
+
+
+def test_server_offers_variation_and_loop_through_the_capabilities(trained, tmp_path):
+    """The REST API and the studio's model list know the new tasks from the model's card, not from its family."""
+    from fastapi.testclient import TestClient
+
+    from foley.server import Settings, create_app
+    from tests.test_server import wait, wav_bytes
+
+    with TestClient(create_app(Settings(data=tmp_path / "serve", models={"m": str(trained[2])}))) as c:
+        info = next(m for m in c.get("/v1/models").json()["models"] if m["name"] == "m")
+        assert {"variation", "loop"} <= set(info["tasks"])
+        data = wav_bytes(1.0)
+        r = c.post("/v1/edits", data={"task": "loop", "prompt": "a tone", "period": 0.2, "seed": 1, "steps": 2},
+                   files={"file": ("in.wav", data, "audio/wav")})
+        assert r.status_code == 202, r.text
+        job = wait(c, r.json()["id"])
+        assert job["status"] == "done", job["error"]
+        assert job["outputs"][0]["duration"] == pytest.approx(1.0) and job["request"]["period"] == 0.2
+        r = c.post("/v1/edits", data={"task": "variation", "prompt": "x", "strength": 0.3, "period": 0.5,
+                                      "source_job": job["id"]})
+        assert r.status_code == 422 and "period" in r.json()["detail"]
+        r = c.post("/v1/edits", data={"task": "variation", "prompt": "x", "strength": 0.0, "source_job": job["id"]})
+        done = wait(c, r.json()["id"])
+        assert done["status"] == "done" and done["outputs"][0]["duration"] == pytest.approx(1.0)

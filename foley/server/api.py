@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import ConfigDict, field_validator
 
+from ..editing import EDIT_TASKS as ALL_EDIT_TASKS
 from ..request import GenerationRequest
 from .auth import caller
 from .db import Job, Upload, new_id
@@ -28,7 +29,7 @@ from .storage import UploadError, hide_paths, safe_name, valid_id
 router = APIRouter(prefix="/v1", dependencies=[Depends(caller)])
 MAX_PAGE = 1_000_000  # beyond it the row offset would overflow the database's integers
 Owner = Depends(caller)  # the calling token's id (None in open mode); FastAPI caches it per request
-EDIT_TASKS = ("style_transfer", "inpaint", "extend", "continue", "super_resolution")
+EDIT_TASKS = tuple(t for t in ALL_EDIT_TASKS if t != "melody")  # melody conditioning is not an edit of a clip
 SUPER_RES_PROMPT = "clear, detailed, full-band sound"  # the same default as `foley edit`
 
 
@@ -223,7 +224,7 @@ def upload_audio(upload_id: str, request: Request, owner: str | None = Owner):
              summary="Queue an edit of an uploaded or earlier clip")
 def create_edit(
     request: Request,
-    task: Literal["style_transfer", "inpaint", "extend", "continue", "super_resolution"] = Form(...),
+    task: Literal[EDIT_TASKS] = Form(...),
     prompt: str | None = Form(None),
     file: UploadFile | None = File(None, description="The clip to edit (or source_job / source_upload)."),
     source_job: str | None = Form(None, description="Edit output `source_index` of this finished job."),
@@ -235,6 +236,7 @@ def create_edit(
     duration: float | None = Form(None, description="extend/continue: total length in seconds"),
     strength: float | None = Form(None), mask_start: float | None = Form(None),
     mask_end: float | None = Form(None), cutoff_hz: float | None = Form(None),
+    period: float | None = Form(None, description="loop: seconds between the input's kept frames (60/BPM)"),
     owner: str | None = Owner,
 ) -> dict:
     """Exactly one input: an uploaded ``file``, ``source_job`` (+ ``source_index``) or ``source_upload``."""
@@ -255,7 +257,7 @@ def create_edit(
     fields = {"prompt": prompt or "", "task": task, "model": model, "seed": seed, "steps": steps,
               "guidance_scale": guidance_scale, "negative_prompt": negative_prompt, "scheduler": scheduler,
               "num_variations": num_variations, "duration": duration or in_duration, "strength": strength,
-              "mask_start": mask_start, "mask_end": mask_end, "cutoff_hz": cutoff_hz}
+              "mask_start": mask_start, "mask_end": mask_end, "cutoff_hz": cutoff_hz, "period": period}
     alias, req = build_request(s, fields)
     if task == "inpaint" and req.mask_end > in_duration + 1e-6:
         raise ApiError(422, f"mask end {req.mask_end:g} s is outside the clip ({in_duration:.2f} s)")

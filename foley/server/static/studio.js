@@ -388,6 +388,8 @@ $("#edit-submit").addEventListener("click", async () => {
   if (task === "style_transfer") add("strength", "#strength");
   if (task === "extend") add("duration", "#edit-duration");
   if (task === "super_resolution") add("cutoff_hz", "#cutoff");
+  if (task === "variation") add("strength", "#variation-strength");
+  if (task === "loop") { add("period", "#period"); add("duration", "#loop-duration"); }
   $("#edit-submit").disabled = true;
   try {
     const job = await api("/v1/edits", {method: "POST", body: fd});
