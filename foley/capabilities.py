@@ -102,7 +102,8 @@ class Capabilities:
                 others = [n for n in (alternatives(req.task, req.duration) if alternatives else []) if n != model]
             except TypeError:  # an alternatives(task) of one argument
                 others = []
-            hint = f"; models that can: {', '.join(others)}" if others else ""
+            more = f" and {len(others) - 4} more (foley models list)" if len(others) > 4 else ""
+            hint = f"; models that can: {', '.join(others[:4])}{more}" if others else ""
             raise RequestError(f"duration {req.duration:g} s is over this model's maximum of "
                                f"{self.max_duration:g} s ('{model}'){hint}")
 
