@@ -126,8 +126,11 @@ class MelCodecNet(nn.Module):
 
     def mel(self, codes: torch.Tensor) -> torch.Tensor:
         """Codes [B, n, F] (the first n codebooks) -> normalised log-mel [B, M, F * stride]."""
-        q = self.rvq.get_output_from_indices(codes.transpose(1, 2).long())   # [B, F, D]
-        return self.decoder(q.transpose(1, 2))
+        # the codebook look-up by hand: ResidualVQ.get_output_from_indices (einx) compiles itself anew for each
+        # chunk shape, ~0.9 s apiece on a cold start; this is the same gather and sum (tested equal)
+        books, idx = self.rvq.codebooks, codes.long()                                # [Q, C, D], [B, n, F]
+        q = torch.stack([books[k][idx[:, k]] for k in range(idx.shape[1])]).sum(0)   # [B, F, D]
+        return self.decoder(self.rvq.project_out(q).transpose(1, 2))
 
 
 def is_mel_folder(folder: Path) -> bool:
