@@ -6,7 +6,8 @@ of :class:`Family` objects in its ``__init__`` (which imports no torch). It is r
 package (``[project.entry-points."foley.families"] toy = "toy_family"``). The generator class it names implements
 :class:`~foley.generator.Generator`: ``from_folder``, ``read_card`` (a folder's card without loading weights) and
 ``capabilities_for`` (what a model of that card accepts); ``train`` names the training entry
-(``train(manifests, recipe, run, stages=..., dest=...) -> folder | None``) that ``foley train NAME`` runs.
+(``train(manifests, recipe, run, stages=..., dest=...) -> folder | None``) that ``foley train NAME`` runs, and
+``finetune`` the fine-tuning entry that ``foley train finetune --from MODEL`` runs on a model of the family.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ class Family:
     recipe: str | None = None
     description: str = ""
     not_generator: str | None = None
+    # fine-tuning a model of this family on the user's sounds (``foley train finetune --from MODEL``):
+    # ``finetune(user_data, base_folder, base_name, run, options, say) -> folder`` (see foley.train.finetune)
+    finetune: str | None = None
 
     def generator_class(self):
         return _attr(self.generator, self.name)
@@ -48,6 +52,12 @@ class Family:
         if self.train is None:
             raise ModelError(f"family '{self.name}' has no training entry")
         return _attr(self.train, self.name)
+
+    def finetune_function(self):
+        if self.finetune is None:
+            able = ", ".join(f.name for f in families().values() if f.finetune) or "none"
+            raise ModelError(f"models of the '{self.name}' family cannot be fine-tuned yet (families that can: {able})")
+        return _attr(self.finetune, self.name)
 
 
 def _attr(spec: str, family: str):

@@ -198,6 +198,13 @@ class Generator(ABC):
         """A short content hash of the weights (for provenance and metric names)."""
         return "unknown"
 
+    # LoRA adapters merged into the weights at load (foley.adapters.apply): ({"folder", "name", "hash", "scale"}, ...)
+    adapters: tuple = ()
+
+    def lora_target(self):
+        """The network LoRA adapters change (the LDM's UNet, the token LM's decoder); None: takes no adapters."""
+        return None
+
     # --- helpers -------------------------------------------------------------------------------
     def _requests(self, prompt, kwargs) -> list[GenerationRequest]:
         if isinstance(prompt, GenerationRequest):
@@ -243,7 +250,8 @@ class Generator(ABC):
             "seed": seed,
             "variation": index,
             "model": {"name": self.card.name, "family": self.card.family, "weights": self.card.weights,
-                      "weight_hash": self.weight_hash()},
+                      "weight_hash": self.weight_hash(),
+                      **({"adapters": [dict(a) for a in self.adapters]} if self.adapters else {})},
             "sample_rate": self.sample_rate,
             "channels": self.channels,
             "versions": versions,

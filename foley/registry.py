@@ -157,14 +157,37 @@ def show_licence(card: ModelCard) -> None:
     print(f"note: {card.name}: {kind}, licence {card.licence} — see {card.url}", file=sys.stderr)
 
 
-def load(name_or_path: str = "starter", **kwargs) -> Generator:
+def _lora_list(lora) -> list[tuple[str, float]]:
+    """``lora=`` of :func:`load`: a folder, or a list of folders and (folder, scale) pairs."""
+    if lora is None:
+        return []
+    items = [lora] if isinstance(lora, (str, os.PathLike)) else list(lora)
+    out = []
+    for it in items:
+        ref, scale = (it, 1.0) if isinstance(it, (str, os.PathLike)) else tuple(it)
+        out.append((os.fspath(ref), float(scale)))
+    return out
+
+
+def load(name_or_path: str = "starter", lora=None, **kwargs) -> Generator:
     """Load a generator by registry name or folder. kwargs go to the family's ``from_folder``.
 
+    ``lora``: LoRA adapters merged into the weights at load (``"models/my-sounds"`` or ``[(folder, scale), ...]``);
+    the name may carry them too: ``"starter+my-sounds@0.8"`` (see :mod:`foley.adapters`).
     Codec (EnCodec, DAC) and CLAP names load their own object types (``encode``/``decode``, ``embed``).
     """
     if not isinstance(name_or_path, (str, os.PathLike)) or not str(name_or_path).strip():
         raise ModelError(f"load() takes a model name or folder, e.g. foley.load('starter'), got "
                          f"{type(name_or_path).__name__} {name_or_path!r:.40}; see `foley models list`")
+    from . import adapters as _adapters
+
+    base, extra = _adapters.split_spec(os.fspath(name_or_path))
+    extra += _lora_list(lora)
+    if extra:
+        gen = load(base, **kwargs)
+        _adapters.apply(gen, extra, base)
+        gen.card = replace(gen.card, name=_adapters.join_spec(gen.card.name, extra))
+        return gen
     name_or_path = os.fspath(name_or_path)
     folder, card = resolve(name_or_path, download=True)
     gen_cls = _family(folder, card).generator_class()
@@ -193,6 +216,14 @@ def describe(name_or_path: str) -> tuple[ModelCard | None, Capabilities | None]:
     """A model's card and capabilities without loading its weights (None, None when its family must load the
     model to know them, as for a public layout in a local folder). Never downloads."""
     name = os.fspath(name_or_path)
+    from . import adapters as _adapters
+
+    base, extra = _adapters.split_spec(name)
+    if extra:  # adapters change weights, not what the model accepts: the base's card under the whole name
+        for ref, _ in extra:
+            _adapters.read_card(_adapters.locate(ref))
+        card, caps = describe(base)
+        return (replace(card, name=name) if card is not None else None), caps
     card = card_for(name)  # a registered model: its card is enough (nothing is located or downloaded)
     folder = None
     if card is None or card.sample_rate == 0:

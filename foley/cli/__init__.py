@@ -35,8 +35,8 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show the traceback 
 
 def _register() -> None:
     # Each sub-module adds its commands to `app`; none of them may import torch at module level.
-    for name in ("data", "generate", "train", "train_lm", "clap", "eval", "codec", "models", "serve", "study",
-                 "token"):
+    for name in ("data", "generate", "train", "train_lm", "train_finetune", "clap", "eval", "codec", "models", "serve",
+                 "study", "token"):
         try:
             __import__(f"{__name__}.{name}")
         except ModuleNotFoundError as e:

@@ -75,6 +75,9 @@ def generate(
                                    "maximum when shorter)."),
     output: Path = typer.Option(None, "--output", "-o", help="Output file (numbered when several)."),
     model: str = typer.Option("starter", "--model", "-m", help="Model name or folder (foley models list)."),
+    lora: list[str] = typer.Option([], "--lora", help="A LoRA adapter folder (foley train finetune --lora) merged "
+                                   "into the model; repeat to mix several."),
+    lora_scale: list[float] = typer.Option([], "--lora-scale", help="Strength of each --lora, in order (default 1)."),
     seed: int = typer.Option(None, "--seed", help="Random seed; same request + seed = same sound."),
     steps: int = typer.Option(None, "--steps", help="Denoising steps (model default if unset)."),
     guidance: float = typer.Option(None, "--guidance", "-g", help="Classifier-free guidance scale."),
@@ -110,6 +113,7 @@ def generate(
     """Generate sounds from text. Writes audio plus a sidecar JSON with every parameter and the seed."""
     from ..request import make_request
 
+    model = _with_lora(model, lora, lora_scale)
     if stream_:
         if batch_file is not None or variations != 1 or steps is not None or scheduler is not None or plot \
                 or best_of != 1:
@@ -204,6 +208,17 @@ def _check_vocoder(name: str) -> None:
         raise RequestError(f"unknown vocoder '{name}'; choose one of {', '.join(VOCODERS)}")
 
 
+
+
+def _with_lora(model: str, lora: list[str], scales: list[float]) -> str:
+    """``-m starter --lora A --lora-scale 0.8 --lora B`` -> ``starter+A@0.8+B`` (the adapters' name form)."""
+    if not lora and not scales:
+        return model
+    if len(scales) > len(lora):
+        raise RequestError(f"{len(scales)} --lora-scale value(s) for {len(lora)} --lora adapter(s)")
+    from ..adapters import join_spec, locate
+
+    return join_spec(model, [(str(locate(a)), scales[i] if i < len(scales) else 1.0) for i, a in enumerate(lora)])
 
 
 def _default_duration(model: str) -> float:

@@ -61,6 +61,14 @@ def _rows() -> list[dict]:
                      "sample_rate": card.sample_rate, "channels": card.channels, "max_duration": card.max_duration,
                      "licence": card.licence, "status": status, "path": str(folder) if folder else None,
                      "size": size})
+    from ..adapters import found
+
+    for folder, ad in found():  # LoRA adapters under models/: loaded as BASE+ADAPTER
+        base = ad["base"]
+        rows.append({"name": f"{base.get('name')}+{folder.name}", "family": base.get("family"), "tasks": [],
+                     "sample_rate": None, "channels": None, "max_duration": None,
+                     "licence": f"adapter (data: {ad.get('licence', 'unknown')})", "status": "adapter",
+                     "path": str(folder), "size": _size(hub.folder_bytes(folder))})
     for name, entry in hub.read_index().items():
         if name not in CARDS:
             ok = Path(entry.get("path", "")).is_dir()

@@ -84,7 +84,12 @@ class Settings:
 def parse_models(specs: list[str] | None) -> dict[str, str]:
     """``["starter", "mine=/path/to/folder"]`` -> ``{"starter": "starter", "mine": "/path/to/folder"}``."""
     out: dict[str, str] = {}
-    for spec in specs or ["starter", "starter-lm"]:
+    if not specs:  # the shipped models and every LoRA adapter under models/ (as BASE+ADAPTER)
+        from ..adapters import found
+
+        specs = ["starter", "starter-lm"] + [f"{c['base'].get('name')}+{f.name}" for f, c in found()
+                                             if "/" not in str(c["base"].get("name"))]
+    for spec in specs:
         alias, sep, target = spec.partition("=")
         alias, target = alias.strip(), (target.strip() if sep else spec.strip())
         if not alias or not target:

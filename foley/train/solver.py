@@ -17,7 +17,9 @@ Audiocraft-style: a subclass says *what* to train (:meth:`Solver.build`: model, 
   EMA, optimiser, schedule, every process's RNG (torch, python, numpy, the solver's own) and the sampler's
   epoch and offset; a resumed run's losses equal the uninterrupted run's, and log records past the
   checkpoint's step are dropped on resume, so ``log.jsonl`` never holds a step twice;
-- ``[train] max_minutes``: stop at a step boundary after that much wall time, validating, saving and exporting.
+- ``[train] max_minutes``: stop at a step boundary after that much wall time, validating, saving and exporting;
+  :meth:`Solver.should_stop` (asked after each validation) ends a stage early the same way (early stopping);
+  ``[train] preview_minutes``: a preview every N minutes of wall time (besides ``preview_every`` steps).
 
 Only the main process writes logs, checkpoints, previews and exports.
 """
@@ -299,6 +301,11 @@ class Solver:
     def begin(self) -> None:
         """Runs once before the loop (fresh or resumed: ``self.step`` says which), after :meth:`build`."""
 
+    def should_stop(self) -> str | None:
+        """Asked on the main process after each validation: a reason to end the stage now (early stopping; the
+        stage then saves and exports as at its last step), else None."""
+        return None
+
     # --- helpers for subclasses ----------------------------------------------------------------------
     @contextlib.contextmanager
     def ema_weights(self):
@@ -489,9 +496,11 @@ class Solver:
         t = self.train_settings
         log_every, valid_every = int(t.get("log_every", 50)), int(t.get("valid_every", 500))
         save_every, preview_every = int(t.get("save_every", 250)), int(t.get("preview_every") or 0)
+        preview_minutes = float(t.get("preview_minutes") or 0)  # also (or instead) a preview every N minutes
         bar = progress(self.steps, self.step, self.stage)
         bar.disable = not self.is_main
         t0, step0 = time.time(), self.step
+        t_preview = t0
         max_minutes = t.get("max_minutes")
         while self.step < self.steps:
             with self.accelerator.autocast():
@@ -510,6 +519,7 @@ class Solver:
                 bar.set_postfix({k: f"{v:.4f}" for k, v in record.items() if k != "lr"})
                 self.log({"step": self.step, **record,
                           "steps_per_s": (self.step - step0) / max(1e-9, time.time() - t0)})
+            stop = None
             if self.step % valid_every == 0 or last:
                 if self.is_main:
                     with self.ema_weights():
@@ -519,17 +529,34 @@ class Solver:
                         if any(isinstance(v, float) for v in metrics.values()):
                             bar.write(f"step {self.step}: " + ", ".join(
                                 f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, float)))
+                    stop = self.should_stop()
+                stop = self._shared(stop)
                 self.accelerator.wait_for_everyone()
-            if self.step % save_every == 0 or last:
+            if self.step % save_every == 0 or last or stop:
                 self._save()
-            if preview_every and self.step % preview_every == 0:
+            due = preview_minutes and self._shared(time.time() - t_preview > 60 * preview_minutes)
+            if preview_every and self.step % preview_every == 0 or due:
                 if self.is_main:
                     self.preview(self.step)
+                t_preview = time.time()
                 self.accelerator.wait_for_everyone()
+            if stop and self.step < self.steps:
+                bar.write(f"stopping at step {self.step}: {stop}")
+                break
             if last and self.step < self.steps:
                 bar.write(f"stopping at step {self.step}: [train] max_minutes = {max_minutes} reached")
                 break
         bar.close()
+
+    def _shared(self, value):
+        """The main process's ``value``, in every process."""
+        if self.accelerator.num_processes > 1:
+            from accelerate.utils import broadcast_object_list
+
+            box = [value]
+            broadcast_object_list(box)
+            return box[0]
+        return value
 
     def _over(self, t0: float, minutes: float) -> bool:
         """The wall-time limit is reached (the main process decides, so every process stops at the same step)."""

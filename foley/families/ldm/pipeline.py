@@ -50,7 +50,12 @@ class LDMGenerator(Generator):
         return cls(model, card)
 
     def weight_hash(self) -> str:
-        return self.model.weights_hash
+        from ...adapters import weight_tag
+
+        return weight_tag(self.model.weights_hash, self.adapters)
+
+    def lora_target(self):
+        return self.model.unet
 
     @classmethod
     def capabilities_for(cls, card: ModelCard) -> Capabilities:

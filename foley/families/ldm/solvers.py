@@ -27,7 +27,7 @@ class UNetSolver(Solver):
                 "batch_size": 16, "cfg_dropout": 0.1, "min_snr_gamma": 5.0}
 
     def build(self) -> None:
-        from diffusers import DDPMScheduler, UNet2DConditionModel
+        from diffusers import DDPMScheduler
 
         from ...text import get_text_encoder
 
@@ -41,19 +41,27 @@ class UNetSolver(Solver):
         if self.clap is not None and self.lat.get("clap") != self.clap.sha256:
             raise FoleyError(f"{out / 'latents'}: encoded without this foley-clap's audio embeddings; delete the "
                              "folder and run the latents stage again")
-        c, h, w = self.lat["mean"].shape[1:]
-        self.model = T._build("unet", UNet2DConditionModel,
-                              default_unet_config(c, h, self.text.dim, {**r, "latent_frames": w},
-                                                  global_dim=self.clap.dim if self.clap is not None else None))
+        self.model = self.new_unet(*self.lat["mean"].shape[1:])
+        self.noise_sched = DDPMScheduler.from_config(T.noise_scheduler_config(self.recipe))
+        self.alphas = self.noise_sched.alphas_cumprod
+        self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=r["lr"],
+                                           weight_decay=r["weight_decay"])
+        self.scheduler = warmup_cosine(self.optimizer, int(r["warmup"]), self.steps)
+        self.data = range(self.lat["mean"].shape[0])  # batches are latent indices
+
+    def new_unet(self, c: int, h: int, w: int):
+        """The UNet to train on latents [c, h, w]: the recipe's architecture, fresh or warm-started (``init``)."""
+        from diffusers import UNet2DConditionModel
+
+        r = self.settings
+        unet = T._build("unet", UNet2DConditionModel,
+                        default_unet_config(c, h, self.text.dim, {**r, "latent_frames": w},
+                                            global_dim=self.clap.dim if self.clap is not None else None))
         if r.get("init") and not self.ckpt.exists():
             # a new global condition (sentence vector -> foley-clap) starts its projection afresh
             fresh = ("class_embedding.",) if self.clap is not None else ()
-            T._warm_start(self.model, "UNet2DConditionModel", Path(r["init"]) / "unet", "unet", skip=fresh)
-        self.noise_sched = DDPMScheduler.from_config(T.noise_scheduler_config(self.recipe))
-        self.alphas = self.noise_sched.alphas_cumprod
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=r["lr"], weight_decay=r["weight_decay"])
-        self.scheduler = warmup_cosine(self.optimizer, int(r["warmup"]), self.steps)
-        self.data = range(self.lat["mean"].shape[0])  # batches are latent indices
+            T._warm_start(unet, "UNet2DConditionModel", Path(r["init"]) / "unet", "unet", skip=fresh)
+        return unet
 
     def train_step(self, idx: torch.Tensor) -> dict:
         idx = idx.cpu()

@@ -13,5 +13,6 @@ from ...family import Family
 
 FAMILY = Family(
     name="lm", generator="foley.families.lm.pipeline:LMGenerator", train="foley.families.lm.train:train_lm",
+    finetune="foley.families.lm.finetune:finetune_lm",
     stages=("tokens", "lm", "export"), recipe="recipes/starter-lm.toml",
     description="token language model over neural-codec tokens (MusicGen style); streams")

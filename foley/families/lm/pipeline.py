@@ -77,7 +77,12 @@ class LMGenerator(Generator):
         return cls(lm, card, {"top_k": top_k, "top_p": top_p, "temperature": temperature})
 
     def weight_hash(self) -> str:
-        return self.lm.weight_hash()
+        from ...adapters import weight_tag
+
+        return weight_tag(self.lm.weight_hash(), self.adapters)
+
+    def lora_target(self):
+        return self.lm.decoder
 
     @classmethod
     def capabilities_for(cls, card: ModelCard) -> Capabilities:

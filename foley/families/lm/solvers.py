@@ -43,13 +43,18 @@ class LMSolver(Solver):
         codec = load_folder(T.codec_folder(self.recipe))
         self.channels = int(r["channels"])
         self.text = get_text_encoder(str(r.get("text_encoder", MINILM)))
-        decoder = new_decoder(codec, self.channels, {**r, "n_q": self.toks["codes"].shape[1] // self.channels})
-        projection = torch.nn.Linear(self.text.dim, decoder.config.hidden_size)
-        self.model = LMModule({"decoder": decoder, "projection": projection})
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=float(r["lr"]), betas=(0.9, 0.95),
-                                           weight_decay=float(r["weight_decay"]))
+        self.model = self.new_module(codec)
+        self.optimizer = torch.optim.AdamW([p for p in self.model.parameters() if p.requires_grad], lr=float(r["lr"]),
+                                           betas=(0.9, 0.95), weight_decay=float(r["weight_decay"]))
         self.scheduler = warmup_cosine(self.optimizer, int(r["warmup"]), self.steps)
         self.data = range(self.toks["codes"].shape[0])  # batches are window indices
+
+    def new_module(self, codec) -> LMModule:
+        """The decoder and text projection to train: fresh, of the recipe's size."""
+        n_q = self.toks["codes"].shape[1] // self.channels
+        decoder = new_decoder(codec, self.channels, {**self.settings, "n_q": n_q})
+        projection = torch.nn.Linear(self.text.dim, decoder.config.hidden_size)
+        return LMModule({"decoder": decoder, "projection": projection})
 
     def train_step(self, idx: torch.Tensor) -> dict:
         idx = idx.cpu().tolist()
