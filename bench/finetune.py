@@ -1,0 +1,261 @@
+"""Fine-tuning measured (issue 17): base vs LoRA vs full on a demonstration set the starter never heard.
+
+    python bench/finetune.py build -o corpora/gm-sfx --minutes 60          # the demonstration set (fluidsynth)
+    python bench/finetune.py run --data corpora/gm-sfx --base starter --budget 20 \
+        --general corpora/synth/manifest.jsonl -o runs/finetune-bench
+
+``build`` renders General-MIDI programs that the music corpus (foley/data/music/instruments.py) never uses — the
+GM "sound effects" and ethnic/FX banks (seashore, bird tweet, telephone ring, helicopter, applause, gunshot,
+breath noise, fret noise, reverse cymbal, taiko, woodblock, agogo, koto, bagpipe, goblins, sci-fi ...) — as short
+phrases of random notes, ``--minutes`` of 4 s clips, one description per program (16 distinct descriptions, as
+the thesis's 22 food sounds), written as a folder of wavs + manifest.jsonl.
+
+``run`` (the lead's measurement; on 2 idle cores about 2 x budget + 25 min for the evaluations):
+1. fine-tunes ``--base`` twice on the set (``foley train finetune``: LoRA rank 8, then full), each within
+   ``--budget`` minutes, with the same held-out split (10 %, held out by the fine-tuning itself);
+2. time to the first measurable gain: the first validation whose held-out loss is 2 % under the first one
+   (steps and minutes from the run's log), and to the best (convergence);
+3. for base, LoRA and full: one sound per held-out clip from its description, then held-out FD
+   (``foley eval``: log-mel and foley-encoder Fréchet distances to the held-out clips) and foley-clap top-1 among
+   the set's descriptions (``FoleyClap.similarity``);
+4. forgetting: FD to ``--general`` held-out clips (the deterministic validation split, as bench/heldout_eval.py)
+   and ``foley eval control`` for each model (goal: within 10 % of the base);
+5. adapter size (goal <= 2 MB at rank 8). Results: ``<out>/results.json`` and ``results.md``.
+
+Generation speed with an adapter is unchanged by construction (adapters are merged into the weights at load:
+the UNet/decoder is the plain network again); ``--speed`` times 3 generations each to show it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# General-MIDI programs the music corpus never renders, with the description of the demonstration set
+PROGRAMS = {
+    122: "waves breaking on a seashore", 123: "birds tweeting", 124: "an old telephone ringing",
+    125: "a helicopter passing", 126: "a crowd applauding", 127: "gunshots", 121: "breathy noise bursts",
+    120: "guitar fret squeaks", 119: "a reversed cymbal swell", 116: "taiko drum hits", 115: "woodblock knocks",
+    113: "agogo bell hits", 107: "koto plucks", 109: "a bagpipe drone", 101: "eerie goblin synth voices",
+    103: "sci-fi synth effects",
+}
+
+
+def build(out: Path, minutes: float, seconds: float, seed: int) -> Path:
+    """Render the demonstration set: phrases of 2-6 notes per clip of one GM program, stereo 16 kHz."""
+    import numpy as np
+
+    from foley.audio import Audio
+    from foley.data.manifest import write_manifest
+    from foley.data.music.render import find_fluidsynth, find_soundfont, require_mido
+
+    mido, exe, sf2 = require_mido(), find_fluidsynth(), find_soundfont(None)
+    n = int(round(minutes * 60 / seconds))
+    rng = np.random.default_rng(seed)
+    rows, progs = [], list(PROGRAMS)
+    out.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        prog = progs[i % len(progs)]
+        path = out / f"{prog:03d}_{i:05d}.wav"
+        if not path.exists():
+            mid = mido.MidiFile(ticks_per_beat=480)
+            tr = mido.MidiTrack()
+            mid.tracks.append(tr)
+            tr.append(mido.Message("program_change", program=prog, channel=0, time=0))
+            tr.append(mido.Message("control_change", control=10, value=int(rng.integers(24, 104)), channel=0))
+            k = int(rng.integers(2, 7))
+            beat = seconds * 2 / (k + 1)  # 120 bpm: 2 beats per second
+            for _ in range(k):
+                note, vel = int(rng.integers(40, 84)), int(rng.integers(60, 120))
+                on = int(480 * beat * rng.uniform(0.3, 0.9))
+                tr.append(mido.Message("note_on", note=note, velocity=vel, channel=0, time=int(rng.integers(0, 120))))
+                tr.append(mido.Message("note_off", note=note, velocity=0, channel=0, time=on))
+            tmp_mid, tmp_wav = out / f".{i}.mid", out / f".{i}.wav"
+            mid.save(str(tmp_mid))
+            subprocess.run([exe, "-ni", "-q", "-F", str(tmp_wav), "-T", "wav", "-O", "float", "-r", "16000",
+                            "-g", "0.6", str(sf2), str(tmp_mid)], check=True, capture_output=True,
+                           stdin=subprocess.DEVNULL)
+            a = Audio.load(tmp_wav).to_stereo().pad_or_trim(int(seconds * 16000)).normalize_loudness(-20.0)
+            a.save(path)
+            tmp_mid.unlink()
+            tmp_wav.unlink()
+        rows.append({"path": path.name, "duration": seconds, "sample_rate": 16000, "channels": 2,
+                     "description": PROGRAMS[prog], "keywords": [f"gm{prog}"]})
+    return write_manifest(out / "manifest.jsonl", rows)
+
+
+def _report_fd(report: Path) -> dict:
+    """The Fréchet distances of a `foley eval` report (every key starting with fd_)."""
+    data = json.loads((report / "report.json").read_text())
+    found = {}
+
+    def walk(d):
+        if isinstance(d, dict):
+            for k, v in d.items():
+                if k.startswith("fd_") and isinstance(v, (int, float)):
+                    found[k] = v
+                elif k.startswith("fd_") and isinstance(v, dict) and isinstance(v.get("value"), (int, float)):
+                    found[k] = v["value"]
+                else:
+                    walk(v)
+
+    walk(data)
+    return found
+
+
+def _generate_and_fd(model: str, clips, out: Path, duration: float) -> tuple[dict, list]:
+    import foley
+    from foley.data.manifest import write_manifest
+
+    gen = foley.load(model)
+    rows, ref, audios = [], [], []
+    for i, c in enumerate(clips):
+        a = gen.generate(c.description, duration=duration, seed=i)[0]
+        audios.append(a)
+        rows.append({"id": f"{i:04d}", "path": a.save(out / "generated" / f"{i:04d}.wav").name,
+                     "duration": a.duration, "sample_rate": a.sample_rate, "description": c.description})
+        ref.append({**c.to_json(), "id": f"{i:04d}"})
+    write_manifest(out / "generated" / "manifest.jsonl", rows)
+    write_manifest(out / "reference.jsonl", ref)
+    subprocess.run([sys.executable, "-m", "foley", "eval", "--generated", str(out / "generated" / "manifest.jsonl"),
+                    "--reference", str(out / "reference.jsonl"), "--clip-seconds", str(duration), "-o",
+                    str(out / "report")], check=True)
+    return _report_fd(out / "report"), audios
+
+
+def _gain(run: Path) -> dict:
+    """Time (steps, minutes) to the first held-out loss 2 % under the first validation, and to the best."""
+    log = [json.loads(x) for x in (run / "finetune" / "log.jsonl").read_text().splitlines() if x.strip()]
+    valid = [r for r in log if "valid_loss" in r]
+    speed = [r["steps_per_s"] for r in log if "steps_per_s" in r]
+    sps = speed[-1] if speed else float("nan")
+    first = valid[0]["valid_loss"] if valid else None
+    gain = next((r for r in valid if first is not None and r["valid_loss"] < 0.98 * first), None)
+    best = min(valid, key=lambda r: r["valid_loss"]) if valid else None
+    return {"first_heldout_loss": first, "steps_per_s": sps,
+            "gain_step": gain and gain["step"], "gain_minutes": gain and round(gain["step"] / sps / 60, 2),
+            "best_step": best and best["step"], "best_minutes": best and round(best["step"] / sps / 60, 2),
+            "best_heldout_loss": best and best["valid_loss"]}
+
+
+def run(args) -> None:
+    from foley.data.dataset import select_split
+    from foley.data.manifest import read_manifest
+    from foley.train.finetune import heldout_split, read_user_data
+
+    out = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    data = args.data / "manifest.jsonl" if args.data.is_dir() else args.data
+    clips = read_manifest(data)
+    for c in clips:
+        c.path = str(c.resolved_path(data.parent).resolve())
+    _, threshold = heldout_split(clips)
+    held = select_split(clips, "valid", threshold)  # the clips the fine-tunes hold out
+    descriptions = sorted({c.description for c in clips})
+    user = read_user_data(data, out)
+    results = {"data": {"clips": len(clips), "heldout": len(held), "descriptions": len(descriptions),
+                        "minutes": round(user.minutes, 1)}, "budget_minutes": args.budget, "models": {}}
+    from foley.registry import family_of, resolve
+    from foley.train.finetune import finetune
+
+    base_folder, card = resolve(args.base)
+    family = card.family if card else family_of(base_folder)
+    base_name = card.name if card else str(base_folder)
+    models = {"base": base_name}
+    for kind, lora in (("lora", args.rank), ("full", None)):
+        dest = out / f"model-{kind}"
+        t0 = time.time()
+        if not dest.exists():
+            finetune(base_folder, base_name, family, data, dest, run=out / f"run-{kind}", lora=lora,
+                     minutes=args.budget, patience=args.patience, preview_minutes=5.0)
+        results["models"][kind] = {"train_wall_minutes": round((time.time() - t0) / 60, 2),
+                                   **_gain(out / f"run-{kind}")}
+        models[kind] = f"{base_name}+{dest.resolve()}" if lora else str(dest)
+    adapter = out / "model-lora" / "adapter_model.safetensors"
+    results["adapter_bytes"] = adapter.stat().st_size
+
+    from foley.clap import load_clap
+
+    clap = load_clap()
+    general = []
+    if args.general:
+        for m in args.general:
+            for c in select_split(read_manifest(m), "valid", 0.03):
+                c = c.model_copy()
+                c.path = str(c.resolved_path(Path(m).parent).resolve())
+                general.append(c)
+        general = general[::max(1, len(general) // args.n_general)][:args.n_general]
+    for kind, model in models.items():
+        r = results["models"].setdefault(kind, {})
+        r["model"] = model
+        fd, audios = _generate_and_fd(model, held, out / "eval" / kind / "user", args.duration)
+        r["user_fd"] = fd
+        sim = clap.similarity(audios, descriptions)
+        truth = [descriptions.index(c.description) for c in held]
+        r["clap_top1"] = float((sim.argmax(1) == truth).mean())
+        if general:
+            r["general_fd"], _ = _generate_and_fd(model, general, out / "eval" / kind / "general", args.duration)
+        if not args.no_control:
+            subprocess.run([sys.executable, "-m", "foley", "eval", "control", "--model", model, "-o",
+                            str(out / "eval" / kind / "control")], check=True)
+            r["control"] = str(out / "eval" / kind / "control" / "control.json")
+        if args.speed:
+            import foley
+
+            gen = foley.load(model)
+            gen.generate("warm up", duration=args.duration, seed=0)
+            t = time.time()
+            for s in range(3):
+                gen.generate(held[0].description, duration=args.duration, seed=s)
+            r["seconds_per_sound"] = round((time.time() - t) / 3, 3)
+    (out / "results.json").write_text(json.dumps(results, indent=1))
+    lines = [f"# Fine-tuning bench: {base_name} on {args.data}", "",
+             f"{results['data']}; budget {args.budget} min; adapter {results['adapter_bytes'] / 1e6:.2f} MB", "",
+             "| model | held-out FD (user) | CLAP top-1 | general FD | gain at (min) | best at (min) |",
+             "|---|---|---|---|---|---|"]
+    for kind in ("base", "lora", "full"):
+        r = results["models"][kind]
+        fd = {k: round(v, 2) for k, v in r.get("user_fd", {}).items() if not k.startswith("fd_inf")}
+        gfd = {k: round(v, 2) for k, v in r.get("general_fd", {}).items() if not k.startswith("fd_inf")}
+        lines.append(f"| {kind} | {fd} | {r.get('clap_top1', float('nan')):.2f} | {gfd or '-'} | "
+                     f"{r.get('gain_minutes', '-')} | {r.get('best_minutes', '-')} |")
+    (out / "results.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build")
+    b.add_argument("-o", "--out", type=Path, default=Path("corpora/gm-sfx"))
+    b.add_argument("--minutes", type=float, default=60.0)
+    b.add_argument("--seconds", type=float, default=4.0)
+    b.add_argument("--seed", type=int, default=0)
+    r = sub.add_parser("run")
+    r.add_argument("--data", type=Path, default=Path("corpora/gm-sfx"))
+    r.add_argument("--base", default="starter")
+    r.add_argument("--budget", type=float, default=20.0, help="minutes per fine-tune")
+    r.add_argument("--rank", type=int, default=8)
+    r.add_argument("--patience", type=int, default=4)
+    r.add_argument("--general", action="append", help="general held-out set (manifests) for forgetting")
+    r.add_argument("--n-general", type=int, default=48)
+    r.add_argument("--duration", type=float, default=4.0)
+    r.add_argument("--no-control", action="store_true")
+    r.add_argument("--speed", action="store_true")
+    r.add_argument("-o", "--out", type=Path, default=Path("runs/finetune-bench"))
+    args = ap.parse_args()
+    if args.cmd == "build":
+        print(build(args.out, args.minutes, args.seconds, args.seed))
+    else:
+        run(args)
+
+
+if __name__ == "__main__":
+    main()
