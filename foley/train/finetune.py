@@ -168,7 +168,7 @@ def staging(dest: Path) -> Path:
 
 def reconstruction_line(user_db: float, ref_db: float | None, what: str, ref_what: str) -> str:
     """"your sounds reconstruct at X dB; the base's reference at Y dB", and a warning when X is much worse."""
-    line = f"reconstruction through the base {what}: your sounds {user_db:.1f} dB"
+    line = f"reconstruction through the base {what} (log-mel SNR): your sounds {user_db:.1f} dB"
     if ref_db is None:
         return line
     line += f"; {ref_what} {ref_db:.1f} dB"

@@ -179,7 +179,7 @@ def finetune_ldm(user: F.UserData, base: Path, base_name: str, run: Path, opts: 
                             "the CLAP audio-embedding path does not apply (this base is conditioned on MiniLM "
                             "sentence vectors, not foley-clap), so the names are the captions"))
     x, y = reconstruction(base, user.manifest, user.valid_fraction)
-    line = F.reconstruction_line(x, y, "VAE (log-mel SNR)", "the procedural synth corpus the starters learnt")
+    line = F.reconstruction_line(x, y, "VAE", "the procedural synth corpus the starters learnt")
     say(line)
     recipe["card"] = {"name": Path(opts["dest"]).name, "path": str(opts["dest"]),
                       "base": F.base_entry(base, "ldm", base_name),

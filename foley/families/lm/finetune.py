@@ -149,7 +149,7 @@ def finetune_lm(user: F.UserData, base: Path, base_name: str, run: Path, opts: d
     opts = F.settle(user, opts, LR, say)
     recipe = recipe_for(base, base_name, user, opts)
     x, y = reconstruction(base, user.manifest, user.valid_fraction, recipe["lm"]["n_q"])
-    line = F.reconstruction_line(x, y, "codec (log-mel SNR)", "the procedural synth corpus the starters learnt")
+    line = F.reconstruction_line(x, y, "codec", "the procedural synth corpus the starters learnt")
     say(line)
     recipe["card"] = {"name": Path(opts["dest"]).name, "path": str(opts["dest"]),
                       "base": F.base_entry(base, "lm", base_name),
