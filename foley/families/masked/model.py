@@ -81,15 +81,26 @@ class MaskedTransformer(nn.Module):
         pad = torch.cat([torch.zeros(b, 1, dtype=torch.bool, device=mask.device), mask == 0], dim=1)
         return mem, pad
 
-    def forward(self, codes: torch.Tensor, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        b, k, f = codes.shape
+    def hidden(self, codes: torch.Tensor, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """The body's output [B, F, d] for codes [B, K, F]."""
+        f = codes.shape[-1]
         if f > self.max_frames:
             raise ModelError(f"{f} frames are over the transformer's {self.max_frames} positions")
         x = self.embed(codes + self.offsets[:, None]).sum(1)                      # [B, F, d]
         x = x + self.positions(torch.arange(f, device=codes.device))[None]
         mem, pad = self.memory(states, mask)
-        h = self.body(x, mem, memory_key_padding_mask=pad)
+        return self.body(x, mem, memory_key_padding_mask=pad)
+
+    def forward(self, codes: torch.Tensor, states: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        b, k, f = codes.shape
+        h = self.hidden(codes, states, mask)
         return self.head(h).view(b, f, k, self.vocab).transpose(1, 2)            # [B, K, F, V]
+
+    def row_logits(self, h: torch.Tensor, row: int, frames: torch.Tensor) -> torch.Tensor:
+        """Logits [B, n, V] of token row ``row`` at ``frames`` [n] only (sampling skips the known tokens)."""
+        v = self.vocab
+        return torch.nn.functional.linear(h[:, frames], self.head.weight[row * v:(row + 1) * v],
+                                          self.head.bias[row * v:(row + 1) * v])
 
 
 @dataclass

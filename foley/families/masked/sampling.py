@@ -50,19 +50,26 @@ def maskgit(net, codes: torch.Tensor, known: torch.Tensor, states: torch.Tensor,
             if on_pass is not None:
                 on_pass(i, steps)
             continue
-        inp = x[None].expand(2 if guided else 1, -1, -1)
-        logits = net(inp, states if guided else states[:1], mask if guided else mask[:1]).float()
-        logits = logits[1] + guidance * (logits[0] - logits[1]) if guided else logits[0]      # [K, F, V]
-        logp = torch.log_softmax(logits, dim=-1)
-        z = logits / temperature
-        if 0 < top_k < vocab:
-            kth = torch.topk(z, top_k, dim=-1).values[..., -1:]
-            z = z.masked_fill(z < kth, -math.inf)
-        noise = gumbel((n_q, 1, f, vocab), g).expand(n_q, channels, f, vocab).reshape(k, f, vocab)
-        sampled = torch.argmax(z + noise, dim=-1)                                            # [K, F]
-        score = logp.gather(-1, sampled[..., None])[..., 0]
+        h = net.hidden(x[None].expand(2 if guided else 1, -1, -1), states if guided else states[:1],
+                       mask if guided else mask[:1])
+        sampled = torch.zeros(k, f, dtype=torch.long)
+        score = torch.full((k, f), math.inf)
+        noise = gumbel((n_q, f, vocab), g)              # shared by the channels of a codebook (stereo coupling)
+        for row in range(k):  # only the masked tokens are scored: the head and the draw skip the known ones
+            frames = torch.nonzero(masked[row]).flatten()
+            if not frames.numel():
+                continue
+            logits = net.row_logits(h, row, frames).float()
+            logits = logits[1] + guidance * (logits[0] - logits[1]) if guided else logits[0]      # [n, V]
+            logp = torch.log_softmax(logits, dim=-1)
+            z = logits / temperature
+            if 0 < top_k < vocab:
+                kth = torch.kthvalue(z, vocab - top_k + 1, dim=-1, keepdim=True).values  # = topk's last, faster
+                z = z.masked_fill(z < kth, -math.inf)
+            draw = torch.argmax(z + noise[row // channels, frames], dim=-1)
+            sampled[row, frames] = draw
+            score[row, frames] = logp.gather(-1, draw[:, None])[:, 0]
         score = score + choice * (1 - i / steps) * gumbel((k, f), g)
-        score = torch.where(masked, score, torch.full_like(score, math.inf))
         score = score.view(n_q, channels, f).cummin(dim=0).values.view(k, f) - level       # RVQ order
         keep_masked = math.floor(total * math.cos(math.pi / 2 * i / steps)) if i < steps else 0
         fix = int(masked.sum()) - keep_masked
