@@ -137,7 +137,9 @@ def main() -> None:
         report = evaluate(gen_manifest, ref, metrics).report
         scores[key] = {k: (v.get("value"), v.get("status")) for k, v in report["metrics"].items()
                        if k.startswith(("fd_", "kid_"))}
-        scores[key]["diversity_ratio"] = (report["metrics"]["diversity"].get("ratio"), "ok")
+        d = report["metrics"]["diversity"]
+        scores[key]["diversity_ratio"] = (d.get("ratio"), d.get("status", "missing") if d.get("ratio") is None
+                                          else "ok")
 
     lines = [f"One-shot prompts ({len(PROMPTS)}): {', '.join(PROMPTS)}; {args.threads} threads; "
              f"{len(ids)} held-out one-shots from `{args.run}/clips/valid.pt`.", "",

@@ -261,7 +261,7 @@ class WaveGANSolver(Solver):
 
     def validate(self) -> dict:
         """Spectral-envelope distance on held-out one-shots: mean |log-mel spectrum (time-averaged) of the sound made
-        from a clip's first caption (seed = its index) - that of the clip|, in dB; and the generated RMS (dBFS)."""
+        from a clip's first caption (seed = its index) - that of the clip|, in dB; the generated and real RMS (dBFS)."""
         v, k = self.valid, min(int(self.settings["valid_items"]), self.valid["audio"].shape[0])
         if k == 0:
             return {}
@@ -273,7 +273,8 @@ class WaveGANSolver(Solver):
         real = v["audio"][:k].float() / 32767
         dist = (_mel_profile(fake, self.cfg.sample_rate) - _mel_profile(real, self.cfg.sample_rate)).abs().mean()
         rms = 10 * torch.log10(fake.pow(2).mean() + 1e-12)
-        return {"valid_envelope_db": float(dist), "valid_rms_dbfs": float(rms)}
+        real_rms = 10 * torch.log10(real.pow(2).mean() + 1e-12)
+        return {"valid_envelope_db": float(dist), "valid_rms_dbfs": float(rms), "valid_real_rms_dbfs": float(real_rms)}
 
     def preview(self, step: int) -> None:
         from ...audio import Audio
