@@ -102,10 +102,14 @@ def test_generate_exact_length_seeds_and_windows(gen):
 
 def test_steps_are_honoured_as_passes(gen):
     calls = []
-    gen.generate("a tone", duration=0.3, seed=0, steps=5, callback_on_step_end=lambda g, i, n, info: calls.append((i, n)))
+
+    def note(g, i, n, info):
+        calls.append((i, n))
+
+    gen.generate("a tone", duration=0.3, seed=0, steps=5, callback_on_step_end=note)
     assert calls == [(i, 5) for i in range(1, 6)]  # one window: one call per MaskGIT pass
     calls.clear()
-    gen.generate("a tone", duration=1.3, seed=0, steps=2, callback_on_step_end=lambda g, i, n, info: calls.append((i, n)))
+    gen.generate("a tone", duration=1.3, seed=0, steps=2, callback_on_step_end=note)
     n = calls[-1][1]
     assert n % 2 == 0 and n > 2 and [i for i, _ in calls] == list(range(1, n + 1))  # windows x passes
 
