@@ -109,6 +109,11 @@ def generate(
     interpolate: tuple[str, str] = typer.Option(None, "--interpolate", help="A B: -n sounds from A to B, both "
                                                 "ends included; each end a prompt (at --seed) or a seed of the "
                                                 "prompt (--interpolate 3 17). Models that interpolate only."),
+    quantize: str = typer.Option(None, "--quantize", help="int8: dynamic int8 Linear layers of the UNet and VAE "
+                                 "decoder (latent diffusion; docs/benchmarks.md has its speed and quality)."),
+    backend: str = typer.Option("torch", "--backend", help="torch, or onnx: the UNet in onnxruntime (exported "
+                                "once into the cache, or from --onnx-dir; pip install 'foley[onnx]')."),
+    onnx_dir: Path = typer.Option(None, "--onnx-dir", help="A folder written by `foley export onnx`."),
 ):
     """Generate sounds from text. Writes audio plus a sidecar JSON with every parameter and the seed."""
     from ..request import make_request
@@ -158,7 +163,9 @@ def generate(
     from .. import load
 
     options = {"vocoder": vocoder} if vocoder != "auto" else {}
-    gen = load(model, **options, **({"device": device} if device else {}))
+    accel = {k: v for k, v in (("quantize", quantize), ("onnx_dir", onnx_dir)) if v is not None}
+    accel.update({"backend": backend} if backend != "torch" or onnx_dir else {})
+    gen = load(model, **options, **accel, **({"device": device} if device else {}))
     wanted = sorted({id(todo[i][0]): todo[i][0] for i in pending}.values(), key=requests.index)
     with step_progress(gen, "generating"):
         audios = gen.generate(wanted)

@@ -21,6 +21,7 @@ from ...editing import (
     splice,
     window_seed,
 )
+from ...errors import ModelError
 from ...generator import EXTEND_SECONDS, Generator, ModelCard, card_from_config, read_foley_json, record_used
 from ...request import MAX_STEPS, GenerationRequest
 from .model import LatentAudioModel
@@ -34,11 +35,22 @@ class LDMGenerator(Generator):
 
     @classmethod
     def from_folder(cls, folder: str | Path, card: ModelCard | None = None, vocoder: str = "auto",
-                    device: str | None = None) -> LDMGenerator:
+                    device: str | None = None, quantize: str | None = None, backend: str = "torch",
+                    onnx_dir: str | Path | None = None) -> LDMGenerator:
+        """``quantize="int8"``: dynamic int8 Linear layers; ``backend="onnx"``: the UNet in onnxruntime, from
+        ``onnx_dir`` or exported once into the cache (:mod:`foley.families.ldm.accel`)."""
         from ...device import cpu_only
+        from . import accel
 
         cpu_only("latent-diffusion models of this family", device)  # FOLEY_DEVICE / --device: refused, not ignored
-        return cls.from_model(LatentAudioModel.from_folder(folder, vocoder=vocoder), folder, card)
+        if backend not in accel.BACKENDS:
+            raise ModelError(f"unknown backend '{backend}'; choose {', '.join(accel.BACKENDS)}")
+        if quantize is not None and backend == "onnx":
+            raise ModelError("choose one of --quantize int8 and --backend onnx")
+        model = accel.quantize(LatentAudioModel.from_folder(folder, vocoder=vocoder), quantize)
+        if backend == "onnx":
+            accel.use_onnx(model, onnx_dir)
+        return cls.from_model(model, folder, card)
 
     @classmethod
     def from_model(cls, model: LatentAudioModel, folder: str | Path, card: ModelCard | None = None) -> LDMGenerator:
@@ -55,6 +67,8 @@ class LDMGenerator(Generator):
         return weight_tag(self.model.weights_hash, self.adapters)
 
     def lora_target(self):
+        if getattr(self.model, "quantized", None) or getattr(self.model, "backend", "torch") != "torch":
+            raise ModelError("LoRA adapters merge into float torch weights: drop --quantize / --backend onnx")
         return self.model.unet
 
     @classmethod

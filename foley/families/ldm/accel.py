@@ -1,0 +1,165 @@
+"""Faster inference of a :class:`~foley.families.ldm.model.LatentAudioModel`: dynamic int8 and ONNX Runtime.
+
+- :func:`quantize` (``quantize="int8"``): ``torch.ao.quantization.quantize_dynamic`` on the UNet's and the VAE
+  decoder's ``nn.Linear`` layers (weights int8, activations quantised per call); convolutions stay float32.
+- :func:`export_onnx` writes ``unet.onnx`` (TorchScript exporter, dynamic batch, latent width and token count);
+  :func:`use_onnx` puts an :class:`OnnxUNet` (onnxruntime) where the sampler loop calls the UNet, so schedulers,
+  guidance, masks and callbacks are unchanged. The VAE decoder and vocoder stay in torch (a small share of the
+  time: bench/onnx.py). The exported graph was traced at one shape; :func:`export_onnx` checks it against torch at
+  another batch, width and token count before it writes anything (a trace that baked a shape in fails there).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import torch
+
+from ...errors import MissingDependencyError, ModelError
+from ...fsutil import atomic_path
+
+QUANTIZE = ("int8",)
+BACKENDS = ("torch", "onnx")
+ONNX_FILE, ONNX_META = "unet.onnx", "onnx.json"
+INPUTS = ("sample", "timestep", "pooled", "tokens", "mask")
+CHECK_TOLERANCE = 1e-3  # max abs difference of one UNet output (|out| ~ 1) between onnxruntime and torch
+
+
+def quantize(model, mode: str | None):
+    """Dynamic int8 of the UNet's and the VAE decoder's Linear layers, in place; ``model`` back."""
+    if mode is None:
+        return model
+    if mode not in QUANTIZE:
+        raise ModelError(f"unknown quantisation '{mode}'; choose {', '.join(QUANTIZE)}")
+    import warnings
+
+    from torch.ao.quantization import quantize_dynamic  # deprecated for torchao's quantize_, still works in 2.13
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*")
+        model.unet = quantize_dynamic(model.unet, {torch.nn.Linear}, dtype=torch.qint8)
+        model.vae.decoder = quantize_dynamic(model.vae.decoder, {torch.nn.Linear}, dtype=torch.qint8)
+    model.quantized = mode
+    return model
+
+
+class _UNetCall(torch.nn.Module):
+    """The UNet with positional tensors (what the exporter traces)."""
+
+    def __init__(self, unet, cross_attention: bool):
+        super().__init__()
+        self.unet, self.cross_attention = unet, cross_attention
+
+    def forward(self, sample, timestep, pooled, tokens, mask):
+        text = ({"encoder_hidden_states": tokens, "encoder_attention_mask": mask} if self.cross_attention
+                else {"encoder_hidden_states": None})
+        return self.unet(sample, timestep, class_labels=pooled, **text).sample
+
+
+def _example(model, batch: int, seconds: float, n_tokens: int, seed: int):
+    g = torch.Generator().manual_seed(seed)
+    d = model.unet.config.cross_attention_dim or 384
+    pooled_dim = model.unet.config.projection_class_embeddings_input_dim or d
+    mask = torch.ones(batch, n_tokens, dtype=torch.int64)
+    mask[0, n_tokens // 2:] = 0  # padded prompts, as in a batch of prompts of different lengths
+    sample = torch.randn(batch, model.unet.config.in_channels, model.latent_height, model.latent_frames(seconds),
+                         generator=g)
+    return (sample, torch.tensor(500.0), torch.randn(batch, pooled_dim, generator=g),
+            torch.randn(batch, n_tokens, d, generator=g), mask)
+
+
+def _session(path: Path, threads: int | None = None):
+    try:
+        import onnxruntime as ort
+    except ImportError:
+        raise MissingDependencyError("the onnx backend needs onnxruntime: pip install 'foley[onnx]'") from None
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or torch.get_num_threads()
+    opts.inter_op_num_threads = 1
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def _run(session, args) -> np.ndarray:
+    names = {i.name for i in session.get_inputs()}  # unused inputs (no cross-attention) are pruned on export
+    feed = {k: v.detach().cpu().numpy() for k, v in zip(INPUTS, args, strict=True) if k in names}
+    return session.run(None, feed)[0]
+
+
+def export_onnx(model, out: str | Path, opset: int = 17) -> Path:
+    """Write ``out/unet.onnx`` (+ ``onnx.json``: the weights hash it was made from); checked against torch."""
+    try:
+        import onnx  # noqa: F401  torch.onnx.export needs it
+    except ImportError:
+        raise MissingDependencyError("ONNX export needs onnx and onnxruntime: pip install 'foley[onnx]'") from None
+    if getattr(model, "quantized", None):
+        raise ModelError("export the float model: int8 dynamic quantisation does not export to ONNX")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    net = _UNetCall(model.unet, model.cross_attention).eval()
+    axes = {"sample": {0: "batch", 3: "frames"}, "pooled": {0: "batch"}, "tokens": {0: "batch", 1: "tokens"},
+            "mask": {0: "batch", 1: "tokens"}, "noise_pred": {0: "batch", 3: "frames"}}
+    import warnings
+
+    with atomic_path(out / ONNX_FILE) as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the tracer's notes on Python control flow; the check below decides
+        torch.onnx.export(net, _example(model, 2, 4.0, 12, 0), str(tmp), input_names=list(INPUTS),
+                          output_names=["noise_pred"], dynamic_axes=axes, opset_version=opset, dynamo=False)
+        session = _session(tmp)
+        for batch, seconds, n_tokens, seed in ((4, 10.0, 20, 1), (1, 2.0, 5, 2)):
+            args = _example(model, batch, seconds, n_tokens, seed)
+            diff = float(np.abs(_run(session, args) - net(*args).numpy()).max())
+            if not diff <= CHECK_TOLERANCE:
+                raise ModelError(f"ONNX export of {model.name}: output differs from torch by {diff:.2g} at batch "
+                                 f"{batch}, {seconds:g} s, {n_tokens} tokens (tolerance {CHECK_TOLERANCE:g})")
+    meta = {"weights_hash": model.weights_hash, "opset": opset, "inputs": list(INPUTS),
+            "torch": torch.__version__}
+    (out / ONNX_META).write_text(json.dumps(meta, indent=2) + "\n")
+    return out / ONNX_FILE
+
+
+class OnnxUNet:
+    """Stands where the sampler calls ``unet(x, t, class_labels=..., encoder_hidden_states=..., ...).sample``."""
+
+    def __init__(self, path: Path, unet):
+        self.session = _session(path)
+        self.config = unet.config  # the sampler reads sizes from it
+        self.dtype, self.device = torch.float32, torch.device("cpu")
+
+    def __call__(self, sample, timestep, class_labels=None, encoder_hidden_states=None, encoder_attention_mask=None):
+        if torch.is_grad_enabled() and sample.requires_grad:
+            raise ModelError("the onnx backend has no gradients: steering (--control, --like) needs --backend torch")
+        t = torch.as_tensor(timestep, dtype=torch.float32).reshape(())
+        b = sample.shape[0]
+        tokens = encoder_hidden_states if encoder_hidden_states is not None else torch.zeros(b, 1, 1)
+        mask = (encoder_attention_mask if encoder_attention_mask is not None
+                else torch.ones(b, tokens.shape[1])).to(torch.int64)
+        out = _run(self.session, (sample.float(), t, class_labels, tokens, mask))
+        return SimpleNamespace(sample=torch.from_numpy(out))
+
+    def eval(self):
+        return self
+
+
+def use_onnx(model, onnx_dir: str | Path | None = None):
+    """Run ``model``'s UNet with onnxruntime from ``onnx_dir`` (default: exported once into the cache,
+    ``$FOLEY_HOME/onnx/<weights hash>``); ``model`` back."""
+    from ...paths import home
+
+    folder = Path(onnx_dir) if onnx_dir else home() / "onnx" / model.weights_hash
+    path = folder / ONNX_FILE
+    if not path.exists():
+        if onnx_dir:
+            raise ModelError(f"{folder}: no {ONNX_FILE}; make it with `foley export onnx MODEL -o {folder}`")
+        export_onnx(model, folder)
+    meta_path = folder / ONNX_META
+    made_from = json.loads(meta_path.read_text()).get("weights_hash") if meta_path.exists() else None
+    if made_from not in (None, model.weights_hash):
+        raise ModelError(f"{path} was exported from other weights ({made_from}, this model {model.weights_hash}); "
+                         f"export it again")
+    model.unet = OnnxUNet(path, model.unet)
+    model.backend = "onnx"
+    return model
