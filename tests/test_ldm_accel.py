@@ -1,5 +1,5 @@
 """Latent diffusion with dynamic int8 and with the UNet in onnxruntime (foley/families/ldm/accel.py), on the tiny
-model: the same request and seed against the float torch model. No timing here: bench/onnx.py measures."""
+model: the same request and seed against the float torch model. No timing here: bench/onnx_int8.py measures."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@
 - :func:`export_onnx` writes ``unet.onnx`` (TorchScript exporter, dynamic batch, latent width and token count);
   :func:`use_onnx` puts an :class:`OnnxUNet` (onnxruntime) where the sampler loop calls the UNet, so schedulers,
   guidance, masks and callbacks are unchanged. The VAE decoder and vocoder stay in torch (a small share of the
-  time: bench/onnx.py). The exported graph was traced at one shape; :func:`export_onnx` checks it against torch at
+  time: bench/onnx_int8.py). The exported graph was traced at one shape; :func:`export_onnx` checks it against torch at
   another batch, width and token count before it writes anything (a trace that baked a shape in fails there).
 """
 
