@@ -29,6 +29,14 @@ class _Model(PreTrainedModel):
     def _init_weights(self, module):
         pass
 
+    @classmethod
+    def from_pretrained(cls, *args, **kwargs):
+        # our folders store float16 to stay small; transformers 5 would then compute in float16 ("auto"), while
+        # foley's own loaders compute in float32: same numbers either way in, unless the caller asks otherwise
+        if kwargs.get("dtype") is None and kwargs.get("torch_dtype") is None:
+            kwargs["dtype"] = torch.float32
+        return super().from_pretrained(*args, **kwargs)
+
 
 # --- the token LM's text projection (MusicGen's enc_to_dec_proj) ------------------------------------------------
 class TextProjectionConfig(PreTrainedConfig):
