@@ -385,3 +385,72 @@ def test_on_step_reports_progress_without_changing_the_sound(gen):
     frames = gen.lm.frames(1.1)
     assert seen[-1] == (frames, frames) and all(n == frames for _, n in seen)
     assert [i for i, _ in seen] == sorted(i for i, _ in seen) and seen[0][0] <= 1
+
+
+# --- the fast sampling loop (foley/families/lm/decode.py) ---------------------------------------------
+@pytest.fixture(scope="module")
+def mono(tmp_path_factory):
+    from foley.families.lm.pipeline import LMGenerator
+
+    return LMGenerator.from_folder(build_lm(tmp_path_factory.mktemp("lm") / "mono", channels=1, seed=1))
+
+
+@pytest.mark.parametrize("case", ["coupled", "independent", "plain", "negative", "nucleus", "prompt", "mono"])
+def test_fast_loop_draws_the_codes_of_transformers_generate(gen, mono, monkeypatch, case):
+    """The fast loop is an optimisation only: for every sampling path it returns (and streams) exactly the codes
+    ``MusicgenForCausalLM.generate`` draws for the same seed (FOLEY_LM_LOOP=generate)."""
+    from foley.families.lm import decode
+    from foley.families.lm.stream import stream_frames
+
+    lm = (mono if case == "mono" else gen).lm
+    settings = {**gen.sampling, "guidance_scale": 1.0 if case == "plain" else 3.0,
+                "stereo_coupling": case != "independent"}
+    if case == "nucleus":
+        settings.update(top_k=0, top_p=0.6, temperature=0.8)
+    states, mask = lm.condition(["a tone"], ["noise" if case == "negative" else None],
+                                guidance=settings["guidance_scale"] > 1)
+    prompt = torch.randint(0, 64, (lm.num_codebooks, 5)) if case == "prompt" else None
+    assert decode.supported(lm.decoder)
+    runs = {}
+    for loop in ("generate", "fast"):
+        monkeypatch.setenv("FOLEY_LM_LOOP", loop)
+        steps = []
+        codes = lm.sample(states, mask, 17, seed=8, sampling=settings, prompt=prompt,
+                          on_step=lambda i, n, s=steps: s.append((i, n)))
+        blocks = list(stream_frames(lm, states, mask, 17, 8, settings, prompt=prompt))
+        runs[loop] = (codes, torch.cat(blocks, -1), steps, torch.rand(3))  # the generator left in the same state
+    (c0, b0, s0, r0), (c1, b1, s1, r1) = runs["generate"], runs["fast"]
+    assert torch.equal(c0, c1) and torch.equal(b0, b1) and s0 == s1 and torch.equal(r0, r1)
+    assert c1.shape[-1] == 17 + (5 if prompt is not None else 0) and len(s1) == 17 + lm.max_delay
+
+
+def test_fast_step_logits_are_the_decoders_own(gen):
+    """One fast step gives bit-identical logits to the decoder's forward over a transformers cache."""
+    from transformers.cache_utils import DynamicCache, EncoderDecoderCache
+
+    from foley.families.lm.decode import Step
+
+    lm = gen.lm
+    dec, k = lm.decoder, lm.num_codebooks
+    states, mask = lm.condition(["a tone"], ["noise"], guidance=True)
+    cols = torch.randint(0, 64, (2 * k, 9))
+    cache = EncoderDecoderCache(DynamicCache(config=dec.config), DynamicCache(config=dec.config))
+    step = Step(dec, states, mask, 9)
+    with torch.no_grad():
+        for t in range(9):
+            ref = dec(input_ids=cols[:, t:t + 1], encoder_hidden_states=states, encoder_attention_mask=mask,
+                      cache=cache, use_cache=True).logits[:, -1]
+            assert torch.equal(step.logits(cols[:, t]), ref), t
+
+
+def test_fast_loop_falls_back_and_refuses_an_unknown_loop(folder, monkeypatch):
+    from foley.families.lm import decode
+    from foley.families.lm.pipeline import LMGenerator
+
+    gen = LMGenerator.from_folder(folder)
+    gen.lm.decoder.generation_config.repetition_penalty = 1.2  # a processor the fast loop does not have
+    assert not decode.supported(gen.lm.decoder)
+    assert gen.generate("x", duration=0.3, seed=1)[0].frames == 4800  # generate() did it
+    monkeypatch.setenv("FOLEY_LM_LOOP", "turbo")
+    with pytest.raises(ModelError, match="FOLEY_LM_LOOP=turbo"):
+        gen.generate("x", duration=0.3, seed=1)

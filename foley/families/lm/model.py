@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -36,11 +37,13 @@ from ...formats import FORMATS, check_format
 from ...fsutil import write_json_atomic
 from ...hashing import folder_hash
 from ...text import MINILM, get_text_encoder
+from . import decode as fast
 
 LM_FORMAT = FORMATS["lm"]
 SAMPLING_DEFAULTS = {"guidance_scale": 3.0, "top_k": 250, "top_p": 0.0, "temperature": 1.0}
 # stereo models: draw each codebook's left and right code with shared noise (sampling.CoupledStereoSampling)
 COUPLED_DEFAULT = True
+LOOP_ENV = "FOLEY_LM_LOOP"  # "generate": transformers' generate() instead of the fast loop (same codes; comparisons)
 PROJECTION_MODEL_TYPE = "foley_text_projection"  # text_projection/config.json: transformers' AutoModel (foley.hf)
 
 
@@ -260,6 +263,14 @@ class TokenLM:
             kwargs = {"top_k": 0, "top_p": None, "temperature": 1.0}  # the processor did them
         if on_step is not None:
             processors.append(StepCallback(on_step, frames + self.max_delay))
+        if _loop() == "fast" and fast.supported(self.decoder):
+            gc = self.decoder.generation_config  # what generate() would take where a setting is not passed
+            chain = fast.processors(processors, guidance, kwargs["temperature"],
+                                    kwargs["top_k"] if kwargs["top_k"] is not None else gc.top_k,
+                                    kwargs["top_p"] if kwargs["top_p"] is not None else gc.top_p)
+            torch.manual_seed(seed)
+            return fast.sample(self.decoder, ids, states, mask, frames + self.max_delay, chain, guidance > 1.0,
+                               streamer, cache)[0]
         torch.manual_seed(seed)
         out = self.decoder.generate(
             input_ids=ids, attention_mask=torch.ones(1, ids.shape[-1], dtype=torch.long),
@@ -287,6 +298,15 @@ class TokenLM:
         self.decoder(input_ids=head, attention_mask=torch.ones(b, head.shape[-1], dtype=torch.long),
                      encoder_hidden_states=states, encoder_attention_mask=mask,
                      **{_cache_kwarg(self.decoder): cache}, use_cache=True)
+
+
+def _loop() -> str:
+    """Which sampling loop :meth:`TokenLM.sample` runs: ``fast`` (:mod:`.decode`, the default; same codes) or
+    ``generate`` (transformers' ``MusicgenForCausalLM.generate``), from ``FOLEY_LM_LOOP``."""
+    value = os.environ.get(LOOP_ENV, "fast").strip().lower() or "fast"
+    if value not in ("fast", "generate"):
+        raise ModelError(f"{LOOP_ENV}={value}: expected 'fast' or 'generate'")
+    return value
 
 
 def _cache_kwarg(decoder) -> str:

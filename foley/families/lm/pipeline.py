@@ -17,6 +17,7 @@ samples again), and the whole code stream is decoded continuously. ``bench/seams
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -128,20 +129,29 @@ class LMGenerator(Generator):
             raise RequestError("streaming makes one sound from text: task 'generate', one variation")
         self.check(r)
         seed, settings = seed_of(r), self._settings(r)
+        meta: dict = {}
+
+        def describe():  # once per stream, while the first frames are sampled (package metadata: ~30 ms a call)
+            if not meta:
+                meta.update(self._meta(r, seed, 0, settings))
+
         offset = 0
-        for i, chunk in enumerate(self._chunks(r, seed, settings, streaming=True)):
-            audio = self._finish(chunk, r, seed, 0, settings)
-            audio.meta.update(chunk=i, offset=offset)
+        for i, chunk in enumerate(self._chunks(r, seed, settings, streaming=True, on_wait=describe)):
+            describe()
+            audio = Audio(np.ascontiguousarray(chunk, np.float32), self.sample_rate)
+            audio.meta = {**copy.deepcopy(meta), "chunk": i, "offset": offset}
             offset += chunk.shape[-1]
             yield audio
 
-    def _chunks(self, r: GenerationRequest, seed: int, settings: dict, streaming: bool) -> Iterator[np.ndarray]:
-        """Samples [C, n] chunk by chunk, ``r.duration`` seconds in all."""
+    def _chunks(self, r: GenerationRequest, seed: int, settings: dict, streaming: bool,
+                on_wait=None) -> Iterator[np.ndarray]:
+        """Samples [C, n] chunk by chunk, ``r.duration`` seconds in all. ``on_wait()`` (streaming) runs once while
+        the sampler thread draws the first frames."""
         lm = self.lm
         total = int(round(r.duration * self.sample_rate))
         dec = lm.chunk_decoder(lm.cfg.channels)
         made = 0
-        blocks = self._blocks(r, seed, settings, lm.frames(r.duration), streaming, None)
+        blocks = self._blocks(r, seed, settings, lm.frames(r.duration), streaming, None, on_wait)
         for block in _then_none(blocks):
             out = dec.flush() if block is None else dec.push(lm.per_channel(block))
             out = soft_clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0))[:, : total - made]
@@ -178,7 +188,7 @@ class LMGenerator(Generator):
         return [float(f / self.lm.cfg.frame_rate) for f in starts]
 
     def _blocks(self, r: GenerationRequest, seed: int, settings: dict, frames: int, streaming: bool,
-                prompt: torch.Tensor | None) -> Iterator[torch.Tensor]:
+                prompt: torch.Tensor | None, on_wait=None) -> Iterator[torch.Tensor]:
         """New code frames [K, n] in order (the kept frames of each window of :meth:`windows`); every window
         after the first is prompted with the last ``context_frames`` codes before it."""
         from .stream import stream_frames
@@ -192,7 +202,8 @@ class LMGenerator(Generator):
             s = window_seed(seed, window)
             if streaming:
                 parts = []
-                for block in stream_frames(lm, states, mask, n, s, settings, prompt=ctx, keep=keep):
+                for block in stream_frames(lm, states, mask, n, s, settings, prompt=ctx, keep=keep,
+                                           on_wait=on_wait if window == 0 else None):
                     parts.append(block)
                     yield block
                 new = torch.cat(parts, dim=-1)
@@ -209,9 +220,12 @@ class LMGenerator(Generator):
 
     def _finish(self, samples: np.ndarray, r: GenerationRequest, seed: int, variation: int, settings: dict) -> Audio:
         audio = Audio(np.ascontiguousarray(samples, np.float32), self.sample_rate)
-        audio.meta = record_used(self.provenance(r, seed, variation), {
-            **settings, "frame_rate": self.lm.cfg.frame_rate, "window_seconds": self.lm.cfg.window_seconds})
+        audio.meta = self._meta(r, seed, variation, settings)
         return audio
+
+    def _meta(self, r: GenerationRequest, seed: int, variation: int, settings: dict) -> dict:
+        return record_used(self.provenance(r, seed, variation), {
+            **settings, "frame_rate": self.lm.cfg.frame_rate, "window_seconds": self.lm.cfg.window_seconds})
 
     # --- continuation --------------------------------------------------------------------------
     def _edit(self, audio: Audio, r: GenerationRequest) -> list[Audio]:

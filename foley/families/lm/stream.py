@@ -53,9 +53,10 @@ class FrameStreamer:
 
 
 def stream_frames(lm, states, mask, frames: int, seed: int, sampling: dict,
-                  prompt: torch.Tensor | None = None, keep: int | None = None) -> Iterator[torch.Tensor]:
+                  prompt: torch.Tensor | None = None, keep: int | None = None, on_wait=None) -> Iterator[torch.Tensor]:
     """Yield the first ``keep`` (default: all) of the ``frames`` new frames after ``prompt`` as int64 blocks
     [K, n] while they are sampled; sampling goes on to ``frames`` (the frames past ``keep`` are dropped).
+    ``on_wait()`` runs once in the caller's thread after the sampler thread has started.
 
     Same arguments as :meth:`TokenLM.sample`; concatenated, the blocks equal ``sample(...)[:, P:P + keep]``."""
     keep = frames if keep is None else min(keep, frames)
@@ -75,6 +76,8 @@ def stream_frames(lm, states, mask, frames: int, seed: int, sampling: dict,
     thread = threading.Thread(target=run, name="foley-lm-sampler", daemon=True)
     thread.start()
     try:
+        if on_wait is not None:
+            on_wait()
         while (block := streamer.queue.get()) is not None:
             yield block
     finally:
