@@ -1,12 +1,20 @@
 """Codec and token-LM speed benchmark.
 
     python bench/codec_lm.py [--model starter-lm] [--threads 2] [--random] [--no-record]
+    python bench/codec_lm.py --against REV [--rounds 5] [--threads 1] [--no-record]
 
 Prints and records: codec encode/decode speed (x real time, 10 s of stereo, whole and chunked as the LM
 decodes), LM real-time factor for 10 s at the folder's default sampling (guidance on), the same without
 guidance, first streamed chunk latency, and peak RSS. ``--random`` measures a random model with the sizes of
 recipes/starter-codec.toml + starter-lm.toml (speed only: its sounds are noise), for when no trained model
 exists yet.
+
+``--against REV`` compares this checkout with another revision side by side: two worker processes (this
+checkout's ``foley``, and REV's package files from `git archive` on PYTHONPATH; same venv, same models/) each load
+the model once and warm up, then every measurement runs on both, interleaved (A B, then B A in the next round), so a
+busy machine slows both alike. Measures: LM real-time factor for 10 s with guidance and without, first streamed
+chunk (warm) and the whole 10 s stream; the ratio is old / new per pair (above 1: this checkout is faster), and
+every pair's audio is compared by its sha256 (the same seed must give the same sound on both sides).
 """
 
 from __future__ import annotations
@@ -65,14 +73,128 @@ def timed(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+# --- --against REV: two worker processes, interleaved ------------------------------------------------------------
+CASES = {  # name -> worker request (one 10 s sound; prompts and seeds vary by round)
+    "LM real-time factor, 10 s, guidance 3": {"op": "generate"},
+    "LM real-time factor, 10 s, no guidance": {"op": "generate", "guidance_scale": 1.0},
+    "first streamed chunk, warm (ms)": {"op": "stream"},
+    "streamed 10 s, total (s)": None,  # read from the "stream" request's answer
+}
+
+
+def worker(args) -> None:
+    """Answer JSON requests on stdin, one line each, with timings and the sha256 of the audio made."""
+    import hashlib
+    import json
+
+    import numpy as np
+    import torch
+
+    torch.set_num_threads(args.threads)
+    import foley
+
+    gen = foley.load(args.model)
+    gen.generate(PROMPTS[0], duration=1.0, seed=0)
+    list(gen.stream(PROMPTS[0], duration=1.0, seed=0))
+    print(json.dumps({"ready": foley.__file__}), flush=True)
+    for line in sys.stdin:
+        q = json.loads(line)
+        kw = {k: q[k] for k in ("guidance_scale",) if k in q}
+        t = time.perf_counter()
+        if q["op"] == "generate":
+            audio = gen.generate(q["prompt"], duration=10.0, seed=q["seed"], **kw)[0].samples
+            first = None
+        else:
+            parts, first = [], None
+            for c in gen.stream(q["prompt"], duration=10.0, seed=q["seed"], **kw):
+                first = time.perf_counter() - t if first is None else first
+                parts.append(c.samples)
+            audio = np.concatenate(parts, axis=-1)
+        total = time.perf_counter() - t
+        sha = hashlib.sha256(np.ascontiguousarray(audio, np.float32).tobytes()).hexdigest()
+        print(json.dumps({"total": total, "first": first, "sha": sha}), flush=True)
+
+
+def compare(args) -> None:
+    import json
+    import subprocess
+
+    from startup import _tree
+
+    tmp = tempfile.TemporaryDirectory()
+    old_tree = _tree(args.against, Path(tmp.name))
+    procs = {}
+    for side, tree in (("new", None), ("old", old_tree)):
+        env = {**os.environ, "HF_HUB_OFFLINE": "1", "FOLEY_MODELS": str(ROOT / "models")}
+        if tree is not None:
+            env["PYTHONPATH"] = str(tree)
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--worker", "--model", args.model,
+               "--threads", str(args.threads)]
+        procs[side] = subprocess.Popen(cmd, cwd=tree or ROOT, env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                       text=True)
+    files = {side: json.loads(p.stdout.readline())["ready"] for side, p in procs.items()}
+    if not files["old"].startswith(tmp.name) or files["new"].startswith(tmp.name):
+        raise SystemExit(f"the workers imported {files}, not this checkout and {args.against}")
+
+    def ask(side: str, q: dict) -> dict:
+        procs[side].stdin.write(json.dumps(q) + "\n")
+        procs[side].stdin.flush()
+        return json.loads(procs[side].stdout.readline())
+
+    results = {name: {"new": [], "old": []} for name in CASES}
+    same, pairs = 0, 0
+    for r in range(args.rounds):
+        order = ("new", "old") if r % 2 == 0 else ("old", "new")
+        for name, case in CASES.items():
+            if case is None:
+                continue
+            q = {**case, "prompt": PROMPTS[r % len(PROMPTS)], "seed": r + 1}
+            answers = {side: ask(side, q) for side in order}
+            pairs += 1
+            same += answers["new"]["sha"] == answers["old"]["sha"]
+            for side, a in answers.items():
+                if case["op"] == "stream":
+                    results[name][side].append(a["first"] * 1000)
+                    results["streamed 10 s, total (s)"][side].append(a["total"])
+                else:
+                    results[name][side].append(a["total"] / 10.0)
+            print(f"round {r + 1}: {name}: new {answers['new']['total']:.2f} s, old {answers['old']['total']:.2f} s",
+                  flush=True)
+    for p in procs.values():
+        p.stdin.close()
+        p.wait(60)
+    tmp.cleanup()
+    rows = []
+    for name, v in results.items():
+        ratios = [o / n for n, o in zip(v["new"], v["old"], strict=True)]
+        fmt = "{:.0f}" if "ms" in name else "{:.3f}" if "factor" in name else "{:.2f}"
+        rows.append(f"| {name} | {fmt.format(statistics.median(v['new']))} | {fmt.format(statistics.median(v['old']))} "
+                    f"| **{statistics.median(ratios):.2f}** ({min(ratios):.2f}-{max(ratios):.2f}) |")
+    body = (f"Model {args.model}; torch threads {args.threads} in each worker; {args.rounds} rounds, each measure run "
+            f"on both sides back to back (order alternating), prompts and seeds varying by round; medians.\n\n"
+            f"| measure | this checkout | {args.against} | old / new, median of pairs (range) |\n|---|---|---|---|\n"
+            + "\n".join(rows) + f"\n\nSame audio (sha256) on both sides in {same} of {pairs} pairs.\n")
+    if args.no_record:
+        print(body)
+    else:
+        record(f"Token LM speed: this checkout vs {args.against} ({args.model}, interleaved)", body)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="starter-lm")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--random", action="store_true", help="measure a random model of the starter's sizes")
+    ap.add_argument("--against", metavar="REV", help="compare with this git revision, interleaved (see above)")
+    ap.add_argument("--rounds", type=int, default=5, help="--against: measurements per side and measure")
+    ap.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     ap.add_argument("--no-record", action="store_true")
     args = ap.parse_args()
+    if args.worker:
+        return worker(args)
+    if args.against:
+        return compare(args)
 
     import numpy as np
     import torch
