@@ -26,11 +26,13 @@ $(VENV)/.installed: pyproject.toml $(LOCK)
 	@touch $@
 
 # Debian packages used by music renders and the browser test; skipped when present or without root.
+# Then a PostgreSQL server for tests/test_server_pg.py (.ci/postgres.sh: installed and started as root).
 sysdeps:
 	@missing=""; for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else echo "note: missing Debian packages:$$missing (sudo apt-get install$$missing)"; fi; fi
+	@bash .ci/postgres.sh
 
 demo: $(VENV)/.installed
 	$(VENV)/bin/foley generate "$(PROMPT)" -d 5 --seed 2 --plot -o $(OUT)

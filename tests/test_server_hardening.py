@@ -334,13 +334,15 @@ def test_a_database_made_before_tokens_gains_the_new_columns(tmp_path):
 
     url = f"sqlite:///{tmp_path / 'old.db'}"
     old = Database(url)
-    with old.engine.begin() as conn:  # the schema of a foley without tokens or cancelling
+    with old.engine.begin() as conn:  # the schema of a foley without tokens, cancelling or migrations
         conn.execute(text("DROP INDEX ix_jobs_owner"))
-        for table, column in (("jobs", "owner"), ("jobs", "cancel_requested"), ("uploads", "owner")):
+        conn.execute(text("DROP TABLE alembic_version"))
+        for table, column in (("jobs", "owner"), ("jobs", "cancel_requested"), ("uploads", "owner"),
+                              ("jobs", "lease_owner"), ("jobs", "lease_until")):
             conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
     old.dispose()
     db = Database(url)
-    assert {"owner", "cancel_requested"} <= {c["name"] for c in inspect(db.engine).get_columns("jobs")}
+    assert {"owner", "cancel_requested", "lease_owner"} <= {c["name"] for c in inspect(db.engine).get_columns("jobs")}
     with db.session() as s:
         s.add(Job(id="d" * 32, kind="generate", model="x", params={}, owner="e" * 32))
         s.commit()

@@ -37,6 +37,9 @@ def serve(
     insecure_open: bool = typer.Option(False, "--insecure-open",
                                        help="Allow open mode (no tokens) on a non-loopback --host: anyone who "
                                             "can reach the port sees and makes every job."),
+    worker: bool = typer.Option(True, "--worker/--no-worker",
+                                help="Run jobs in this process too (default); --no-worker serves the API only, "
+                                     "for a PostgreSQL queue served by 'foley worker' processes."),
     log_level: str = typer.Option("info", "--log-level", help="uvicorn log level."),
 ):
     """Serve the REST API (OpenAPI docs at /docs), the web studio (/) and listening studies."""
@@ -56,7 +59,7 @@ def serve(
                         default_model=default_model, max_queue=max_queue,
                         max_upload_bytes=int(max_upload_mb * MB), max_duration=max_duration, auth=auth,
                         max_prompt_chars=max_prompt_chars, max_request_seconds=max_request_seconds,
-                        max_streams=max_streams)
+                        max_streams=max_streams, start_worker=worker)
     typer.echo(f"foley studio on http://{host}:{port}/  (API docs: /docs; data: {settings.data})", err=True)
     if auth:
         typer.echo("API tokens required (Authorization: Bearer ...); make one with: foley token create "
@@ -65,3 +68,50 @@ def serve(
         typer.echo("open mode: no API tokens, every caller sees every job -- for one local user; use --auth "
                    "to share the server", err=True)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
+
+
+@app.command("worker")
+@with_threads
+def worker_command(
+    database: str = typer.Option(..., "--database", help="The queue: the URL 'foley serve --database' uses, "
+                                                         "e.g. postgresql://user:password@host/foley."),
+    data: Path = typer.Option(Path("foley-data"), "--data",
+                              help="The shared results folder (the one 'foley serve --data' serves from)."),
+    models: str = typer.Option(None, "--models", help="Comma-separated models whose jobs this worker runs: NAME "
+                                                      "or ALIAS=FOLDER, with the aliases the server offers "
+                                                      "(default: starter, starter-lm)."),
+    lease_seconds: float = typer.Option(30.0, "--lease-seconds", help="A job whose worker has not renewed its "
+                                                                      "lease for this long goes back to the queue."),
+    max_attempts: int = typer.Option(2, "--max-attempts", help="Starts of a job (its worker died or stopped) "
+                                                               "before it is marked failed."),
+    max_cached_models: int = typer.Option(2, "--max-cached-models", help="Loaded models kept in memory."),
+):
+    """Run queued jobs from a shared PostgreSQL queue (start any number, on any machine that sees --data)."""
+    import logging
+    import signal
+
+    from ..server import Settings, parse_models
+    from ..server.db import Database
+    from ..server.storage import Storage
+    from ..server.worker import ModelCache, Worker
+
+    specs = [m for m in (models or "").split(",") if m.strip()] or None
+    settings = Settings(data=data, database_url=database, models=parse_models(specs), max_attempts=max_attempts,
+                        lease_seconds=lease_seconds, max_cached_models=max_cached_models)
+    if database.startswith("sqlite"):
+        raise RequestError("foley worker takes jobs from a shared PostgreSQL queue (--database postgresql://...); "
+                           "with SQLite, 'foley serve' runs the jobs itself")
+    settings.data.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("foley").setLevel(logging.INFO)
+    db = Database(settings.db_url)
+    worker = Worker(db, Storage(settings.data), settings, ModelCache(settings))
+    typer.echo(f"foley worker {worker.name}: models {', '.join(worker.aliases)}; results in {settings.data}",
+               err=True)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # finish cleanly: the running job goes back to the queue
+        signal.signal(sig, lambda *_: worker.stop(timeout=0))
+    worker.start()
+    worker.join()
+    worker.stop()
+    db.dispose()
+    typer.echo(f"foley worker {worker.name} stopped after {worker.finished} job(s)", err=True)

@@ -1,7 +1,8 @@
 """Database models (SQLAlchemy 2): jobs, uploads, studies, participants and their answers.
 
 Only portable column types (String, Integer, Float, JSON, DateTime) are used, so the same models work on
-SQLite (the default) and PostgreSQL.
+SQLite (the default) and PostgreSQL. The schema is made and upgraded by the Alembic migrations in
+``foley/server/migrations`` (:func:`migrate`, run by :class:`Database` at start-up).
 """
 
 from __future__ import annotations
@@ -63,6 +64,9 @@ class Job(Base):
     # the API token that made the job (None in open mode); other tokens cannot see it
     owner: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True, index=True)
     cancel_requested: Mapped[bool] = mapped_column(Boolean, default=False)
+    # while running: the worker that holds the job and until when (database clock); its heartbeat renews it
+    lease_owner: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now, index=True)
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
@@ -134,35 +138,124 @@ class Answer(Base):
 
 
 class Database:
-    """Engine + session factory for one URL; creates the tables on first use."""
+    """Engine + session factory for one URL; brings the schema up to date (Alembic) on first use."""
 
     def __init__(self, url: str):
+        from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError
+
+        from ..errors import MissingDependencyError, RequestError
+
         self.url = url
         kwargs: dict = {}
         if url.startswith("sqlite"):
             # the worker thread and the request threads share the file; WAL lets readers run during a write
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
-        self.engine = create_engine(url, **kwargs)
+        else:
+            kwargs["pool_pre_ping"] = True  # a server restart or idle timeout drops connections
+        try:
+            self.engine = create_engine(_driver(url), **kwargs)
+        except (ArgumentError, NoSuchModuleError):
+            raise RequestError(f"--database '{_safe_url(url)}' is not a database URL; use e.g. "
+                               "postgresql://user:password@host/foley or sqlite:///path/foley.db") from None
+        except ModuleNotFoundError as e:
+            raise MissingDependencyError(f"--database {url.split(':')[0]} needs the Python package '{e.name}': "
+                                         "pip install 'foley[serve]'") from None
         if url.startswith("sqlite"):
             event.listen(self.engine, "connect", _sqlite_pragmas)
-        Base.metadata.create_all(self.engine)
-        self._add_new_columns()
+        try:
+            migrate(self.engine)
+        except DBAPIError as e:
+            reason = " ".join(str(e.orig).split())[:300]
+            raise RequestError(f"cannot use the database {_safe_url(url)}: {reason}") from None
         self.session = sessionmaker(self.engine, expire_on_commit=False)
 
-    def _add_new_columns(self) -> None:
-        """A database made by an older foley lacks columns added since; add them (nullable or defaulted)."""
-        new = {"jobs": {"owner": "VARCHAR(32)", "cancel_requested": "BOOLEAN DEFAULT FALSE NOT NULL"},
-               "uploads": {"owner": "VARCHAR(32)"}}
-        have = inspect(self.engine)
-        with self.engine.begin() as conn:
-            for table, columns in new.items():
-                existing = {c["name"] for c in have.get_columns(table)}
-                for name, ddl in columns.items():
-                    if name not in existing:
-                        conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    @property
+    def shared(self) -> bool:
+        """A database that worker processes on other machines can share (PostgreSQL); SQLite is one machine's."""
+        return self.dialect != "sqlite"
+
+    def clock(self) -> datetime:
+        """The database's time (PostgreSQL), so leases of workers on several machines use one clock."""
+        if not self.shared:
+            return now()
+        with self.engine.connect() as conn:
+            return conn.execute(text("SELECT clock_timestamp()")).scalar_one()
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def write_lock(session) -> None:
+    """Start the session's transaction holding the write lock, so a read-then-write cannot interleave with
+    another writer: ``BEGIN IMMEDIATE`` on SQLite, a table lock on PostgreSQL."""
+    conn = session.connection()
+    if conn.dialect.name == "sqlite":
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    elif conn.dialect.name == "postgresql":
+        conn.exec_driver_sql("LOCK TABLE jobs IN SHARE ROW EXCLUSIVE MODE")
+
+
+MIGRATIONS_LOCK = 0x466F6C6579  # pg_advisory_xact_lock key: one process migrates at a time ("Foley")
+
+
+def migrate(engine) -> str:
+    """Upgrade the schema to the newest Alembic revision; returns it. A database made by a foley older than the
+    migrations (tables, no ``alembic_version``) gets its missing columns and is stamped at revision 0001 first.
+    On PostgreSQL an advisory lock lets one of several starting processes migrate while the others wait."""
+    from pathlib import Path
+
+    from alembic import command
+    from alembic.config import Config
+    from alembic.runtime.migration import MigrationContext
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(Path(__file__).resolve().parent / "migrations"))
+    with engine.begin() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": MIGRATIONS_LOCK})
+        tables = set(inspect(conn).get_table_names())
+        cfg.attributes["connection"] = conn
+        if "jobs" in tables and "alembic_version" not in tables:
+            legacy = [t for name, t in Base.metadata.tables.items() if name not in tables]
+            Base.metadata.create_all(conn, tables=legacy)  # tables newer than that database, as 0001 has them
+            _add_new_columns(conn)
+            command.stamp(cfg, "0001")
+        command.upgrade(cfg, "head")
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def _add_new_columns(conn) -> None:
+    """A database made by a foley older than the migrations lacks columns added since; add them."""
+    new = {"jobs": {"owner": "VARCHAR(32)", "cancel_requested": "BOOLEAN DEFAULT FALSE NOT NULL"},
+           "uploads": {"owner": "VARCHAR(32)"}}
+    have = inspect(conn)
+    for table, columns in new.items():
+        existing = {c["name"] for c in have.get_columns(table)}
+        for name, ddl in columns.items():
+            if name not in existing:
+                conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
+
+
+def _driver(url: str) -> str:
+    """``postgresql://`` means psycopg 3 (the driver the serve extra installs), not SQLAlchemy's psycopg2."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+def _safe_url(url: str) -> str:
+    """The URL without its password, for messages."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(_driver(url)).render_as_string(hide_password=True)
+    except Exception:
+        return url.split("@")[-1]
 
 
 def _sqlite_pragmas(dbapi_conn, _record) -> None:

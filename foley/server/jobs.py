@@ -10,6 +10,7 @@ from ..errors import FoleyError, RequestError
 from ..registry import describe
 from ..request import GenerationRequest, make_request
 from .db import Database, Job, aware, new_id, now
+from .db import write_lock as lock_for_write
 from .settings import Settings
 from .worker import ModelCache
 
@@ -129,16 +130,6 @@ def submit(svc: Services, kind: str, alias: str, req: GenerationRequest, source:
     if svc.worker is not None:
         svc.worker.wake()
     return job
-
-
-def lock_for_write(session) -> None:
-    """Start the session's transaction holding the write lock, so a read-then-write cannot interleave with
-    another writer: ``BEGIN IMMEDIATE`` on SQLite, a table lock on PostgreSQL."""
-    conn = session.connection()
-    if conn.dialect.name == "sqlite":
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
-    elif conn.dialect.name == "postgresql":
-        conn.exec_driver_sql("LOCK TABLE jobs IN SHARE ROW EXCLUSIVE MODE")
 
 
 def get_job(svc: Services, job_id: str, owner: str | None = None) -> Job:

@@ -32,8 +32,10 @@ class Settings:
             so one request cannot hold the only worker for minutes.
         auth: require an API token (``Authorization: Bearer ...``, made by ``foley token create``); each
             token sees only its own jobs and uploads. Off: open mode for one local user.
-        max_attempts: how often a job interrupted by a killed server is started again before it is
-            marked failed with the reason.
+        max_attempts: how often a job is started (its worker killed or stopped before it finished) before it
+            is marked failed with the reason.
+        lease_seconds: how long a worker's claim on a running job holds without a heartbeat (renewed every third
+            of it); a worker silent for longer loses the job, which goes back to the queue.
         max_cached_models: loaded models kept in memory by the worker.
         max_streams: live ``GET /v1/stream`` responses at once; more is a 429.
         start_worker: run the job worker thread (tests of the queue alone may turn it off).
@@ -51,6 +53,7 @@ class Settings:
     max_prompt_chars: int = DEFAULT_MAX_PROMPT_CHARS
     max_request_seconds: float = DEFAULT_MAX_REQUEST_SECONDS
     max_attempts: int = 2
+    lease_seconds: float = 30.0
     max_cached_models: int = 2
     max_streams: int = 2
     start_worker: bool = True
@@ -71,6 +74,8 @@ class Settings:
         for name in ("max_queue", "max_upload_bytes", "max_attempts", "max_cached_models", "max_streams"):
             if int(getattr(self, name)) < 1:
                 raise RequestError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.lease_seconds > 0:
+            raise RequestError(f"lease_seconds must be positive, got {self.lease_seconds}")
         if not self.max_duration > 0:
             raise RequestError(f"max_duration must be positive, got {self.max_duration}")
         if not self.max_request_seconds > 0:

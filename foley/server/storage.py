@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import tempfile
 from pathlib import Path
 
@@ -80,6 +81,22 @@ class Storage:
     def job_file(self, job_id: str, index: int, suffix: str) -> Path:
         return self.job_dir(job_id) / f"{int(index)}{suffix}"
 
+    def staging_dir(self, job_id: str, attempt: int) -> Path:
+        """Where one attempt of a job writes its results before they are published as ``jobs/<id>/`` (one
+        rename): a hidden sibling, so a half-written result is never at the published path."""
+        folder = self.root / "jobs" / f".{self._check(job_id)}.{int(attempt)}.{secrets.token_hex(4)}"
+        folder.mkdir(parents=True)
+        return folder
+
+    def remove_staging(self, job_id: str) -> int:
+        """Remove the staging folders of ``job_id``'s earlier attempts (their workers lost the job)."""
+        import shutil
+
+        found = list((self.root / "jobs").glob(f".{self._check(job_id)}.*"))
+        for folder in found:
+            shutil.rmtree(folder, ignore_errors=True)
+        return len(found)
+
     def upload_path(self, upload_id: str) -> Path:
         return self.root / "uploads" / f"{self._check(upload_id)}.wav"
 
@@ -101,7 +118,10 @@ class Storage:
                 tmp.unlink(missing_ok=True)
                 removed += 1
         for folder in (self.root / "jobs").iterdir():
-            if folder.is_dir() and _ID.match(folder.name) and folder.name not in done_jobs:
+            if folder.is_dir() and folder.name.startswith(".") and _ID.match(folder.name[1:33]):  # staging
+                removed += sum(1 for p in folder.iterdir() if p.is_file())
+                shutil.rmtree(folder, ignore_errors=True)
+            elif folder.is_dir() and _ID.match(folder.name) and folder.name not in done_jobs:
                 removed += sum(1 for p in folder.iterdir() if p.is_file())
                 shutil.rmtree(folder, ignore_errors=True)
         for parent in ("jobs", "uploads", "studies"):

@@ -1,0 +1,1 @@
+"""Alembic migrations of the server's database (``foley.server.db.Database`` runs them at start-up)."""
