@@ -336,13 +336,22 @@ def test_a_database_made_before_tokens_gains_the_new_columns(tmp_path):
     old = Database(url)
     with old.engine.begin() as conn:  # the schema of a foley without tokens, cancelling or migrations
         conn.execute(text("DROP INDEX ix_jobs_owner"))
-        conn.execute(text("DROP TABLE alembic_version"))
+        for table in ("alembic_version", "api_tokens", "usage"):
+            conn.execute(text(f"DROP TABLE {table}"))
         for table, column in (("jobs", "owner"), ("jobs", "cancel_requested"), ("uploads", "owner"),
                               ("jobs", "lease_owner"), ("jobs", "lease_until")):
             conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
     old.dispose()
     db = Database(url)
     assert {"owner", "cancel_requested", "lease_owner"} <= {c["name"] for c in inspect(db.engine).get_columns("jobs")}
+    assert "quota_seconds" in {c["name"] for c in inspect(db.engine).get_columns("api_tokens")}
+    from alembic.autogenerate import compare_metadata
+    from alembic.runtime.migration import MigrationContext
+
+    from foley.server.db import Base
+
+    with db.engine.connect() as conn:  # the same schema as a new database's (but for the order of columns)
+        assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
     with db.session() as s:
         s.add(Job(id="d" * 32, kind="generate", model="x", params={}, owner="e" * 32))
         s.commit()

@@ -76,7 +76,7 @@ def test_migrations_make_exactly_the_models_schema(database):
     try:
         with db.engine.connect() as conn:
             assert compare_metadata(MigrationContext.configure(conn), Base.metadata) == []
-        assert migrate(db.engine) == "0002"  # again: nothing to do
+        assert migrate(db.engine) == "0003"  # again: nothing to do
     finally:
         db.dispose()
 

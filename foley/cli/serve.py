@@ -37,6 +37,12 @@ def serve(
     insecure_open: bool = typer.Option(False, "--insecure-open",
                                        help="Allow open mode (no tokens) on a non-loopback --host: anyone who "
                                             "can reach the port sees and makes every job."),
+    quota_seconds_per_day: float = typer.Option(None, "--quota-seconds-per-day",
+                                                help="With --auth: audio-seconds each token may ask for per UTC day "
+                                                     "(foley token limit sets a token's own)."),
+    rate_per_minute: int = typer.Option(None, "--rate-per-minute",
+                                        help="With --auth: generations and streams each token may start per "
+                                             "minute."),
     worker: bool = typer.Option(True, "--worker/--no-worker",
                                 help="Run jobs in this process too (default); --no-worker serves the API only, "
                                      "for a PostgreSQL queue served by 'foley worker' processes."),
@@ -59,7 +65,8 @@ def serve(
                         default_model=default_model, max_queue=max_queue,
                         max_upload_bytes=int(max_upload_mb * MB), max_duration=max_duration, auth=auth,
                         max_prompt_chars=max_prompt_chars, max_request_seconds=max_request_seconds,
-                        max_streams=max_streams, start_worker=worker)
+                        max_streams=max_streams, start_worker=worker,
+                        quota_seconds_per_day=quota_seconds_per_day, rate_per_minute=rate_per_minute)
     typer.echo(f"foley studio on http://{host}:{port}/  (API docs: /docs; data: {settings.data})", err=True)
     if auth:
         typer.echo("API tokens required (Authorization: Bearer ...); make one with: foley token create "

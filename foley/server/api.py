@@ -72,7 +72,21 @@ def list_models(request: Request) -> dict:
                        "max_prompt_chars": s.settings.max_prompt_chars,
                        "max_request_seconds": s.settings.max_request_seconds,
                        "max_upload_bytes": s.settings.max_upload_bytes, "max_queue": s.settings.max_queue,
-                       "max_streams": s.settings.max_streams}}
+                       "max_streams": s.settings.max_streams,
+                       "quota_seconds_per_day": s.settings.quota_seconds_per_day,
+                       "rate_per_minute": s.settings.rate_per_minute}}
+
+
+@router.get("/usage", tags=["models"], summary="The calling token's quota, rate limit and what is left today")
+def read_usage(request: Request, owner: str | None = Owner) -> dict:
+    """With ``--auth``: audio-seconds asked for today (UTC; failed and cancelled jobs do not count), the token's
+    daily quota and what is left, its rate limit and the generations and streams started in the last 60 s. In open
+    mode nothing is limited (``limited: false``)."""
+    from .quotas import usage_view
+
+    s = svc(request)
+    with s.db.session() as session:
+        return usage_view(session, s.settings, owner, s.db.clock())
 
 
 @router.post("/generations", status_code=202, tags=["generations"], summary="Queue a text-to-audio job")

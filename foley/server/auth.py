@@ -21,8 +21,10 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_token(db: Database, name: str | None = None) -> tuple[str, ApiToken]:
-    """A new token (returned once, never stored) and its row."""
+def create_token(db: Database, name: str | None = None, quota_seconds: float | None = None,
+                 rate_per_minute: int | None = None) -> tuple[str, ApiToken]:
+    """A new token (returned once, never stored) and its row; its own limits (None: the server's)."""
+    _check_limits(quota_seconds, rate_per_minute)
     token = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with db.session() as s:
         taken = set(s.scalars(select(ApiToken.name)))
@@ -33,7 +35,8 @@ def create_token(db: Database, name: str | None = None) -> tuple[str, ApiToken]:
             raise RequestError("a token name must be 1 to 100 characters")
         if name in taken:
             raise RequestError(f"a token named '{name}' exists; choose another --name or revoke it first")
-        row = ApiToken(name=name, token_hash=hash_token(token))
+        row = ApiToken(name=name, token_hash=hash_token(token), quota_seconds=quota_seconds,
+                       rate_per_minute=rate_per_minute)
         s.add(row)
         s.commit()
     return token, row
@@ -46,6 +49,31 @@ def revoke_token(db: Database, name: str) -> None:
             raise RequestError(f"no token named '{name}'; see foley token list")
         row.revoked_at = row.revoked_at or now()
         s.commit()
+
+
+def _check_limits(quota_seconds: float | None, rate_per_minute: int | None) -> None:
+    if quota_seconds is not None and not quota_seconds >= 0:
+        raise RequestError(f"--quota must be 0 or more audio-seconds per day, got {quota_seconds:g}")
+    if rate_per_minute is not None and rate_per_minute < 0:
+        raise RequestError(f"--rate must be 0 or more generations per minute, got {rate_per_minute}")
+
+
+def set_limits(db: Database, name: str, quota_seconds: float | None = None, rate_per_minute: int | None = None,
+               default: bool = False) -> ApiToken:
+    """Set a token's own quota and/or rate (``default``: back to the server's limits)."""
+    _check_limits(quota_seconds, rate_per_minute)
+    with db.session() as s:
+        row = s.scalar(select(ApiToken).where(ApiToken.name == name))
+        if row is None:
+            raise RequestError(f"no token named '{name}'; see foley token list")
+        if default:
+            row.quota_seconds = row.rate_per_minute = None
+        if quota_seconds is not None:
+            row.quota_seconds = quota_seconds
+        if rate_per_minute is not None:
+            row.rate_per_minute = rate_per_minute
+        s.commit()
+        return row
 
 
 def list_tokens(db: Database) -> list[ApiToken]:

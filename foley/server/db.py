@@ -96,6 +96,23 @@ class ApiToken(Base):
     token_hash: Mapped[str] = mapped_column(String(64), unique=True, index=True)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    # its own limits (None: the server's --quota-seconds-per-day / --rate-per-minute)
+    quota_seconds: Mapped[float | None] = mapped_column(Float, nullable=True)
+    rate_per_minute: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class Usage(Base):
+    """What a token was charged: the audio-seconds a job or stream asked for, when it was accepted. A job that
+    fails or is cancelled is not counted (``foley.server.quotas``)."""
+
+    __tablename__ = "usage"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    owner: Mapped[str] = mapped_column(String(ID_LENGTH), index=True)
+    kind: Mapped[str] = mapped_column(String(16))                  # job | stream
+    job_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    seconds: Mapped[float] = mapped_column(Float)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True), index=True)
 
 
 class Study(Base):
@@ -220,16 +237,23 @@ def migrate(engine) -> str:
         tables = set(inspect(conn).get_table_names())
         cfg.attributes["connection"] = conn
         if "jobs" in tables and "alembic_version" not in tables:
-            legacy = [t for name, t in Base.metadata.tables.items() if name not in tables]
-            Base.metadata.create_all(conn, tables=legacy)  # tables newer than that database, as 0001 has them
-            _add_new_columns(conn)
+            _add_new_columns(conn, tables)
             command.stamp(cfg, "0001")
         command.upgrade(cfg, "head")
         return MigrationContext.configure(conn).get_current_revision()
 
 
-def _add_new_columns(conn) -> None:
-    """A database made by a foley older than the migrations lacks columns added since; add them."""
+def _add_new_columns(conn, tables: set[str]) -> None:
+    """A database made by a foley older than the migrations lacks what came before them with API tokens: the
+    ``api_tokens`` table and owner/cancel columns; add them as revision 0001 has them."""
+    if "api_tokens" not in tables:
+        from sqlalchemy import Column, MetaData, Table
+
+        tz = DateTime(timezone=True)
+        Table("api_tokens", MetaData(), Column("id", String(ID_LENGTH), primary_key=True),
+              Column("name", String(100), nullable=False, unique=True),
+              Column("token_hash", String(64), nullable=False, unique=True, index=True),
+              Column("created_at", tz, nullable=False), Column("revoked_at", tz, nullable=True)).create(conn)
     new = {"jobs": {"owner": "VARCHAR(32)", "cancel_requested": "BOOLEAN DEFAULT FALSE NOT NULL"},
            "uploads": {"owner": "VARCHAR(32)"}}
     have = inspect(conn)
@@ -238,6 +262,7 @@ def _add_new_columns(conn) -> None:
         for name, ddl in columns.items():
             if name not in existing:
                 conn.execute(text(f"ALTER TABLE {table} ADD COLUMN {name} {ddl}"))
+    conn.execute(text("CREATE INDEX IF NOT EXISTS ix_jobs_owner ON jobs (owner)"))
 
 
 def _driver(url: str) -> str:

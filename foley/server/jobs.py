@@ -18,9 +18,10 @@ from .worker import ModelCache
 class ApiError(Exception):
     """An HTTP error with a one-line ``detail``."""
 
-    def __init__(self, status: int, detail: str):
+    def __init__(self, status: int, detail: str, headers: dict | None = None):
         super().__init__(detail)
         self.status, self.detail = status, " ".join(str(detail).split())
+        self.headers = headers
 
 
 @dataclass
@@ -116,8 +117,12 @@ def build_request(svc: Services, fields: dict) -> tuple[str, GenerationRequest]:
 
 def submit(svc: Services, kind: str, alias: str, req: GenerationRequest, source: dict | None = None,
            owner: str | None = None) -> Job:
-    """Queue a job, or refuse with 429 when the queue is full. Counting and inserting are one write
-    transaction, so concurrent requests cannot push the queue past its limit."""
+    """Queue a job, or refuse with 429 when the queue is full or the token is over its limits
+    (:mod:`foley.server.quotas`). Counting and inserting are one write transaction, so concurrent requests
+    cannot push the queue past its limit, nor a token past its quota."""
+    from .quotas import charge, request_seconds
+
+    t = svc.db.clock()
     with svc.db.session() as s:
         lock_for_write(s)
         pending = s.scalar(select(func.count()).select_from(Job).where(Job.status.in_(("queued", "running"))))
@@ -125,11 +130,34 @@ def submit(svc: Services, kind: str, alias: str, req: GenerationRequest, source:
             raise ApiError(429, f"the queue is full ({pending} jobs waiting or running); try again later")
         job = Job(id=new_id(), kind=kind, model=alias, params={"request": req.model_dump(), "model": alias},
                   source=source, owner=owner)
+        charge(s, svc.settings, owner, request_seconds(req), "job", t, job_id=job.id)
         s.add(job)
         s.commit()
     if svc.worker is not None:
         svc.worker.wake()
     return job
+
+
+def charge_stream(svc: Services, owner: str | None, req: GenerationRequest) -> int | None:
+    """Record a stream against the token's limits (429 over them); the usage row's id, to refund it when the stream
+    cannot start."""
+    from .quotas import charge, request_seconds
+
+    t = svc.db.clock()
+    with svc.db.session() as s:
+        lock_for_write(s)
+        row = charge(s, svc.settings, owner, request_seconds(req), "stream", t)
+        s.commit()
+        return row.id if row is not None else None
+
+
+def refund(svc: Services, usage_id: int | None) -> None:
+    from .db import Usage
+
+    if usage_id is not None:
+        with svc.db.session() as s:
+            s.execute(Usage.__table__.delete().where(Usage.id == usage_id))
+            s.commit()
 
 
 def get_job(svc: Services, job_id: str, owner: str | None = None) -> Job:

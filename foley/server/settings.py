@@ -32,6 +32,9 @@ class Settings:
             so one request cannot hold the only worker for minutes.
         auth: require an API token (``Authorization: Bearer ...``, made by ``foley token create``); each
             token sees only its own jobs and uploads. Off: open mode for one local user.
+        quota_seconds_per_day: audio-seconds each API token may ask for per UTC day (jobs and streams; jobs that
+            fail or are cancelled do not count); None: unlimited. ``foley token limit`` sets a token's own.
+        rate_per_minute: generations and streams each API token may start per 60 s; None: unlimited.
         max_attempts: how often a job is started (its worker killed or stopped before it finished) before it
             is marked failed with the reason.
         lease_seconds: how long a worker's claim on a running job holds without a heartbeat (renewed every third
@@ -60,6 +63,8 @@ class Settings:
     preload: bool = True
     study_loudness_lufs: float | None = -23.0
     auth: bool = False
+    quota_seconds_per_day: float | None = None
+    rate_per_minute: int | None = None
 
     def __post_init__(self):
         self.data = Path(self.data).expanduser().resolve()
@@ -74,6 +79,12 @@ class Settings:
         for name in ("max_queue", "max_upload_bytes", "max_attempts", "max_cached_models", "max_streams"):
             if int(getattr(self, name)) < 1:
                 raise RequestError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if (self.quota_seconds_per_day is not None or self.rate_per_minute is not None) and not self.auth:
+            raise RequestError("quotas and rate limits are per API token: add --auth (open mode has no tokens)")
+        if self.quota_seconds_per_day is not None and self.quota_seconds_per_day < 0:
+            raise RequestError(f"quota_seconds_per_day must be 0 or more, got {self.quota_seconds_per_day}")
+        if self.rate_per_minute is not None and self.rate_per_minute < 0:
+            raise RequestError(f"rate_per_minute must be 0 or more, got {self.rate_per_minute}")
         if not self.lease_seconds > 0:
             raise RequestError(f"lease_seconds must be positive, got {self.lease_seconds}")
         if not self.max_duration > 0:

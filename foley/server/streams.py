@@ -25,7 +25,7 @@ from starlette.responses import StreamingResponse
 from ..audio import pcm16
 from ..errors import FoleyError
 from .auth import caller
-from .jobs import ApiError, Services, build_request, contract
+from .jobs import ApiError, Services, build_request, charge_stream, contract, refund
 from .storage import hide_paths
 
 log = logging.getLogger("foley.server")
@@ -189,6 +189,7 @@ async def stream_audio(
     guidance_scale: float | None = Query(None),
     negative_prompt: str | None = Query(None),
     format: Literal["pcm", "wav"] = Query("pcm", description="pcm: raw audio/L16; wav: a WAV header, then PCM."),
+    owner: str | None = Depends(caller),
 ):
     """Raw PCM (``audio/L16;rate=R;channels=C``) or a WAV stream; the format is in ``X-Sample-Rate``,
     ``X-Channels``, ``X-Frames`` (sample frames asked for), ``X-Seed``. Validated like ``POST /v1/generations``
@@ -208,12 +209,20 @@ async def stream_audio(
         import secrets
 
         req = req.model_copy(update={"seed": secrets.randbelow(2**31)})
-    stream = hub.open(alias, req, asyncio.get_running_loop())
+    charged = await run_in_threadpool(charge_stream, svc, owner, req)  # the token's limits (429 over them)
+    try:
+        stream = hub.open(alias, req, asyncio.get_running_loop())
+    except ApiError:
+        await run_in_threadpool(refund, svc, charged)
+        raise
     try:
         first = await _next(stream, request)  # errors before any audio (loading, the model's checks) are statuses
     except BaseException:
         stream.stop()
+        await run_in_threadpool(refund, svc, charged)
         raise
+    if isinstance(first, StreamFailed) or first is _END:
+        await run_in_threadpool(refund, svc, charged)
     if isinstance(first, StreamFailed):
         raise ApiError(first.status, first.detail)
     if first is _END:
