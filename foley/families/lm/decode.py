@@ -62,7 +62,7 @@ class Step:
     """One decoder step (one new token column) over preallocated self-attention buffers.
 
     Mirrors ``MusicgenDecoder.forward`` + ``MusicgenForCausalLM.forward`` for a query of length 1 in eval mode
-    (dropout is the identity there); ``logits(column, position)`` returns float32 [B*K, V] as ``generate`` sees them."""
+    (dropout is the identity there); ``logits(column)`` returns float32 [B*K, V] as ``generate`` sees them."""
 
     def __init__(self, decoder, states: torch.Tensor, mask: torch.Tensor, length: int, cache=None):
         from transformers.masking_utils import create_bidirectional_mask
@@ -72,7 +72,13 @@ class Step:
         self.embed = [e.weight for e in net.embed_tokens]
         self.heads = [h.weight for h in decoder.lm_heads]
         self.layers = list(net.layers)
-        self.norm = net.layer_norm
+        self.norm = _ln(net.layer_norm)
+        # per layer, the tensors and constants of the step, looked up once (module attribute access is slow)
+        self.params = [(_ln(la.self_attn_layer_norm), *(_lin(getattr(la.self_attn, p)) for p in
+                                                         ("q_proj", "k_proj", "v_proj", "out_proj")),
+                        la.self_attn.scaling, _ln(la.encoder_attn_layer_norm), _lin(la.encoder_attn.q_proj),
+                        _lin(la.encoder_attn.out_proj), la.encoder_attn.scaling, _ln(la.final_layer_norm),
+                        _lin(la.fc1), _lin(la.fc2)) for la in self.layers]
         if length > net.embed_positions.weights.size(0):  # as the positional embedding grows itself
             net.embed_positions.make_weights(length, net.embed_positions.embedding_dim)
         self.positions = net.embed_positions.weights
@@ -104,16 +110,12 @@ class Step:
                                    F.linear(states, att.v_proj.weight, att.v_proj.bias).view(kv).transpose(1, 2)
                                    .contiguous()))
 
-    @staticmethod
-    def _linear(x, m):
-        return F.linear(x, m.weight, m.bias)
-
-    def _attend(self, att, x, keys, values, mask):
-        b, d, hd = self.b, self.d, self.hd
-        q = self._linear(x, att.q_proj).view(b, 1, -1, hd).transpose(1, 2)
-        out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, dropout_p=0.0, scale=att.scaling,
+    def _attend(self, q_proj, out_proj, scale, x, keys, values, mask):
+        b, d = self.b, self.d
+        q = F.linear(x, *q_proj).view(b, 1, -1, self.hd).transpose(1, 2)
+        out = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, dropout_p=0.0, scale=scale,
                                              is_causal=False)
-        return self._linear(out.transpose(1, 2).reshape(b, 1, d), att.out_proj)
+        return F.linear(out.transpose(1, 2).reshape(b, 1, d), *out_proj)
 
     def logits(self, column: torch.Tensor) -> torch.Tensor:
         """``column`` [B*K] token ids at position ``self.filled`` -> float32 logits [B*K, V]."""
@@ -121,23 +123,28 @@ class Step:
         ids = column.reshape(b, self.k, 1)
         x = sum(F.embedding(ids[:, c], w) for c, w in enumerate(self.embed))  # the decoder's own sum, same order
         h = x + self.positions[t:t + 1]
-        for i, layer in enumerate(self.layers):
-            att = layer.self_attn
-            y = F.layer_norm(h, layer.self_attn_layer_norm.normalized_shape, layer.self_attn_layer_norm.weight,
-                             layer.self_attn_layer_norm.bias, layer.self_attn_layer_norm.eps)
-            self.keys[i][:, :, t] = self._linear(y, att.k_proj).view(b, -1, hd)
-            self.values[i][:, :, t] = self._linear(y, att.v_proj).view(b, -1, hd)
-            h = h + self._attend(att, y, self.keys[i][:, :, :t + 1], self.values[i][:, :, :t + 1], None)
-            n = layer.encoder_attn_layer_norm
-            y = F.layer_norm(h, n.normalized_shape, n.weight, n.bias, n.eps)
-            h = h + self._attend(layer.encoder_attn, y, *self.cross[i], self.cross_mask)
-            n = layer.final_layer_norm
-            y = F.layer_norm(h, n.normalized_shape, n.weight, n.bias, n.eps)
-            h = h + self._linear(F.gelu(self._linear(y, layer.fc1)), layer.fc2)
-        h = F.layer_norm(h, self.norm.normalized_shape, self.norm.weight, self.norm.bias, self.norm.eps)
+        for (ln1, q, k, v, o, scale, ln2, cq, co, cscale, ln3, fc1, fc2), keys, values, cross in zip(
+                self.params, self.keys, self.values, self.cross, strict=True):
+            y = F.layer_norm(h, *ln1)
+            keys[:, :, t] = F.linear(y, *k).view(b, -1, hd)
+            values[:, :, t] = F.linear(y, *v).view(b, -1, hd)
+            h = h + self._attend(q, o, scale, y, keys[:, :, :t + 1], values[:, :, :t + 1], None)
+            y = F.layer_norm(h, *ln2)
+            h = h + self._attend(cq, co, cscale, y, *cross, self.cross_mask)
+            y = F.layer_norm(h, *ln3)
+            h = h + F.linear(F.gelu(F.linear(y, *fc1)), *fc2)
+        h = F.layer_norm(h, *self.norm)
         self.filled = t + 1
         out = torch.stack([F.linear(h, w) for w in self.heads], dim=1)   # [B, K, 1, V]
         return out.reshape(b * self.k, -1).float()
+
+
+def _ln(m) -> tuple:
+    return m.normalized_shape, m.weight, m.bias, m.eps
+
+
+def _lin(m) -> tuple:
+    return m.weight, m.bias
 
 
 def processors(custom, guidance: float | None, temperature, top_k, top_p) -> list:
