@@ -143,6 +143,8 @@ def charge_stream(svc: Services, owner: str | None, req: GenerationRequest) -> i
     cannot start."""
     from .quotas import charge, request_seconds
 
+    if owner is None:  # open mode: nothing to count (and no write before the first byte)
+        return None
     t = svc.db.clock()
     with svc.db.session() as s:
         lock_for_write(s)

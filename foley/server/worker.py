@@ -220,6 +220,7 @@ class Worker:
     def _loop(self) -> None:
         if self.settings.preload:
             self._preload()
+        log.info("worker %s ready", self.name)
         reaped = 0.0
         while not self._stop.is_set():
             try:
