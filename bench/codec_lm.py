@@ -12,7 +12,8 @@ exists yet.
 ``--against REV`` compares this checkout with another revision side by side: two worker processes (this
 checkout's ``foley``, and REV's package files from `git archive` on PYTHONPATH; same venv, same models/) each load
 the model once and warm up, then every measurement runs on both, interleaved (A B, then B A in the next round), so a
-busy machine slows both alike. Measures: LM real-time factor for 10 s with guidance and without, first streamed
+busy machine slows both alike; every request has a text of its own (a repeated one would hit the text-state
+cache). Measures: LM real-time factor for 10 s with guidance and without, first streamed
 chunk (warm) and the whole 10 s stream; the ratio is old / new per pair (above 1: this checkout is faster), and
 every pair's audio is compared by its sha256 (the same seed must give the same sound on both sides).
 """
@@ -148,7 +149,8 @@ def compare(args) -> None:
         for name, case in CASES.items():
             if case is None:
                 continue
-            q = {**case, "prompt": PROMPTS[r % len(PROMPTS)], "seed": r + 1}
+            # a new text every time: both sides keep recent text states, and a repeated prompt would skip encoding
+            q = {**case, "prompt": f"{PROMPTS[r % len(PROMPTS)]}, take {pairs + 1}", "seed": r + 1}
             answers = {side: ask(side, q) for side in order}
             pairs += 1
             same += answers["new"]["sha"] == answers["old"]["sha"]

@@ -454,3 +454,21 @@ def test_fast_loop_falls_back_and_refuses_an_unknown_loop(folder, monkeypatch):
     monkeypatch.setenv("FOLEY_LM_LOOP", "turbo")
     with pytest.raises(ModelError, match="FOLEY_LM_LOOP=turbo"):
         gen.generate("x", duration=0.3, seed=1)
+
+
+def test_text_states_are_encoded_once_per_prompt(folder, monkeypatch):
+    from foley.families.lm.pipeline import LMGenerator
+
+    gen = LMGenerator.from_folder(folder)
+    lm, calls = gen.lm, []
+    encode = lm.text.__class__.__call__
+    monkeypatch.setattr(lm.text.__class__, "__call__", lambda self, texts: calls.append(texts) or encode(self, texts))
+    a = gen.generate("a tone", duration=0.3, seed=1, num_variations=3)
+    again = gen.generate("a tone", duration=0.3, seed=1)[0]
+    assert len(calls) == 1 and np.array_equal(a[0].samples, again.samples)  # variations and re-rolls: one encoding
+    gen.generate("a tone", duration=0.3, seed=1, negative_prompt="noise")
+    assert len(calls) == 2  # another negative prompt is another condition
+    states, _ = lm.condition(["a tone"], guidance=True)
+    with torch.no_grad():
+        lm.projection.weight.mul_(2.0)  # trained in place: never answered from the cache
+    assert not torch.equal(lm.condition(["a tone"], guidance=True)[0], states) and len(calls) == 3

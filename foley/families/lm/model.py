@@ -22,6 +22,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import threading
+from collections import OrderedDict
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -43,6 +45,7 @@ LM_FORMAT = FORMATS["lm"]
 SAMPLING_DEFAULTS = {"guidance_scale": 3.0, "top_k": 250, "top_p": 0.0, "temperature": 1.0}
 # stereo models: draw each codebook's left and right code with shared noise (sampling.CoupledStereoSampling)
 COUPLED_DEFAULT = True
+TEXT_CACHE = 32  # TokenLM.condition: results kept (a few kB each)
 LOOP_ENV = "FOLEY_LM_LOOP"  # "generate": transformers' generate() instead of the fast loop (same codes; comparisons)
 PROJECTION_MODEL_TYPE = "foley_text_projection"  # text_projection/config.json: transformers' AutoModel (foley.hf)
 
@@ -96,6 +99,8 @@ class TokenLM:
             raise ModelError("decoder vocabulary or codebook count does not match the codec")
         self._hash: str | None = None
         self._composite = None
+        self._text_cache: OrderedDict = OrderedDict()
+        self._text_lock = threading.Lock()
 
     # --- sizes -----------------------------------------------------------------------------------
     @property
@@ -193,8 +198,28 @@ class TokenLM:
                   guidance: bool = True) -> tuple[torch.Tensor, torch.Tensor]:
         """Projected text states and mask: [B, L, d], [B, L]; with ``guidance`` the unconditional half
         follows ([2B, ...]): zeros with an empty mask (the training's dropped condition) or the negative
-        prompt's states."""
-        negatives = negatives or [None] * len(prompts)
+        prompt's states.
+
+        The last ``TEXT_CACHE`` results are kept (variations, redraws, re-rolls and streams of one prompt encode
+        it once): treat the tensors as read-only. The key holds the projection's weight versions, so training it
+        in place is never answered from the cache."""
+        negatives = list(negatives or [None] * len(prompts))
+        p = self.projection
+        key = (tuple(prompts), tuple(negatives), bool(guidance), id(p.weight), p.weight._version,
+               None if p.bias is None else p.bias._version)
+        with self._text_lock:
+            if key in self._text_cache:
+                self._text_cache.move_to_end(key)
+                return self._text_cache[key]
+        out = self._condition(prompts, negatives, guidance)
+        with self._text_lock:
+            self._text_cache[key] = out
+            while len(self._text_cache) > TEXT_CACHE:
+                self._text_cache.popitem(last=False)
+        return out
+
+    def _condition(self, prompts: list[str], negatives: list[str | None],
+                   guidance: bool) -> tuple[torch.Tensor, torch.Tensor]:
         texts = list(prompts) + [n or "" for n in negatives]
         emb = self.text(texts)
         states = self.projection(emb.tokens) * emb.mask[..., None]
