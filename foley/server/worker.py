@@ -249,7 +249,8 @@ class Worker:
         with self.db.session() as s:
             if not self.db.shared:
                 write_lock(s)
-            q = (select(Job).where(Job.status == "queued", Job.model.in_(self.aliases))
+            q = (select(Job).where(Job.status == "queued", Job.model.in_(self.aliases),
+                                   Job.attempts < self.settings.max_attempts)  # the others: reap() fails them
                  .order_by(Job.created_at).limit(1))
             if self.db.shared:
                 q = q.with_for_update(skip_locked=True)
