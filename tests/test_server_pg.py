@@ -119,6 +119,36 @@ def test_queue_limit_and_cancel_on_each_database(database, tiny_model, tmp_path)
         assert c.post("/v1/generations", json={"prompt": "x", **FAST}).status_code == 202
 
 
+def test_edits_uploads_and_a_study_on_each_database(database, tiny_model, tmp_path, write_audio):  # noqa: F811
+    from foley.server.studies import create_study
+    from tests.test_study import _clips, _take_part
+
+    settings = Settings(data=tmp_path / "data", database_url=database, models={"tiny": str(tiny_model)})
+    with TestClient(create_app(settings)) as c:
+        write_audio(tmp_path / "in.wav", seconds=1.0, channels=2)
+        with (tmp_path / "in.wav").open("rb") as f:
+            up = c.post("/v1/uploads", files={"file": ("in.wav", f, "audio/wav")}).json()
+        edit = c.post("/v1/edits", data={"task": "inpaint", "prompt": "a tone", "source_upload": up["id"],
+                                         "mask_start": "0.2", "mask_end": "0.6", "steps": "2", "seed": "3"})
+        assert edit.status_code == 202, edit.text
+        job = wait(c, edit.json()["id"])
+        assert job["status"] == "done" and job["source"] == {"upload": up["id"]}, job["error"]
+        again = c.post("/v1/edits", data={"task": "style_transfer", "prompt": "a tone", "source_job": job["id"],
+                                          "strength": "0.5", "steps": "2"}).json()
+        assert wait(c, again["id"])["status"] == "done"
+        db = Database(settings.db_url)
+        try:  # a listening study: JSON columns, the unique answer per trial, the analysis
+            from foley.server.studies import clips_from_path
+
+            items = clips_from_path(_clips(tmp_path / "clips", write_audio))
+            study, token = create_study(db, Storage(settings.data), "pg", "ovl_rel", items, {"repeats": 1})
+        finally:
+            db.dispose()
+        _take_part(c, study, lambda t, d, first: {"ovl": 70, "rel": 60})
+        res = c.get(f"/v1/studies/{study.id}/results", headers={"Authorization": f"Bearer {token}"}).json()
+        assert res["ratings"]["ovl"]["by_system"]["sysA"]["mean"] == 70
+
+
 # --- leases ------------------------------------------------------------------------------------------------------
 def _job(db: Database, status: str, attempts: int, lease: float | None, owner: str = "w") -> str:
     job_id = secrets.token_hex(16)
