@@ -13,7 +13,9 @@ deprecation wrappers of every module, rebuilding the causal and cross-attention 
   mask, which changes SDPA's sums in the last bits (measured: 36 of 43 lengths differ), and so flips sampled codes;
 - the cross-attention keys and values and the text mask are computed once per window;
 - sampling is transformers' own processors (guidance, temperature, top-k, top-p) and softmax + multinomial, in the
-  order ``generate`` applies them, so the global generator advances exactly as before.
+  order ``generate`` applies them, so the global generator advances exactly as before; after coupled stereo
+  sampling (a one-hot that guidance and the multinomial only pass on) the loop takes its choice and draws the
+  Exp(1) noise that torch's one-sample multinomial draws.
 
 Hand-written because transformers has no decode step for MusicGen short of ``torch.compile`` (which changes the
 numbers). :func:`supported` says when a decoder is the plain eager network this mirrors; otherwise
@@ -139,6 +141,23 @@ class Step:
         return out.reshape(b * self.k, -1).float()
 
 
+def _is_guidance(proc) -> bool:
+    from transformers.generation.logits_process import ClassifierFreeGuidanceLogitsProcessor
+
+    return isinstance(proc, ClassifierFreeGuidanceLogitsProcessor)
+
+
+def _coupled(chain):
+    """The :class:`~.sampling.CoupledStereoSampling` leading ``chain`` when nothing after it but progress callbacks
+    and guidance reshapes its one-hot (then its choice is the draw), else None."""
+    from .sampling import CoupledStereoSampling, StepCallback
+
+    if chain and isinstance(chain[0], CoupledStereoSampling) and all(
+            isinstance(p, StepCallback) or _is_guidance(p) for p in chain[1:]):
+        return chain[0]
+    return None
+
+
 def _ln(m) -> tuple:
     return m.normalized_shape, m.weight, m.bias, m.eps
 
@@ -188,13 +207,21 @@ def sample(decoder, ids: torch.Tensor, states, mask, new_tokens: int, logits_pro
     step = Step(decoder, states, mask, length, cache)
     if step.filled != start - 1:
         raise ValueError(f"the cache holds {step.filled} columns; the prompt needs {start - 1}")
+    coupled = _coupled(logits_processor)
+    chain = [p for p in logits_processor if coupled is None or not _is_guidance(p)]
     for t in range(start, length):
         column = torch.where(forced[:, t - 1], pattern[:, t - 1], seq[:, t - 1])  # apply_delay_pattern_mask
         scores = step.logits(column.repeat(2) if guided else column)
-        for proc in logits_processor:  # as LogitsProcessorList calls them, without its per-call signature check
+        for proc in chain:  # as LogitsProcessorList calls them, without its per-call signature check
             scores = proc(seq[:, :t], scores)
-        probs = F.softmax(scores, dim=-1)
-        nxt = torch.multinomial(probs, num_samples=1).squeeze(1)
+        if coupled is not None:
+            # guidance would map the coupled one-hot pair to a one-hot, whose multinomial draw is its hot code after
+            # drawing Exp(1) noise of the probabilities' shape (torch's one-sample path): draw that noise only
+            torch.empty((k, scores.shape[-1]), dtype=torch.float32).exponential_()
+            nxt = coupled.choice
+        else:
+            probs = F.softmax(scores, dim=-1)
+            nxt = torch.multinomial(probs, num_samples=1).squeeze(1)
         seq[:, t] = nxt
         if streamer is not None:
             streamer.put(nxt.cpu())

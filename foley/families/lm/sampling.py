@@ -49,6 +49,7 @@ class CoupledStereoSampling(LogitsProcessor):
         u = torch.rand(rows // self.channels, 1, v).clamp_(1e-20, 1.0)  # one draw per codebook, both channels
         noise = (-torch.log(-torch.log(u))).expand(-1, self.channels, -1).reshape(rows, v)
         choice = torch.argmax(x.float() + noise, dim=-1)
+        self.choice = choice  # the codes drawn (decode.sample takes them without the one-hot's round trip)
         out = torch.full_like(scores[:rows], _OFF)
         out.scatter_(1, choice[:, None], 0.0)
         return torch.cat([out, torch.zeros_like(out)]) if self.guidance else out
