@@ -224,18 +224,32 @@ def _pause_mid_job(proc: subprocess.Popen, db: Database, timeout: float = 300.0)
 
 
 def test_three_workers_sixty_jobs_one_killed_one_frozen_nothing_lost_or_doubled(pg_url, tiny_model, tmp_path):  # noqa: F811
+    """`foley serve --no-worker` over HTTP and three `foley worker` processes on one PostgreSQL queue."""
+    import httpx
+
+    from tests.test_server import _free_port
+
     lease = 2.0
     data = tmp_path / "shared"
-    settings = Settings(data=data, database_url=pg_url, models={"tiny": str(tiny_model)}, start_worker=False,
-                        max_queue=100)
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    port = _free_port()
+    serve = subprocess.Popen([sys.executable, "-m", "foley", "serve", "--database", pg_url, "--data", str(data),
+                              "--no-worker", "--port", str(port), "--model", f"tiny={tiny_model}",
+                              "--max-queue", "100", "--log-level", "warning"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=(tmp_path / "serve.log").open("wb"))
     procs = [subprocess.Popen([sys.executable, "-m", "foley", "worker", "--database", pg_url, "--data", str(data),
                                "--models", f"tiny={tiny_model}", "--threads", "1", "--lease-seconds", str(lease)],
                               env=env, stdout=subprocess.DEVNULL, stderr=(tmp_path / f"worker{i}.log").open("wb"))
              for i in range(3)]
     db = Database(pg_url)
     try:
-        with TestClient(create_app(settings)) as c:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=120) as c:
+            for _ in range(600):
+                try:
+                    if c.get("/healthz").json() == {"ok": True, "worker": False}:
+                        break
+                except httpx.HTTPError:
+                    time.sleep(0.1)
             ids = [c.post("/v1/generations", json={"prompt": f"tone {i}", "seed": i, **FAST}).json()["id"]
                    for i in range(60)]
             killed = _pause_mid_job(procs[0], db)
@@ -265,7 +279,7 @@ def test_three_workers_sixty_jobs_one_killed_one_frozen_nothing_lost_or_doubled(
         logs = "".join((tmp_path / f"worker{i}.log").read_text() for i in (1, 2))
         assert "stopped after" in logs and "Traceback" not in (tmp_path / "worker2.log").read_text()
     finally:
-        for p in procs:
+        for p in [*procs, serve]:
             if p.poll() is None:
                 p.send_signal(signal.SIGCONT)
                 p.kill()
