@@ -19,8 +19,9 @@ def serve(
     port: int = typer.Option(8000, "--port", help="TCP port."),
     data: Path = typer.Option(Path("foley-data"), "--data",
                               help="Folder for the database, results and studies."),
-    database: str = typer.Option(None, "--database", help="SQLAlchemy URL (default sqlite:///DATA/foley.db); "
-                                                           "e.g. postgresql+psycopg://user@host/foley."),
+    database: str = typer.Option(None, "--database", envvar="FOLEY_DATABASE",
+                                 help="Database URL (default sqlite:///DATA/foley.db); e.g. postgresql://user@host/"
+                                      "foley, the password in PGPASSWORD or ~/.pgpass."),
     model: list[str] = typer.Option(None, "--model", "-m",
                                     help="Offered model: NAME or ALIAS=FOLDER (repeat); default: starter, starter-lm."),
     default_model: str = typer.Option(None, "--default-model", help="Alias used when a request names none."),
@@ -80,8 +81,9 @@ def serve(
 @app.command("worker")
 @with_threads
 def worker_command(
-    database: str = typer.Option(..., "--database", help="The queue: the URL 'foley serve --database' uses, "
-                                                         "e.g. postgresql://user:password@host/foley."),
+    database: str = typer.Option(..., "--database", envvar="FOLEY_DATABASE",
+                                 help="The queue: the URL 'foley serve --database' uses, e.g. postgresql://user@host/"
+                                      "foley, the password in PGPASSWORD or ~/.pgpass."),
     data: Path = typer.Option(Path("foley-data"), "--data",
                               help="The shared results folder (the one 'foley serve --data' serves from)."),
     models: str = typer.Option(None, "--models", help="Comma-separated models whose jobs this worker runs: NAME "

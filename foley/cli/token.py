@@ -15,7 +15,8 @@ token_app = typer.Typer(help="API tokens for `foley serve --auth`: `foley token 
 app.add_typer(token_app, name="token")
 
 DATA = typer.Option(Path("foley-data"), "--data", help="The server's data folder (as given to `foley serve --data`).")
-DATABASE = typer.Option(None, "--database", help="SQLAlchemy URL, if the server uses one (foley serve --database).")
+DATABASE = typer.Option(None, "--database", envvar="FOLEY_DATABASE",
+                        help="Database URL, if the server uses one (foley serve --database).")
 
 
 def _db(data: Path, database: str | None):
