@@ -27,15 +27,16 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F  # noqa: N812
 
-# generation-config fields that would add processors generate() applies and this loop does not
+# generation-config fields that would make generate() do what this loop does not (extra processors, guidance from
+# the folder's config when the call passes none)
 _UNSUPPORTED = ("repetition_penalty", "encoder_repetition_penalty", "no_repeat_ngram_size", "bad_words_ids",
                 "min_length", "min_new_tokens", "forced_bos_token_id", "forced_eos_token_id", "sequence_bias",
                 "exponential_decay_length_penalty", "suppress_tokens", "begin_suppress_tokens", "min_p", "top_h",
                 "typical_p", "epsilon_cutoff", "eta_cutoff", "watermarking_config", "renormalize_logits",
-                "remove_invalid_values", "eos_token_id")
-_NEUTRAL = {"repetition_penalty": 1.0, "encoder_repetition_penalty": 1.0, "no_repeat_ngram_size": 0, "min_length": 0,
-            "typical_p": 1.0, "epsilon_cutoff": 0.0, "eta_cutoff": 0.0, "renormalize_logits": False,
-            "remove_invalid_values": False}
+                "remove_invalid_values", "eos_token_id", "guidance_scale")
+_NEUTRAL = {"guidance_scale": 1.0, "repetition_penalty": 1.0, "encoder_repetition_penalty": 1.0,
+            "no_repeat_ngram_size": 0, "min_length": 0, "typical_p": 1.0, "epsilon_cutoff": 0.0, "eta_cutoff": 0.0,
+            "renormalize_logits": False, "remove_invalid_values": False}
 
 
 def supported(decoder) -> bool:
