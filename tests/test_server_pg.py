@@ -203,6 +203,33 @@ def test_a_worker_that_lost_its_lease_changes_nothing(database, tmp_path):
         db.dispose()
 
 
+def test_the_worker_outlives_a_database_error_at_the_end_of_a_job(database, tmp_path, monkeypatch):
+    from sqlalchemy.exc import OperationalError
+
+    settings = Settings(data=tmp_path, database_url=database, models={"x": "x"}, preload=False)
+    db = Database(settings.db_url)
+    try:
+        for _ in range(2):
+            _job(db, "queued", 0, None)
+        worker = Worker(db, Storage(settings.data), settings, ModelCache(settings))
+        ran = []
+
+        def run(job):  # e.g. the database is unreachable when the job's end is written
+            ran.append(job.id)
+            raise OperationalError("UPDATE jobs ...", {}, Exception("server closed the connection"))
+
+        monkeypatch.setattr(worker, "_run", run)
+        worker.start()
+        for _ in range(600):
+            if len(ran) == 2:
+                break
+            time.sleep(0.05)
+        assert len(ran) == 2 and worker.alive  # it went on to the next job
+        worker.stop()
+    finally:
+        db.dispose()
+
+
 # --- the worker pool ---------------------------------------------------------------------------------------------
 def _running_job_of(db: Database, pid: int) -> str | None:
     with db.session() as s:

@@ -132,7 +132,7 @@ def reap(db: Database, settings: Settings, storage: Storage | None = None, every
             q = q.with_for_update(skip_locked=True)
         for job in s.scalars(q):
             if job.attempts >= settings.max_attempts:
-                who = "the server" if not db.shared else "the worker running it"
+                who = "the server" if not db.shared else "a worker"
                 job.status, job.finished_at = "failed", t
                 job.error = (f"{who} stopped while this job was running, {job.attempts} time(s); not retried "
                              "again (it may need more memory or time than the server has)")
@@ -238,6 +238,8 @@ class Worker:
             self._current = job
             try:
                 self._run(job)
+            except Exception:  # the database went away mid-job: the lease expires and another worker retries
+                log.exception("job %s: cannot record its end; its lease will expire and it is queued again", job.id)
             finally:
                 self._current = None
                 self.finished += 1
