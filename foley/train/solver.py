@@ -21,7 +21,8 @@ Audiocraft-style: a subclass says *what* to train (:meth:`Solver.build`: model, 
   :meth:`Solver.should_stop` (asked after each validation) ends a stage early the same way (early stopping);
   ``[train] preview_minutes``: a preview every N minutes of wall time (besides ``preview_every`` steps).
 
-Only the main process writes logs, checkpoints, previews and exports.
+Only the main process writes logs, checkpoints, previews and exports. With several processes each checkpoint
+also logs every process's host:pid and a sha256 of its weights (``in_sync``: data parallelism kept them equal).
 """
 
 from __future__ import annotations
@@ -185,6 +186,23 @@ class AveragedEMA:
 
     def load_state_dict(self, state: dict) -> None:
         self.averaged.load_state_dict(state)
+
+
+def _fingerprint(model: torch.nn.Module) -> str:
+    """sha256 of a network's parameters and buffers: equal on every process while data parallelism holds."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for name, t in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().view(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _whoami() -> str:
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
 
 
 def training_device(setting: str | None = None) -> str:
@@ -365,7 +383,16 @@ class Solver:
     def _save(self) -> None:
         from accelerate.utils import gather_object
 
-        rngs = gather_object([_rng_state(self.rng)])  # every process's streams, in rank order
+        world = self.accelerator.num_processes
+        mine = [(_rng_state(self.rng), _fingerprint(self.model) if world > 1 else None, _whoami())]
+        gathered = gather_object(mine)  # every process's streams (and weights' hash, host, pid), in rank order
+        rngs = [g[0] for g in gathered]
+        if self.is_main and world > 1:
+            hashes = [g[1] for g in gathered]
+            self.log({"step": self.step, "processes": world, "ranks": [g[2] for g in gathered],
+                      "weights_sha256": hashes, "in_sync": len(set(hashes)) == 1})
+            if len(set(hashes)) != 1:
+                print(f"warning: step {self.step}: the {world} processes' weights differ ({self.stage})", flush=True)
         if self.is_main:
             objects = {"model": self.model, "opt": self.optimizer, "rngs": rngs,
                        "world": self.accelerator.num_processes}
