@@ -100,11 +100,27 @@ def _log_internal(argv: list[str]) -> Path | None:
     return None
 
 
+# Options whose value may be left out, and the value that then means (typer has no optional-value options; this
+# hand-written rewrite gives `foley generate --batch-file p.txt --ray` its local default).
+OPTIONAL_VALUES = {"--ray": "local"}
+
+
+def _optional_values(argv: list[str]) -> list[str]:
+    out = []
+    for k, arg in enumerate(argv):
+        out.append(arg)
+        if arg == "--":
+            return out + argv[k + 1:]
+        if arg in OPTIONAL_VALUES and (k + 1 == len(argv) or argv[k + 1].startswith("-")):
+            out.append(OPTIONAL_VALUES[arg])
+    return out
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: every failure is one line on stderr. Exit 2: the user's input or environment (FoleyError,
     usage errors); 1: an internal error (traceback in a log file; inline with --debug or FOLEY_DEBUG=1);
     130: interrupted."""
-    argv = list(sys.argv[1:] if argv is None else argv)
+    argv = _optional_values(list(sys.argv[1:] if argv is None else argv))
     _debug["on"] = False
     try:
         rv = app(args=argv, prog_name="foley", standalone_mode=False)

@@ -114,12 +114,29 @@ def generate(
     backend: str = typer.Option("torch", "--backend", help="torch, or onnx: the UNet in onnxruntime (exported "
                                 "once into the cache, or from --onnx-dir; pip install 'foley[onnx]')."),
     onnx_dir: Path = typer.Option(None, "--onnx-dir", help="A folder written by `foley export onnx`."),
+    ray: str = typer.Option(None, "--ray", metavar="[ADDRESS]",
+                            help="Fan the batch out over a Ray cluster: --ray alone (or --ray local) starts a local "
+                            "instance, --ray auto or --ray HOST:6379 joins one (pip install 'foley\\[ray]'). One "
+                            "model load per actor; each sound is written here as it finishes."),
+    actors: int = typer.Option(None, "--actors", help="With --ray: how many actors (default: the cluster's CPUs "
+                               "/ --actor-cpus)."),
+    actor_cpus: int = typer.Option(1, "--actor-cpus", help="With --ray: CPUs (and torch threads) per actor."),
 ):
     """Generate sounds from text. Writes audio plus a sidecar JSON with every parameter and the seed."""
     from ..request import make_request
 
     model = _with_lora(model, lora, lora_scale)
+    if ray is None and (actors is not None or actor_cpus != 1):
+        raise RequestError("--actors and --actor-cpus go with --ray")
+    if actors is not None and actors < 1 or actor_cpus < 1:
+        raise RequestError("--actors and --actor-cpus must be at least 1")
+    if ray is not None:
+        from .ray_batch import require
+
+        require()  # installed? (before anything loads or is written)
     if stream_:
+        if ray is not None:
+            raise RequestError("--stream makes one sound in this process; drop --ray")
         if batch_file is not None or variations != 1 or steps is not None or scheduler is not None or plot \
                 or best_of != 1:
             raise RequestError("--stream makes one sound from one prompt: drop --batch-file, --variations, "
@@ -160,25 +177,55 @@ def generate(
         typer.echo("all outputs already exist; nothing to do")
         return
     _check_outputs(paths[i] for i in pending)
+    options = {"vocoder": vocoder} if vocoder != "auto" else {}
+    options.update({k: v for k, v in (("quantize", quantize), ("onnx_dir", onnx_dir)) if v is not None})
+    options.update({"backend": backend} if backend != "torch" or onnx_dir else {})
+    options.update({"device": device} if device else {})
+    wanted = sorted({id(todo[i][0]): todo[i][0] for i in pending}.values(), key=requests.index)
+    slot = {(id(todo[i][0]), todo[i][1]): i for i in pending}  # (request, variation) -> output still to write
+
+    def save(r, audios, echo=typer.echo) -> int:
+        """Write the outputs of request ``r`` that are still to do; returns how many."""
+        written = 0
+        for j, audio in enumerate(audios):
+            i = slot.get((id(r), j))
+            if i is not None:
+                _write(audio, paths[i], plot)
+                echo(f"wrote {paths[i]}  (seed {audio.meta['seed']}){_adherence(audio)}")
+                written += 1
+        return written
+
+    if ray is not None:
+        return _generate_on_ray(ray, model, options, wanted, save, total=len(todo), done=len(todo) - len(pending),
+                                actors=actors, actor_cpus=actor_cpus)
     from .. import load
 
-    options = {"vocoder": vocoder} if vocoder != "auto" else {}
-    accel = {k: v for k, v in (("quantize", quantize), ("onnx_dir", onnx_dir)) if v is not None}
-    accel.update({"backend": backend} if backend != "torch" or onnx_dir else {})
-    gen = load(model, **options, **accel, **({"device": device} if device else {}))
-    wanted = sorted({id(todo[i][0]): todo[i][0] for i in pending}.values(), key=requests.index)
+    gen = load(model, **options)
     with step_progress(gen, "generating"):
         audios = gen.generate(wanted)
-    by_req = {}
     k = 0
     for r in wanted:
-        for j in range(r.num_variations):
-            by_req[(id(r), j)] = audios[k]
-            k += 1
-    for i in pending:
-        r, j = todo[i]
-        _write(by_req[(id(r), j)], paths[i], plot)
-        typer.echo(f"wrote {paths[i]}  (seed {by_req[(id(r), j)].meta['seed']}){_adherence(by_req[(id(r), j)])}")
+        save(r, audios[k:k + r.num_variations])
+        k += r.num_variations
+
+
+def _generate_on_ray(address: str, model: str, options: dict, wanted: list, save, total: int, done: int,
+                     actors: int | None, actor_cpus: int) -> None:
+    """The batch on Ray (foley/cli/ray_batch.py): one progress bar over every output of the batch (those
+    already on disk counted as done), each request's sounds written as its actor returns them."""
+    from tqdm import tqdm
+
+    from . import ray_batch
+
+    bar = tqdm(total=total, initial=done, desc="generating (ray)", unit="sound", dynamic_ncols=True)
+    try:
+        used = ray_batch.run(None if address == "local" else address, model, options, wanted,
+                             lambda i, audios: bar.update(save(wanted[i], audios, echo=bar.write)),
+                             actors=actors, actor_cpus=actor_cpus,
+                             on_ready=lambda where: bar.set_description(f"generating (ray, {len(where)} actors)"))
+    finally:
+        bar.close()
+    typer.echo(f"{total - done} sound(s) from {len(wanted)} request(s) on {used} Ray actor(s)")
 
 
 def _adherence(audio) -> str:
