@@ -86,3 +86,13 @@ def test_one_line_errors(local_ray, tiny_ldm, tmp_path, capsys, monkeypatch):
     code, _, err = _run([*base, "--ray"], capsys)
     assert code == 2 and err.strip() == "error: Ray is not installed: pip install 'foley[ray]'"
     assert not (tmp_path / "x.wav").exists()
+
+
+def test_unreachable_cluster_is_one_line_at_once():
+    from foley.cli.ray_batch import _reachable
+    from foley.errors import FoleyError
+
+    with pytest.raises(FoleyError, match=r"^cannot reach the Ray cluster at 127\.0\.0\.1:1: "):
+        _reachable("127.0.0.1:1")  # Ray itself would retry for minutes
+    with pytest.raises(FoleyError, match="not HOST:PORT"):
+        _reachable("somewhere:port")

@@ -217,14 +217,19 @@ def _generate_on_ray(address: str, model: str, options: dict, wanted: list, save
 
     from . import ray_batch
 
-    bar = tqdm(total=total, initial=done, desc="generating (ray)", unit="sound", dynamic_ncols=True)
+    bars = []  # made once the actors are ready, so connection and load errors print alone
+
+    def ready(where):
+        bars.append(tqdm(total=total, initial=done, desc=f"generating (ray, {len(where)} actors)", unit="sound",
+                         dynamic_ncols=True))
+
     try:
         used = ray_batch.run(None if address == "local" else address, model, options, wanted,
-                             lambda i, audios: bar.update(save(wanted[i], audios, echo=bar.write)),
-                             actors=actors, actor_cpus=actor_cpus,
-                             on_ready=lambda where: bar.set_description(f"generating (ray, {len(where)} actors)"))
+                             lambda i, audios: bars[0].update(save(wanted[i], audios, echo=bars[0].write)),
+                             actors=actors, actor_cpus=actor_cpus, on_ready=ready)
     finally:
-        bar.close()
+        for bar in bars:
+            bar.close()
     typer.echo(f"{total - done} sound(s) from {len(wanted)} request(s) on {used} Ray actor(s)")
 
 

@@ -59,6 +59,23 @@ def _cause(err: BaseException) -> str:
     return text[-1] if text else type(err).__name__
 
 
+def _reachable(address: str | None) -> None:
+    """A HOST:PORT address must answer within 10 s: Ray itself retries an unreachable one for minutes
+    (hand-written: Ray has no connect timeout for ``ray.init``)."""
+    import socket
+
+    if not address or address == "auto" or "://" in address or ":" not in address:
+        return
+    host, _, port = address.rpartition(":")
+    try:
+        with socket.create_connection((host, int(port)), timeout=10):
+            pass
+    except ValueError:
+        raise FoleyError(f"--ray {address}: not HOST:PORT (e.g. 10.0.0.1:6379), 'auto' or a ray:// address") from None
+    except OSError as e:
+        raise FoleyError(f"cannot reach the Ray cluster at {address}: {e.strerror or e}") from None
+
+
 def connect(address: str | None):
     """``ray.init()`` (a local instance when ``address`` is None) unless this process is already connected."""
     ray = require()
@@ -66,6 +83,7 @@ def connect(address: str | None):
         return ray, False
     import logging
 
+    _reachable(address)
     try:
         ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
                  logging_level=logging.WARNING, configure_logging=True)
