@@ -96,3 +96,28 @@ def test_unreachable_cluster_is_one_line_at_once():
         _reachable("127.0.0.1:1")  # Ray itself would retry for minutes
     with pytest.raises(FoleyError, match="not HOST:PORT"):
         _reachable("somewhere:port")
+
+
+def test_a_killed_actor_is_restarted_and_its_request_retried(local_ray, tiny_ldm):
+    """SIGKILL one actor's process after the first result: Ray restarts it, it loads the model again, every
+    request still comes back exactly once."""
+    import os
+    import signal
+
+    from foley.cli import ray_batch
+    from foley.request import make_request
+
+    requests = [make_request(prompt=p, duration=1, seed=i) for i, p in enumerate(PROMPTS)]
+    got, killed, makers = [], [], set()
+
+    def on_result(i, audios):
+        got.append(i)
+        makers.add(audios[0].meta["ray_actor"])
+        if not killed:
+            pid = int(audios[0].meta["ray_actor"].rsplit(":", 1)[1])
+            os.kill(pid, signal.SIGKILL)
+            killed.append(pid)
+
+    assert ray_batch.run(None, str(tiny_ldm[1]), {}, requests, on_result, actors=2) == 2
+    assert sorted(got) == list(range(len(PROMPTS))) and killed
+    assert len(makers) == 3  # the two actors, and the killed one's restart (which took its pending request)

@@ -14,27 +14,34 @@ from collections.abc import Callable, Sequence
 from ..errors import FoleyError
 
 INSTALL = "Ray is not installed: pip install 'foley[ray]'"
+RETRIES = 2
 
 
 class BatchWorker:
-    """One Ray actor: the model loaded once (:meth:`load`), then any number of :meth:`generate` calls."""
+    """One Ray actor: the model loaded once (:meth:`load`), then any number of :meth:`generate` calls. An actor
+    that Ray restarts (its process or node died) loads the model again on its first call."""
 
-    def __init__(self, threads: int):
-        self.threads = threads
+    def __init__(self, model: str, options: dict, threads: int):
+        self.model, self.options, self.threads = model, options, threads
         self.gen = None
 
-    def load(self, model: str, options: dict, warmup=None) -> str:
+    def _load(self):
         from .. import load
         from .. import threads as _threads
 
         _threads.request(self.threads)
         _threads.apply()
-        self.gen = load(model, **options)
+        self.gen = load(self.model, **self.options)
+
+    def load(self, warmup=None) -> str:
+        self._load()
         if warmup is not None:  # pays what the first generation loads lazily (benchmarks)
             self.gen.generate([warmup])
         return f"{os.uname().nodename}:{os.getpid()}"
 
     def generate(self, key: int, request) -> tuple[int, list]:
+        if self.gen is None:
+            self._load()
         audios = self.gen.generate([request])
         for a in audios:  # provenance: which node and process made it (the sidecar keeps it)
             a.meta["ray_actor"] = f"{os.uname().nodename}:{os.getpid()}"
@@ -107,11 +114,12 @@ def run(address: str | None, model: str, options: dict, requests: Sequence, on_r
         actors = max(1, int(total // actor_cpus))
     actors = max(1, min(int(actors), len(requests)))
     gpus = 1 if str(options.get("device", "")).startswith("cuda") else 0
-    cls = ray.remote(num_cpus=actor_cpus, num_gpus=gpus)(BatchWorker)
-    pool = [cls.remote(max(1, int(actor_cpus))) for _ in range(actors)]
+    # a dead actor (process or node lost) is restarted and its call retried, twice; errors raised by foley are not
+    cls = ray.remote(num_cpus=actor_cpus, num_gpus=gpus, max_restarts=RETRIES, max_task_retries=RETRIES)(BatchWorker)
+    pool = [cls.remote(model, options, max(1, int(actor_cpus))) for _ in range(actors)]
     try:
         try:
-            where = ray.get([a.load.remote(model, options, warmup) for a in pool])
+            where = ray.get([a.load.remote(warmup) for a in pool])
         except Exception as e:  # noqa: BLE001
             raise FoleyError(f"a Ray actor could not load model '{model}': {_cause(e)}") from None
         if on_ready is not None:
