@@ -54,13 +54,20 @@ def test_batch_on_two_actors_writes_each_sound_once_and_resumes(local_ray, tiny_
     assert [m["request"]["prompt"] for m in metas] == PROMPTS  # each output in its own slot, whatever the order
     assert len({m["ray_actor"] for m in metas}) == 2  # both actors generated
 
-    # the same request in this process gives the same sound (same seed; threads may move the last bits)
+    # the same request in this process gives the same sound (same seed; one thread, as the actors have)
+    import torch
+
     import foley
 
-    here = foley.load(model).generate([PROMPTS[3]], duration=1, seed=3)[0]
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        here = foley.load(model).generate([PROMPTS[3]], duration=1, seed=3)[0]
+    finally:
+        torch.set_num_threads(threads)
     there = foley.Audio.load(wavs[3])
     assert here.samples.shape == there.samples.shape
-    assert np.abs(here.samples - there.samples).max() < 2e-3
+    assert np.abs(here.samples - there.samples).max() < 1e-4  # the file's 16-bit rounding (3e-5 seen)
 
     # resume: one output lost (its sidecar left behind), one cut to a sound without sidecar: only those two again
     before = {p.name: p.stat().st_mtime_ns for p in wavs}
