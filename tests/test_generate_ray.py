@@ -96,8 +96,8 @@ def test_one_line_errors(local_ray, tiny_ldm, tmp_path, capsys, monkeypatch):
 
 
 def test_unreachable_cluster_is_one_line_at_once():
-    from foley.cli.ray_batch import _reachable
     from foley.errors import FoleyError
+    from foley.raycluster import _reachable
 
     with pytest.raises(FoleyError, match=r"^cannot reach the Ray cluster at 127\.0\.0\.1:1: "):
         _reachable("127.0.0.1:1")  # Ray itself would retry for minutes
@@ -128,3 +128,34 @@ def test_a_killed_actor_is_restarted_and_its_request_retried(local_ray, tiny_ldm
     assert ray_batch.run(None, str(tiny_ldm[1]), {}, requests, on_result, actors=2) == 2
     assert sorted(got) == list(range(len(PROMPTS))) and killed
     assert len(makers) == 3  # the two actors, and the killed one's restart (which took its pending request)
+
+
+def test_eval_features_on_two_actors_equal_the_in_process_ones(local_ray, tmp_path, capsys):
+    """`foley eval --ray`: the log-mel features computed on 2 actors are the in-process ones, row for row (the
+    stereo file at another rate included), and so are the metrics."""
+    from foley.eval.prepare import EvalSettings
+    from foley.eval.remote import RayFeatures
+    from foley.eval.run import evaluate
+    from tests.test_eval_cli import make_set
+
+    gen = make_set(tmp_path / "gen", shift=30, n=7, stereo_rate=22_050)
+    ref = make_set(tmp_path / "ref", n=7)
+    metrics = ["fd_logmel", "kid_logmel"]
+    here = evaluate(gen, ref, metrics, EvalSettings(n_bootstrap=50, n_subsets=3))
+    remote = RayFeatures(None, actors=2)
+    try:
+        there = evaluate(gen, ref, metrics, EvalSettings(n_bootstrap=50, n_subsets=3), remote=remote)
+    finally:
+        remote.close()
+    for a, b in ((here.generated, there.generated), (here.reference, there.reference)):
+        fa, fb = a.features["logmel"], b.features["logmel"]
+        assert fa.embeddings.shape == fb.embeddings.shape == (7, fa.embeddings.shape[1])
+        assert np.array_equal(fa.embeddings, fb.embeddings)
+        assert all(np.array_equal(x, y) for x, y in zip(fa.frames, fb.frames, strict=True))
+    assert here.report["metrics"]["fd_logmel"]["value"] == there.report["metrics"]["fd_logmel"]["value"]
+
+    code, stdout, err = _run(["eval", "--generated", str(gen), "--reference", str(ref), "-m", "fd_logmel",
+                              "--no-html", "--no-cache", "-o", str(tmp_path / "report"), "--ray", "--actors", "2"],
+                             capsys)
+    assert code == 0, err
+    assert (tmp_path / "report" / "report.json").exists()

@@ -89,16 +89,35 @@ def eval_run(
     cache_dir: Path = typer.Option(None, "--cache-dir", help="Feature cache (default $FOLEY_HOME/cache/eval)."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Compute every feature afresh."),
     html: bool = typer.Option(True, "--html/--no-html", help="Also write report.html."),
+    ray: str = typer.Option(None, "--ray", metavar="[ADDRESS]", help="Extract features on Ray actors: --ray alone "
+                            "starts a local instance, --ray auto or --ray HOST:6379 joins one (pip install "
+                            "'foley\\[ray]')."),
+    actors: int = typer.Option(None, "--actors", help="With --ray: how many actors (default: the cluster's CPUs "
+                               "/ --actor-cpus)."),
+    actor_cpus: int = typer.Option(1, "--actor-cpus", help="With --ray: CPUs (and torch threads) per actor."),
 ):
     """Compare generated audio with reference audio (tier 1 needs no weights; backbones when present)."""
     if not generated or not reference:
         raise FoleyError("foley eval needs --generated and --reference (folders or JSONL manifests); "
                          "see foley eval --help")
+    if ray is None and (actors is not None or actor_cpus != 1):
+        raise FoleyError("--actors and --actor-cpus go with --ray")
+    if actors is not None and actors < 1 or actor_cpus < 1:
+        raise FoleyError("--actors and --actor-cpus must be at least 1")
     from ..eval.run import evaluate, write_report
 
     s = _settings(sample_rate, normalise, clip_seconds, duration, seed, subset_size, subsets, bootstrap,
                   cache_dir, no_cache)
-    result = evaluate(generated, reference, metrics, s, log=_log)
+    remote = None
+    if ray is not None:
+        from ..eval.remote import RayFeatures
+
+        remote = RayFeatures(None if ray == "local" else ray, actors, actor_cpus)
+    try:
+        result = evaluate(generated, reference, metrics, s, log=_log, remote=remote)
+    finally:
+        if remote is not None:
+            remote.close()
     paths = write_report(result, out, html=html)
     _print_summary(result.report)
     typer.echo(f"wrote {', '.join(str(p) for p in paths.values())}")

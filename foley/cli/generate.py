@@ -131,7 +131,7 @@ def generate(
     if actors is not None and actors < 1 or actor_cpus < 1:
         raise RequestError("--actors and --actor-cpus must be at least 1")
     if ray is not None:
-        from .ray_batch import require
+        from ..raycluster import require
 
         require()  # installed? (before anything loads or is written)
     if stream_:

@@ -12,8 +12,9 @@ import os
 from collections.abc import Callable, Sequence
 
 from ..errors import FoleyError
+from ..raycluster import cause as _cause
+from ..raycluster import connect
 
-INSTALL = "Ray is not installed: pip install 'foley[ray]'"
 RETRIES = 2
 
 
@@ -46,58 +47,6 @@ class BatchWorker:
         for a in audios:  # provenance: which node and process made it (the sidecar keeps it)
             a.meta["ray_actor"] = f"{os.uname().nodename}:{os.getpid()}"
         return key, audios
-
-
-def require():
-    """The ray module, or the one-line error saying how to install it."""
-    try:
-        import ray
-    except ImportError:
-        raise FoleyError(INSTALL) from None
-    return ray
-
-
-def _cause(err: BaseException) -> str:
-    """The one line worth showing from a Ray error: the original exception's message when it has one."""
-    cause = getattr(err, "cause", None)
-    if isinstance(cause, BaseException) and not type(cause).__name__.startswith("Ray"):
-        return str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
-    text = str(err).strip().splitlines()
-    return text[-1] if text else type(err).__name__
-
-
-def _reachable(address: str | None) -> None:
-    """A HOST:PORT address must answer within 10 s: Ray itself retries an unreachable one for minutes
-    (hand-written: Ray has no connect timeout for ``ray.init``)."""
-    import socket
-
-    if not address or address == "auto" or "://" in address or ":" not in address:
-        return
-    host, _, port = address.rpartition(":")
-    try:
-        with socket.create_connection((host, int(port)), timeout=10):
-            pass
-    except ValueError:
-        raise FoleyError(f"--ray {address}: not HOST:PORT (e.g. 10.0.0.1:6379), 'auto' or a ray:// address") from None
-    except OSError as e:
-        raise FoleyError(f"cannot reach the Ray cluster at {address}: {e.strerror or e}") from None
-
-
-def connect(address: str | None):
-    """``ray.init()`` (a local instance when ``address`` is None) unless this process is already connected."""
-    ray = require()
-    if ray.is_initialized():
-        return ray, False
-    import logging
-
-    _reachable(address)
-    try:
-        ray.init(address=address or None, include_dashboard=False, log_to_driver=False,
-                 logging_level=logging.WARNING, configure_logging=True)
-    except Exception as e:  # noqa: BLE001  (ConnectionError, ValueError, RuntimeError: all mean "no cluster")
-        where = f"the Ray cluster at {address}" if address else "a local Ray instance"
-        raise FoleyError(f"cannot start or reach {where}: {_cause(e)}") from None
-    return ray, True
 
 
 def run(address: str | None, model: str, options: dict, requests: Sequence, on_result: Callable[[int, list], None],

@@ -105,7 +105,7 @@ class SetData:
 
 def process_set(items: ItemSet, extractors: dict[str, FeatureExtractor], s: EvalSettings,
                 cache: FeatureCache, analyzers: bool = True,
-                log: Callable[[str], None] | None = None) -> SetData:
+                log: Callable[[str], None] | None = None, remote=None) -> SetData:
     """Load every item once; record sanity and attribute values; compute (or fetch) features."""
     from ..analyzers import analyze
 
@@ -133,7 +133,7 @@ def process_set(items: ItemSet, extractors: dict[str, FeatureExtractor], s: Eval
             if name in unavailable or not batch:
                 continue
             try:
-                _features(ex, batch, s, cache, feats[name])
+                _features(ex, batch, s, cache, feats[name], remote)
             except ModelError as e:
                 unavailable[name] = str(e)
         if log:
@@ -147,7 +147,8 @@ def process_set(items: ItemSet, extractors: dict[str, FeatureExtractor], s: Eval
     return out
 
 
-def _features(ex: FeatureExtractor, batch: list, s: EvalSettings, cache: FeatureCache, acc: dict) -> None:
+def _features(ex: FeatureExtractor, batch: list, s: EvalSettings, cache: FeatureCache, acc: dict,
+              remote=None) -> None:
     prep = s.preparation(ex.sample_rate, ex.channels)
     settings = {"extractor": ex.name, "hash": ex.hash, "preparation": prep}
     found, todo = {}, []
@@ -160,9 +161,12 @@ def _features(ex: FeatureExtractor, batch: list, s: EvalSettings, cache: Feature
             todo.append((it, audio, key))
     if todo:
         prepared = [prepare(a, ex.sample_rate, ex.channels, s) for _, a, _ in todo]
-        frames = ex.embed_frames(prepared)
-        emb = np.asarray(ex.embed(prepared))
-        post = np.asarray(ex.posteriors(prepared)) if ex.has_posteriors else None
+        if remote is not None:  # Ray actors (foley/eval/remote.py)
+            frames, emb, post = remote.compute(ex, prepared)
+        else:
+            frames = ex.embed_frames(prepared)
+            emb = np.asarray(ex.embed(prepared))
+            post = np.asarray(ex.posteriors(prepared)) if ex.has_posteriors else None
         for j, (it, _, key) in enumerate(todo):
             arrays = {"frames": np.asarray(frames[j], np.float32), "embedding": emb[j].astype(np.float32)}
             if post is not None:

@@ -98,16 +98,18 @@ def load_extractors(metrics: list[str]) -> tuple[dict[str, FeatureExtractor], di
 
 
 def evaluate(generated: str | Path, reference: str | Path, metrics: list[str] | None = None,
-             settings: EvalSettings | None = None, log: Callable[[str], None] | None = None) -> EvalResult:
-    """Evaluate a generated folder/manifest against a reference folder/manifest."""
+             settings: EvalSettings | None = None, log: Callable[[str], None] | None = None,
+             remote=None) -> EvalResult:
+    """Evaluate a generated folder/manifest against a reference folder/manifest. ``remote``: a
+    :class:`foley.eval.remote.RayFeatures` computing the features on Ray actors."""
     s = settings or EvalSettings()
     gen_items, ref_items = collect(generated), collect(reference)
     metrics = parse_metrics(metrics)
     extractors, unavailable = load_extractors(metrics)
     cache = FeatureCache(s.cache_dir)
     want_attr = "attributes" in metrics
-    gen = process_set(gen_items, extractors, s, cache, want_attr, log)
-    ref = process_set(ref_items, extractors, s, cache, want_attr, log)
+    gen = process_set(gen_items, extractors, s, cache, want_attr, log, remote)
+    ref = process_set(ref_items, extractors, s, cache, want_attr, log, remote)
     for d in (gen, ref):
         unavailable.update(d.unavailable)
     if not gen.usable or not ref.usable:
