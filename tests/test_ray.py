@@ -1,6 +1,6 @@
-"""`foley generate --batch-file ... --ray`: a local Ray instance (one per module: ray.init is slow), 2 actors,
-the tiny model: every sound written once with its sidecar, both actors used, the same sounds as in-process
-generation, resume after a lost output, one-line errors."""
+"""`foley generate --batch-file ... --ray` and `foley eval --ray` on a local Ray instance (one per module: ray.init
+is slow), 2 actors, the tiny model: every sound written once with its sidecar, both actors used, the same sounds
+as in-process generation, resume after a lost output, a killed actor, one-line errors, eval features."""
 
 from __future__ import annotations
 
