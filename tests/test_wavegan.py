@@ -124,21 +124,35 @@ def test_batch_seeds_and_limits(trained):
     assert caps.max_duration == 1.0 and caps.max_variations >= 100
 
 
-def test_interpolation_ends_are_the_plain_generations(trained):
-    import foley
+_ENDS = """
+import sys, numpy as np, torch
+import foley
+from foley.request import make_request
+torch.set_num_threads(1)
+folder, A, B = sys.argv[1:4]
+gen = foley.load(folder)
+with torch.backends.mkldnn.flags(enabled=False):
+    series = gen.generate(make_request(prompt=A, seed=3, duration=1.0, num_variations=5, interpolate={"prompt": B}))
+    assert [a.meta["interpolation"]["t"] for a in series] == [0, 0.25, 0.5, 0.75, 1]
+    ends = [gen.generate(A, seed=3, duration=1.0)[0], gen.generate(B, seed=3, duration=1.0)[0]]
+    seeds = gen.generate(make_request(prompt=A, seed=3, duration=1.0, num_variations=3, interpolate={"seed": 9}))
+    plain9 = gen.generate(A, seed=9, duration=1.0)[0]
+np.testing.assert_allclose(series[0].samples, ends[0].samples, atol=1e-5)
+np.testing.assert_allclose(series[-1].samples, ends[1].samples, atol=1e-5)
+assert not np.allclose(series[2].samples, series[0].samples, atol=1e-4)
+np.testing.assert_allclose(seeds[-1].samples, plain9.samples, atol=1e-5)
+print("ok")
+"""
 
-    gen = foley.load(str(trained["folder"]))
-    # oneDNN picks its convolution kernels by batch size, so a batch of 5 and a batch of 1 can differ by ~1e-3 on
-    # some CPUs; torch's own kernels compute each item alone, so the comparison runs without oneDNN
-    with torch.backends.mkldnn.flags(enabled=False):
-        series = gen.generate(make_request(prompt=A, seed=3, duration=1.0, num_variations=5,
-                                           interpolate={"prompt": B}))
-        assert len(series) == 5 and [a.meta["interpolation"]["t"] for a in series] == [0, 0.25, 0.5, 0.75, 1]
-        np.testing.assert_allclose(series[0].samples, gen.generate(A, seed=3, duration=1.0)[0].samples, atol=1e-5)
-        np.testing.assert_allclose(series[-1].samples, gen.generate(B, seed=3, duration=1.0)[0].samples, atol=1e-5)
-        assert not np.allclose(series[2].samples, series[0].samples, atol=1e-4)
-        seeds = gen.generate(make_request(prompt=A, seed=3, duration=1.0, num_variations=3, interpolate={"seed": 9}))
-        np.testing.assert_allclose(seeds[-1].samples, gen.generate(A, seed=9, duration=1.0)[0].samples, atol=1e-5)
+
+def test_interpolation_ends_are_the_plain_generations(trained):
+    # In a fresh process, one thread, torch's own kernels: oneDNN picks kernels by batch size, and in the full
+    # suite a state left by earlier tests moved the ends by ~1e-3 (CI, 2026-12-06; not seen alone): the point
+    # here is that t = 0 and t = 1 are the plain sounds, not the last bits.
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "FOLEY_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-c", _ENDS, str(trained["folder"]), A, B], capture_output=True, text=True,
+                       env=env, timeout=300)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr[-2000:]
     with pytest.raises(RequestError, match="at least 2 points"):
         make_request(prompt=A, interpolate={"prompt": B})
 
