@@ -130,6 +130,20 @@ def _generate_and_fd(model: str, clips, out: Path, duration: float) -> tuple[dic
     return _report_fd(out / "report"), audios
 
 
+def _user_set(data: Path):
+    """(manifest, clips with absolute paths, the clips the fine-tunes hold out, sorted descriptions)."""
+    from foley.data.dataset import select_split
+    from foley.data.manifest import read_manifest
+    from foley.train.finetune import heldout_split
+
+    data = data / "manifest.jsonl" if data.is_dir() else data
+    clips = read_manifest(data)
+    for c in clips:
+        c.path = str(c.resolved_path(data.parent).resolve())
+    _, threshold = heldout_split(clips)
+    return data, clips, select_split(clips, "valid", threshold), sorted({c.description for c in clips})
+
+
 def _clap_top1(clap, held, descriptions, audios=None) -> float:
     """foley-clap top-1 among the descriptions: of ``audios`` (one per held-out clip) or of the real clips."""
     import numpy as np
@@ -176,17 +190,11 @@ def _gain(run: Path) -> dict:
 def run(args) -> None:
     from foley.data.dataset import select_split
     from foley.data.manifest import read_manifest
-    from foley.train.finetune import heldout_split, read_user_data
+    from foley.train.finetune import read_user_data
 
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
-    data = args.data / "manifest.jsonl" if args.data.is_dir() else args.data
-    clips = read_manifest(data)
-    for c in clips:
-        c.path = str(c.resolved_path(data.parent).resolve())
-    _, threshold = heldout_split(clips)
-    held = select_split(clips, "valid", threshold)  # the clips the fine-tunes hold out
-    descriptions = sorted({c.description for c in clips})
+    data, clips, held, descriptions = _user_set(args.data)
     user = read_user_data(data, out)
     results = {"data": {"clips": len(clips), "heldout": len(held), "descriptions": len(descriptions),
                         "minutes": round(user.minutes, 1)}, "budget_minutes": args.budget, "models": {}}
@@ -278,19 +286,10 @@ def probe_again(args) -> None:
     generations (``<out>/eval/<kind>/user/generated``), without generating again."""
     from foley.audio import Audio
     from foley.clap import load_clap
-    from foley.data.dataset import select_split
-    from foley.data.manifest import read_manifest
-    from foley.train.finetune import heldout_split
 
     out = args.out
     results = json.loads((out / "results.json").read_text())
-    data = args.data / "manifest.jsonl" if args.data.is_dir() else args.data
-    clips = read_manifest(data)
-    for c in clips:
-        c.path = str(c.resolved_path(data.parent).resolve())
-    _, threshold = heldout_split(clips)
-    held = select_split(clips, "valid", threshold)
-    descriptions = sorted({c.description for c in clips})
+    data, clips, held, descriptions = _user_set(args.data)
     clap = load_clap()
     probe, results["probe_top1_real_heldout"] = _probe(clap, clips, held, descriptions)
     results["clap_top1_real_heldout"] = _clap_top1(clap, held, descriptions)
