@@ -44,6 +44,9 @@ class Family:
     # fine-tuning a model of this family on the user's sounds (``foley train finetune --from MODEL``):
     # ``finetune(user_data, base_folder, base_name, run, options, say) -> folder`` (see foley.train.finetune)
     finetune: str | None = None
+    # few-step distillation of a model of this family (``foley train distill --from MODEL``):
+    # ``distill(teacher_folder, teacher_name, manifests, recipe, run, dest, force, say) -> folder``
+    distill: str | None = None
 
     def generator_class(self):
         return _attr(self.generator, self.name)
@@ -58,6 +61,12 @@ class Family:
             able = ", ".join(f.name for f in families().values() if f.finetune) or "none"
             raise ModelError(f"models of the '{self.name}' family cannot be fine-tuned yet (families that can: {able})")
         return _attr(self.finetune, self.name)
+
+    def distill_function(self):
+        if self.distill is None:
+            able = ", ".join(f.name for f in families().values() if f.distill) or "none"
+            raise ModelError(f"models of the '{self.name}' family cannot be distilled yet (families that can: {able})")
+        return _attr(self.distill, self.name)
 
 
 def _attr(spec: str, family: str):

@@ -35,7 +35,8 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show the traceback 
 
 def _register() -> None:
     # Each sub-module adds its commands to `app`; none of them may import torch at module level.
-    for name in ("data", "generate", "train", "train_lm", "train_finetune", "clap", "eval", "codec", "models", "serve",
+    for name in ("data", "generate", "train", "train_lm", "train_finetune",
+                 "train_distill", "clap", "eval", "codec", "models", "serve",
                  "study", "token", "export"):
         try:
             __import__(f"{__name__}.{name}")

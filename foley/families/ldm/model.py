@@ -163,20 +163,22 @@ class LatentAudioModel:
     def denoise(self, cond: Conditioning, uncond: Conditioning, noise: torch.Tensor, *, steps: int,
                 guidance: float, scheduler: str | None = None, init: torch.Tensor | None = None,
                 strength: float = 1.0, known: torch.Tensor | None = None, keep: torch.Tensor | None = None,
-                callback=None, grad: bool = False) -> torch.Tensor:
+                callback=None, grad: bool = False, trace: list | None = None) -> torch.Tensor:
         """Run the reverse diffusion from ``noise`` [B, C, H, W].
 
         ``init``+``strength`` start from a noised latent (style transfer, SDEdit); ``known``+``keep``
         (1 where the latent is kept) re-impose the known latent at every step (inpainting, outpainting,
         super-resolution in latent space). ``grad=True`` keeps the graph (steering differentiates the
-        result with respect to ``noise``).
+        result with respect to ``noise``). ``trace``: a list that receives the latent after every step (the
+        teacher's trajectory in distillation).
         """
         with torch.set_grad_enabled(grad):
             return self._denoise(cond, uncond, noise, steps=steps, guidance=guidance, scheduler=scheduler,
-                                 init=init, strength=strength, known=known, keep=keep, callback=callback)
+                                 init=init, strength=strength, known=known, keep=keep, callback=callback,
+                                 trace=trace)
 
     def _denoise(self, cond, uncond, noise, *, steps, guidance, scheduler, init, strength, known, keep,
-                 callback) -> torch.Tensor:
+                 callback, trace=None) -> torch.Tensor:
         sched = self.scheduler(scheduler)
         sched.set_timesteps(steps)
         timesteps = sched.timesteps
@@ -204,6 +206,8 @@ class LatentAudioModel:
             x = sched.step(out, t, x).prev_sample
             if known is not None:
                 x = reimpose(x, known, noise, keep, sched, timesteps, i)
+            if trace is not None:
+                trace.append(x.detach().clone())
             if callback is not None:
                 callback(i + 1, len(timesteps))
         return x

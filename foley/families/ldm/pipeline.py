@@ -100,6 +100,12 @@ class LDMGenerator(Generator):
         if r.task != "generate" and r.scheduler is None:
             scheduler = "ddim"  # masked sampling is most faithful with a deterministic first-order solver
         self.model.scheduler(scheduler)  # validates the name before any work
+        if r.negative_prompt and (guidance is None or guidance == 1.0):
+            from ...errors import RequestError
+
+            # without guidance there is no unconditional branch for the negative prompt to replace
+            raise RequestError(f"a negative prompt needs guidance: pass --guidance above 1 (this model samples "
+                               f"with guidance {guidance} by default)")
         return steps, guidance, scheduler
 
     def _used(self, meta: dict, r: GenerationRequest) -> dict:
