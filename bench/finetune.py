@@ -19,7 +19,10 @@ the thesis's 22 food sounds), written as a folder of wavs + manifest.jsonl.
    (``foley eval``: log-mel and foley-encoder Fréchet distances to the held-out clips) and foley-clap top-1 among
    the set's descriptions (``FoleyClap.similarity``);
 4. forgetting: FD to ``--general`` held-out clips (the deterministic validation split, as bench/heldout_eval.py)
-   and ``foley eval control`` for each model (goal: within 10 % of the base);
+   and ``foley eval control`` for each model (goal: within 10 % of the base). ``--replay F`` (and
+   ``--replay-data``) pass through to both fine-tunes (``foley train finetune --replay``: that share of every batch
+   from the base's own corpora, whose held-out clips, the ones measured here, are never replayed); unset, the
+   fine-tune's default applies (0.25 when the base's corpora are on disk); ``--replay 0`` is the run before replay;
 5. adapter size (goal <= 2 MB at rank 8). Results: ``<out>/results.json`` and ``results.md``.
 
 Generation speed with an adapter is unchanged by construction (adapters are merged into the weights at load:
@@ -190,29 +193,32 @@ def _gain(run: Path) -> dict:
 def run(args) -> None:
     from foley.data.dataset import select_split
     from foley.data.manifest import read_manifest
-    from foley.train.finetune import read_user_data
+    from foley.registry import family_of, resolve
+    from foley.train.finetune import finetune, read_user_data, resolve_replay
 
+    base_folder, card = resolve(args.base)
+    family = card.family if card else family_of(base_folder)
+    base_name = card.name if card else str(base_folder)
+    replay = resolve_replay(base_folder, base_name, args.replay, args.replay_data, say=print)  # bad values: now
+    sources = ", ".join(map(str, replay.manifests)) if replay else ""
+    print(f"replay: {replay.fraction:g} of every batch from {sources}" if replay else "replay: off")
     out = args.out
     out.mkdir(parents=True, exist_ok=True)
     data, clips, held, descriptions = _user_set(args.data)
     user = read_user_data(data, out)
     results = {"data": {"clips": len(clips), "heldout": len(held), "descriptions": len(descriptions),
                         "minutes": round(user.minutes, 1)}, "budget_minutes": args.budget, "models": {}}
-    from foley.registry import family_of, resolve
-    from foley.train.finetune import finetune
-
-    base_folder, card = resolve(args.base)
-    family = card.family if card else family_of(base_folder)
-    base_name = card.name if card else str(base_folder)
     models = {"base": base_name}
     for kind, lora in (("lora", args.rank), ("full", None)):
         dest = out / f"model-{kind}"
         t0 = time.time()
         if not dest.exists():
             finetune(base_folder, base_name, family, data, dest, run=out / f"run-{kind}", lora=lora,
-                     minutes=args.budget, patience=args.patience, preview_minutes=5.0)
+                     minutes=args.budget, patience=args.patience, preview_minutes=5.0, replay=args.replay,
+                     replay_data=args.replay_data)
         results["models"][kind] = {"train_wall_minutes": round((time.time() - t0) / 60, 2),
-                                   **_gain(out / f"run-{kind}")}
+                                   **_gain(out / f"run-{kind}"),
+                                   "replay": json.loads((dest / "finetune.json").read_text()).get("replay")}
         models[kind] = f"{base_name}+{dest.resolve()}" if lora else str(dest)
     adapter = out / "model-lora" / "adapter_model.safetensors"
     results["adapter_bytes"] = adapter.stat().st_size
@@ -257,8 +263,11 @@ def run(args) -> None:
 
 def _write(results: dict, out: Path, base_name: str, data) -> None:
     (out / "results.json").write_text(json.dumps(results, indent=1))
+    replay = (results["models"].get("lora") or {}).get("replay") or {}
+    replayed = (f"replay {replay['fraction']:.0%} of every batch from {replay.get('clips')} clips of "
+                f"{', '.join(replay.get('sources', []))}" if replay.get("fraction") else "no replay")
     lines = [f"# Fine-tuning bench: {base_name} on {data}", "",
-             f"{results['data']}; budget {results['budget_minutes']} min; adapter "
+             f"{results['data']}; budget {results['budget_minutes']} min; {replayed}; adapter "
              f"{results['adapter_bytes'] / 1e6:.2f} MB", "",
              f"real held-out clips: probe top-1 {results.get('probe_top1_real_heldout', float('nan')):.2f} (the "
              f"ceiling), foley-clap top-1 {results.get('clap_top1_real_heldout', float('nan')):.2f} (chance "
@@ -320,6 +329,10 @@ def main() -> None:
     r.add_argument("--duration", type=float, default=4.0)
     r.add_argument("--no-control", action="store_true")
     r.add_argument("--speed", action="store_true")
+    r.add_argument("--replay", type=float, default=None, help="share of every batch replayed from the base's "
+                   "corpora (foley train finetune --replay; unset: its default, 0: off)")
+    r.add_argument("--replay-data", type=Path, action="append", help="manifests to replay (default: the base's "
+                   "recorded corpora)")
     r.add_argument("-o", "--out", type=Path, default=Path("runs/finetune-bench"))
     p = sub.add_parser("probe", help="recompute the description classifiers of a finished run")
     p.add_argument("--data", type=Path, default=Path("corpora/gm-sfx"))

@@ -22,19 +22,21 @@ from .family import families
 from .generator import Generator, ModelCard
 from .paths import REPO_MODELS, home, models_dir  # noqa: F401  (re-exported: foley.registry.home etc.)
 
-# Our shipped models: what a folder cannot say about itself (licence, description, recipe). Rates, channels,
-# limits, tasks and defaults are read from the folder's foley.json by its family (``read_card``).
+# Our shipped models: what a folder cannot say about itself (licence, description, recipe, the corpora it was
+# trained on: `data`, manifests relative to the repository, as recipes/corpora.sh's DATA; fine-tuning replays them).
+# Rates, channels, limits, tasks and defaults are read from the folder's foley.json by its family (``read_card``).
+STARTER_CORPORA = ("corpora/synth/manifest.jsonl", "corpora/music/manifest.jsonl", "corpora/real_sfx/balanced.jsonl")
 SHIPPED = {
     "starter": dict(
         family="ldm", weights="models/starter",
         licence="share-alike: trained partly on CC-BY-SA-3.0 and GPL-2+ game audio (models/starter/README.md)",
         description="Our latent-diffusion starter model: sound design textures, game SFX and music sketches.",
-        recipe="recipes/starter-ldm.toml"),
+        recipe="recipes/starter-ldm.toml", data=STARTER_CORPORA),
     "starter-lm": dict(
         family="lm", weights="models/starter-lm",
         licence="share-alike: trained partly on CC-BY-SA-3.0 and GPL-2+ game audio (models/starter-lm/README.md)",
         description="Our token-LM starter: codec tokens predicted from text (MusicGen-style); streams.",
-        recipe="recipes/starter-lm.toml"),
+        recipe="recipes/starter-lm.toml", data=STARTER_CORPORA),
     "starter-masked": dict(
         family="masked", weights="models/starter-masked",
         licence="share-alike: trained partly on CC-BY-SA-3.0 and GPL-2+ game audio (models/starter-masked/README.md)",

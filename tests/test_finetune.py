@@ -171,6 +171,9 @@ def test_cli_folder_of_audio_names_as_captions_generate_and_list(lm_base, tmp_pa
     out = capsys.readouterr().out
     assert "captions from file names (6)" in out and "held out" in out and "reconstruction" in out
     assert "adapter written to" in out and (models / "mine" / "foley_adapter.json").is_file()
+    # a base that does not record its corpora: replay off, said in one line with how to turn it on
+    assert "note: replay is off" in out and "--replay 0.25 --replay-data MANIFEST" in out
+    assert json.loads((models / "mine" / "finetune.json").read_text())["replay"] == {"fraction": 0.0}
 
     wav = tmp_path / "x.wav"
     main(["generate", "glass clink", "-m", str(lm_base), "--lora", str(models / "mine"), "--lora-scale", "0.5",
@@ -185,3 +188,142 @@ def test_cli_folder_of_audio_names_as_captions_generate_and_list(lm_base, tmp_pa
     main(["models", "list", "--json"])
     rows = json.loads(capsys.readouterr().out)
     assert any(r["name"] == f"{lm_base}+mine" and r["status"] == "adapter" for r in rows)
+
+
+# --- replay of the base's corpora (against forgetting) ------------------------------------------------------------
+@pytest.fixture(scope="module")
+def replay_corpus(tmp_path_factory):
+    """8 one-second stereo hisses with their own captions: stands for the base's training corpus."""
+    from foley.audio import Audio
+    from foley.data.manifest import write_manifest
+
+    folder = tmp_path_factory.mktemp("basecorpus")
+    rng = np.random.default_rng(1)
+    rows = []
+    for i in range(8):
+        Audio((0.1 * rng.standard_normal((2, 16000))).astype(np.float32), 16000).save(folder / f"h{i}.wav")
+        rows.append({"path": f"h{i}.wav", "duration": 1.0, "sample_rate": 16000, "channels": 2,
+                     "description": f"replay hiss number {i}"})
+    return write_manifest(folder / "corpus.jsonl", rows)
+
+
+def test_replay_sampler_exact_share_and_resume():
+    from foley.train.finetune import ReplaySampler
+    from foley.train.solver import ResumableSampler
+
+    def make():
+        return ReplaySampler(ResumableSampler(20, 0), ResumableSampler(7, 1), 20, 7, 0.1)
+
+    s = make()
+    batches = [s.take(16) for _ in range(10)]
+    per = [sum(i >= 20 for i in b) for b in batches]
+    assert sum(per) == 16 and set(per) == {1, 2} and all(len(b) == 16 for b in batches)  # 10 % of 160, 1.6 a batch
+    assert s.replay_drawn == 16 and s.user_drawn == 144 and all(0 <= i < 27 for b in batches for i in b)
+    again = make()
+    for _ in range(4):
+        again.take(16)
+    state = again.state_dict()
+    resumed = make()
+    resumed.load_state_dict(state)
+    assert [resumed.take(16) for _ in range(6)] == batches[4:] and resumed.replay_drawn == 16
+    with pytest.raises(FoleyError, match="without replay"):
+        make().load_state_dict({"n": 27, "order": []})
+
+
+def test_shipped_starters_record_their_corpora():
+    from pathlib import Path
+
+    from foley.train.finetune import base_corpora
+
+    for name in ("starter", "starter-lm"):
+        manifests, valid_fraction, origin = base_corpora(Path("models") / name, name)
+        assert manifests == ["corpora/synth/manifest.jsonl", "corpora/music/manifest.jsonl",
+                             "corpora/real_sfx/balanced.jsonl"]
+        assert valid_fraction == 0.03 and name in origin  # the recipes' held-out share: never replayed
+
+
+def test_ldm_replay_enters_batches_never_heldout_and_card(tiny_ldm, user, replay_corpus, tmp_path, monkeypatch):
+    from foley.data.dataset import select_split
+    from foley.data.manifest import read_manifest
+    from foley.families.ldm import finetune as LF
+    from foley.families.ldm import train as T
+    from foley.train.finetune import finetune
+
+    _, base = tiny_ldm
+    batches, valid_caps = [], []
+    step, loss = LF.FinetuneUNetSolver.train_step, T._diffusion_loss
+
+    def spy_step(self, idx):
+        batches.append([(int(i) >= self.n_user, self.lat["captions"][int(i)]) for i in idx])
+        return step(self, idx)
+
+    def spy_loss(*args, **kwargs):
+        if kwargs.get("timesteps") is not None:  # the held-out loss (fixed timesteps)
+            valid_caps.extend(args[4])
+        return loss(*args, **kwargs)
+
+    monkeypatch.setattr(LF.FinetuneUNetSolver, "train_step", spy_step)
+    monkeypatch.setattr(T, "_diffusion_loss", spy_loss)
+    said = []
+    out = finetune(base, "tiny", "ldm", user, tmp_path / "a", run=tmp_path / "run", lora=4, steps=6, lr=2e-2,
+                   replay=0.25, replay_data=[replay_corpus], say=said.append, **FAST)
+    # 9 training clips -> batch 9; 0.25 x 9 = 2.25 replayed items a batch: 2, 2, 2, 3, 2, 2 (13 of 54)
+    per = [sum(r for r, _ in b) for b in batches]
+    assert len(batches) == 6 and all(len(b) == 9 for b in batches) and set(per) == {2, 3} and sum(per) == 13
+    assert all(c[0].startswith("replay hiss") for b in batches for r, c in b if r)
+    assert all(c[0].startswith("a tone") for b in batches for r, c in b if not r)
+    # the held-out split and its loss are the user's alone
+    valid = torch.load(tmp_path / "run" / "latents" / "valid.pt", weights_only=True)
+    assert len(valid["captions"]) == 3 and not any("hiss" in c[0] for c in valid["captions"])
+    assert valid_caps and not any("hiss" in c for c in valid_caps)
+    # the pool: the corpus's training split (its one held-out clip left out), encoded with the base VAE
+    pool = read_manifest(tmp_path / "run" / "replay" / "pool.jsonl")
+    held = select_split(read_manifest(replay_corpus), "valid", 0.03)
+    assert len(pool) == 7 and held[0].description not in {c.description for c in pool}
+    assert torch.load(tmp_path / "run" / "replay" / "all.pt", weights_only=True)["mean"].shape[0] == 7
+    card = json.loads((out / "finetune.json").read_text())["replay"]
+    assert card["fraction"] == 0.25 and card["sources"] == [str(replay_corpus)] and card["origin"] == "--replay-data"
+    assert card["clips"] == 7 and card["items_drawn"] == 13 and card["user_items_drawn"] == 41
+    assert "replay against forgetting: 25%" in (out / "README.md").read_text()
+    assert any(s.startswith("replay: 25% of every batch from 7 clips") for s in said)
+
+
+def test_lm_replay_by_default_from_the_base_card(lm_base, user, replay_corpus, tmp_path):
+    import shutil
+
+    from foley.train.finetune import finetune
+
+    base = tmp_path / "base"
+    shutil.copytree(lm_base, base)
+    cfg = json.loads((base / "foley.json").read_text())
+    cfg["extra"] = {**cfg.get("extra", {}), "training_data": [str(replay_corpus)], "valid_fraction": 0.03}
+    (base / "foley.json").write_text(json.dumps(cfg))
+    said = []
+    full = finetune(base, "tiny-lm", "lm", user, tmp_path / "f", run=tmp_path / "rf", steps=4, lr=1e-3,
+                    say=said.append, **FAST)
+    card = json.loads((full / "finetune.json").read_text())["replay"]
+    assert card["fraction"] == 0.25 and card["origin"].endswith("foley.json") and card["clips"] == 7
+    assert card["items_drawn"] == 9 and card["user_items_drawn"] == 27  # 0.25 x batch 9 x 4 steps
+    assert any("(25% replayed from the base's corpora)" in s for s in said)
+    valid = torch.load(tmp_path / "rf" / "tokens" / "valid.pt", weights_only=True)
+    assert not any("hiss" in c[0] for c in valid["captions"])
+    replay = torch.load(tmp_path / "rf" / "replay" / "all.pt", weights_only=True)
+    assert replay["codes"].shape[0] == 7 and all(c[0].startswith("replay hiss") for c in replay["captions"])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--replay", "-0.1"], "--replay -0.1: the share"),
+    (["--replay", "1"], "--replay 1: the share"),
+    (["--replay", "0.3"], "does not record the corpora it was trained on; pass their manifests with --replay-data"),
+    (["--replay-data", "MISSING"], "manifest not found"),
+])
+def test_cli_bad_replay_is_one_line_and_writes_nothing(lm_base, user, tmp_path, capsys, args, message):
+    from foley.cli import main
+
+    args = [str(tmp_path / "missing.jsonl") if a == "MISSING" else a for a in args]
+    with pytest.raises(SystemExit) as e:
+        main(["train", "finetune", "--from", str(lm_base), "--data", str(user), "-o", str(tmp_path / "out"),
+              "--run", str(tmp_path / "run"), "--steps", "2", *args])
+    err = capsys.readouterr().err
+    assert e.value.code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1
+    assert not (tmp_path / "out").exists() and not (tmp_path / "run").exists()

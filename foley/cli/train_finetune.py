@@ -24,8 +24,8 @@ def finetune(
     minutes: float = typer.Option(None, "--minutes", min=0.1, help="Time budget in minutes (default 20); training "
                                   "stops earlier when the held-out loss stops improving."),
     steps: int = typer.Option(None, "--steps", min=1, help="Most steps (default: from the number of clips)."),
-    lr: float = typer.Option(None, "--lr", min=0.0, help="Learning rate (default: LoRA 5e-4 / full 5e-5 for "
-                             "latent diffusion; 1e-3 / 1e-4 for token LMs)."),
+    lr: float = typer.Option(None, "--lr", min=0.0, help="Learning rate (default: LoRA 5e-4 / full 2e-5 for "
+                             "latent diffusion; 1e-3 / 4e-5 for token LMs)."),
     patience: int = typer.Option(4, "--patience", min=0, help="Stop after this many validations without a held-out "
                                  "gain (0: never)."),
     licence: str = typer.Option(None, "--licence", help="Licence of your sounds, written into the card."),
@@ -33,10 +33,17 @@ def finetune(
                              "run resumes from it."),
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split-independent random choices."),
+    replay: float = typer.Option(None, "--replay", help="Share of every batch replayed from the base's own training "
+                                 "corpora, against forgetting (0: off; default 0.25 when the base records its corpora "
+                                 "and they are on disk, else off)."),
+    replay_data: list[Path] = typer.Option(None, "--replay-data", help="A manifest of the base's training corpora to "
+                                           "replay (repeat for several); needed when the base does not record "
+                                           "them."),
 ):
     """Fine-tune a model on your own sounds: reports how well the base reconstructs them, holds out 10 % (at least 3
-    clips), trains with progress, ETA, previews every 3 minutes and early stopping, and writes an adapter
-    (--lora) or a complete model with its card. Use it: foley generate "..." -m starter --lora models/my-sounds."""
+    clips), replays a share of the base's own corpora in every batch (--replay), trains with progress, ETA, previews
+    every 3 minutes and early stopping, and writes an adapter (--lora) or a complete model with its card. Use it:
+    foley generate "..." -m starter --lora models/my-sounds."""
     from ..registry import family_of, resolve
     from ..train.finetune import finetune as _finetune
 
@@ -45,7 +52,7 @@ def finetune(
     name = card.name if card is not None else str(folder)
     dest = _finetune(folder, name, family, data, output, run=run, force=force, say=typer.echo, lora=lora,
                      steps=steps, lr=lr, minutes=minutes, patience=patience, licence=licence, seed=seed,
-                     threads=None)
+                     threads=None, replay=replay, replay_data=replay_data or None)
     kind = "adapter" if lora else "model"
     typer.echo(f"{kind} written to {dest}")
     if lora:

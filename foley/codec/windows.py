@@ -18,29 +18,32 @@ from .loaders import load_folder
 
 @torch.no_grad()
 def encode_windows(manifests, recipe: dict, out: Path, codec_folder: Path, channels: int, n_q: int | None,
-                   window_seconds: float, crops_per_clip: int) -> Path:
+                   window_seconds: float, crops_per_clip: int, stage: str = "tokens",
+                   splits: tuple[str, ...] = ("valid", "train"), cache: bool = True) -> Path:
     """Encode each clip's window once (``crops_per_clip`` random crops per training clip, the first crop of a
-    validation clip): ``<out>/tokens/{valid,train}.pt``; skipped when both files exist (resumable per stage).
-    ``recipe``'s ``[audio]`` (``cache_dir``, ``valid_fraction``), ``[train] threads`` and ``seed`` apply."""
+    validation clip): ``<out>/<stage>/{valid,train}.pt``; skipped when every split's file exists (resumable per
+    stage). ``recipe``'s ``[audio]`` (``cache_dir``, ``valid_fraction``), ``[train] threads`` and ``seed`` apply.
+    Fine-tuning's replay: ``stage="replay", splits=("all",), cache=False`` (one random window per clip, decoded
+    clips not kept)."""
     from ..data.dataset import ClipDataset
     from ..data.manifest import clip_captions
     from ..train.loop import progress, set_threads
 
-    stage = Path(out) / "tokens"
-    if (stage / "train.pt").exists() and (stage / "valid.pt").exists():
+    name, stage = stage, Path(out) / stage
+    if all((stage / f"{s}.pt").exists() for s in splits):
         return stage
     set_threads(recipe.get("train", {}).get("threads"))
     codec = load_folder(codec_folder)
     ch, n_q = int(channels), int(n_q if n_q is not None else codec.num_quantizers)
     a = recipe.get("audio", {})
-    cache = Path(a["cache_dir"]) if a.get("cache_dir") else Path(out) / "cache"
-    for split in ("valid", "train"):
+    cache = (Path(a["cache_dir"]) if a.get("cache_dir") else Path(out) / "cache") if cache else None
+    for split in splits:
         ds = ClipDataset(manifests, sample_rate=codec.sample_rate, channels=ch, clip_seconds=float(window_seconds),
                          split=split, valid_fraction=a.get("valid_fraction", 0.03), cache_dir=cache,
                          seed=recipe.get("seed", 0))
         order = [i for i in range(len(ds)) for _ in range(int(crops_per_clip) if split == "train" else 1)]
         codes, caps = [], []
-        bar = progress(len(order), 0, f"tokens {split}")
+        bar = progress(len(order), 0, f"tokens {split}" if name == "tokens" else f"tokens {name}")
         for s in range(0, len(order), 16):
             items = [ds[i] for i in order[s:s + 16]]
             x = torch.stack([it["audio"] for it in items])                      # [b, C, T]

@@ -1,10 +1,11 @@
 """Fine-tuning a latent-diffusion model on the user's sounds: ``foley train finetune --from starter``.
 
 Stages in ``<run>/``: ``vae`` (the base's VAE, statistics and latent scaling adopted unchanged: ``[vae] adopt``),
-``latents`` (the user's clips encoded once with it, the held-out clips apart) and ``finetune``
-(:class:`FinetuneUNetSolver`: the base's UNet trained further, whole or through LoRA matrices on its attention and
-projection layers; MiniLM stays frozen). The result is an adapter folder (``--lora``) or a complete model folder
-like the base's, each with its card.
+``latents`` (the user's clips encoded once with it, the held-out clips apart), ``replay`` (with replay: a pool of
+the base's own training clips encoded with the same VAE, see :func:`foley.train.finetune.replay_pool`) and
+``finetune`` (:class:`FinetuneUNetSolver`: the base's UNet trained further, whole or through LoRA matrices on its
+attention and projection layers; MiniLM stays frozen). The result is an adapter folder (``--lora``) or a complete
+model folder like the base's, each with its card.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .solvers import UNetSolver
 
 # diffusers' attention blocks: q, k, v, out; the transformer blocks' in/out projections and feed-forward
 LORA_TARGETS = ("to_q", "to_k", "to_v", "to_out.0", "proj_in", "proj_out", "ff.net.0.proj", "ff.net.2")
-LR = (5e-4, 5e-5)  # LoRA, full
+LR = (5e-4, 2e-5)  # LoRA, full (full was 5e-5 until replay came: its forgetting was the larger, docs/finetune.md)
 
 
 class FinetuneUNetSolver(F.FinetuneMixin, UNetSolver):
@@ -34,6 +35,7 @@ class FinetuneUNetSolver(F.FinetuneMixin, UNetSolver):
     stage = "finetune"
     section = "unet"
     lora_targets = LORA_TARGETS
+    items_attr = "lat"
 
     def finished(self) -> bool:
         return (self.final / "finetune.json").exists()
@@ -78,8 +80,7 @@ class FinetuneUNetSolver(F.FinetuneMixin, UNetSolver):
     def export(self, dest: Path) -> Path:
         if self.ema is not None:
             self.ema.copy_to(self.model.parameters())
-        best = self.load_best()
-        card = {**self.recipe["card"], "training": {**self.training_record(), **best}}
+        card = self.card(self.load_best())
         tmp = F.staging(dest)
         base = Path(self.ft["base"])
         if self.ft.get("rank"):
@@ -159,7 +160,7 @@ def recipe_for(base: Path, base_name: str, user: F.UserData, opts: dict) -> dict
                  "warmup": max(1, min(50, steps // 10)), "ema_decay": opts.get("ema_decay", 0.995),
                  "weight_decay": 0.0 if opts.get("rank") else 0.01, "cfg_dropout": 0.1, "min_snr_gamma": 5.0},
         "finetune": {"base": str(base), "rank": opts.get("rank"), "patience": int(opts.get("patience", 4)),
-                     "targets": opts.get("targets")},
+                     "targets": opts.get("targets"), "replay": None},
         "train": {"threads": opts.get("threads"), "log_every": max(1, min(10, every)), "valid_every": every,
                   "save_every": every, "max_minutes": float(opts["minutes"]),
                   "preview_minutes": opts.get("preview_minutes", 3.0),
@@ -168,11 +169,16 @@ def recipe_for(base: Path, base_name: str, user: F.UserData, opts: dict) -> dict
 
 
 def finetune_ldm(user: F.UserData, base: Path, base_name: str, run: Path, opts: dict, say=print) -> Path:
-    """Adopt the base VAE, encode the user's clips, report reconstruction, fine-tune; ``<run>/finetune/final``."""
+    """Adopt the base VAE, encode the user's clips (and the replay pool of the base's corpora, ``opts["replay"]``),
+    report reconstruction, fine-tune; ``<run>/finetune/final``."""
     run = Path(run)
     run.mkdir(parents=True, exist_ok=True)
     opts = F.settle(user, opts, LR, say)
     recipe = recipe_for(base, base_name, user, opts)
+    replay, pool = opts.get("replay"), None
+    if replay is not None:
+        pool = F.replay_pool(replay, run, user.manifest, int(opts.get("seed", 0)), "VAE", say)
+        recipe["finetune"]["replay"] = replay.record()
     if "file names" in user.captions:
         say("captions: " + ("uncaptioned windows also train on their own foley-clap audio embeddings (the base is "
                             "foley-clap conditioned: the CLAP audio-embedding path)" if recipe["conditioning"] else
@@ -188,4 +194,6 @@ def finetune_ldm(user: F.UserData, base: Path, base_name: str, run: Path, opts: 
     write_json_atomic(run / "recipe.json", recipe)
     T.adopt_vae(base, run / "vae")
     T.encode_latents([user.manifest], recipe, run)
+    if pool is not None:
+        T.encode_latents([pool], recipe, run, stage="replay", splits=("all",), cache=False)
     return FinetuneUNetSolver([user.manifest], recipe, run).run()

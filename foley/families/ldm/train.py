@@ -68,13 +68,13 @@ def _mel_config(recipe: dict) -> MelConfig:
     return MelConfig(**{"sample_rate": a.get("sample_rate", 16000), **recipe.get("mel", {})})
 
 
-def _dataset(manifests, recipe, seconds, split, out: Path):
+def _dataset(manifests, recipe, seconds, split, out: Path, cache: bool = True):
     from ...data.dataset import ClipDataset
 
     a = recipe.get("audio", {})
     return ClipDataset(manifests, sample_rate=a.get("sample_rate", 16000), channels=a.get("channels", 2),
                        clip_seconds=seconds, split=split, valid_fraction=a.get("valid_fraction", 0.03),
-                       cache_dir=out / "cache", seed=recipe.get("seed", 0))
+                       cache_dir=out / "cache" if cache else None, seed=recipe.get("seed", 0))
 
 
 def _loader(ds, batch_size, shuffle=True, workers=0):
@@ -205,15 +205,17 @@ def _space(stats: dict):
 
 # --- stage 2: pre-encode latents ------------------------------------------------------------------
 @torch.no_grad()
-def encode_latents(manifests, recipe: dict, out: Path) -> Path:
-    """Encode every clip's window(s) once: posterior mean/std [N, C, H, W] (fp16) + all captions."""
+def encode_latents(manifests, recipe: dict, out: Path, stage: str = "latents",
+                   splits: tuple[str, ...] = ("valid", "train"), cache: bool = True) -> Path:
+    """Encode every clip's window(s) once: posterior mean/std [N, C, H, W] (fp16) + all captions, one file per split
+    in ``<out>/<stage>/`` (fine-tuning's replay: ``stage="replay", splits=("all",)``, one window per clip, no cache of
+    decoded clips)."""
     from diffusers import AutoencoderKL
 
     from ...data.manifest import clip_captions
 
-    stage = out / "latents"
-    done = stage / "train.pt"
-    if done.exists() and (stage / "valid.pt").exists():
+    name, stage = stage, out / stage
+    if all((stage / f"{s}.pt").exists() for s in splits):
         return stage
     set_threads(recipe.get("train", {}).get("threads"))
     mel = _mel_config(recipe)
@@ -223,11 +225,11 @@ def encode_latents(manifests, recipe: dict, out: Path) -> Path:
     crops = int(recipe.get("latents", {}).get("crops_per_clip", 1))
     clap = conditioning_clap(recipe)
     all_means = []
-    for split in ("valid", "train"):
-        ds = _dataset(manifests, recipe, window, split, out)
+    for split in splits:
+        ds = _dataset(manifests, recipe, window, split, out, cache=cache)
         means, stds, caps, clap_audio = [], [], [], []
         order = [i for i in range(len(ds)) for _ in range(crops if split == "train" else 1)]
-        bar = progress(len(order), 0, f"encode {split}")
+        bar = progress(len(order), 0, f"encode {split}" if name == "latents" else f"encode {name}")
         for s in range(0, len(order), 32):
             idx = order[s:s + 32]
             items = [ds[i] for i in idx]
@@ -248,6 +250,8 @@ def encode_latents(manifests, recipe: dict, out: Path) -> Path:
         with atomic_path(stage / f"{split}.pt") as tmp:
             extra = {"clap_audio": torch.cat(clap_audio).half(), "clap": clap.sha256} if clap is not None else {}
             torch.save({"mean": mean, "std": torch.cat(stds), "captions": caps, **extra}, tmp)
+    if "train" not in splits:
+        return stage
     scale = 1.0 / float(torch.cat(all_means).float().std())
     if (recipe.get("vae") or {}).get("adopt"):  # an adopted latent space keeps its model's scaling
         scale = float(vae.config.scaling_factor)

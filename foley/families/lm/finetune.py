@@ -1,8 +1,10 @@
 """Fine-tuning a token LM on the user's sounds: ``foley train finetune --from starter-lm``.
 
-Stages in ``<run>/``: ``tokens`` (the user's clips encoded once with the base's codec, the held-out clips apart)
-and ``finetune`` (:class:`FinetuneLMSolver`: the base's decoder trained further, whole with its text projection, or
-through LoRA matrices on its attention and feed-forward projections; MiniLM and the codec stay frozen).
+Stages in ``<run>/``: ``tokens`` (the user's clips encoded once with the base's codec, the held-out clips apart),
+``replay`` (with replay: a pool of the base's own training clips encoded with the same codec, see
+:func:`foley.train.finetune.replay_pool`) and ``finetune`` (:class:`FinetuneLMSolver`: the base's decoder trained
+further, whole with its text projection, or through LoRA matrices on its attention and feed-forward projections;
+MiniLM and the codec stay frozen).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from .solvers import LMModule, LMSolver
 
 # MusicGen decoder layers: self- and cross-attention q/k/v/out, and the feed-forward fc1/fc2
 LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "out_proj", "fc1", "fc2")
-LR = (1e-3, 1e-4)  # LoRA, full
+LR = (1e-3, 4e-5)  # LoRA, full (full was 1e-4 until replay came, lowered as the latent diffusion's: docs/finetune.md)
 
 
 class FinetuneLMSolver(F.FinetuneMixin, LMSolver):
@@ -32,6 +34,7 @@ class FinetuneLMSolver(F.FinetuneMixin, LMSolver):
     stage = "finetune"
     section = "lm"
     lora_targets = LORA_TARGETS
+    items_attr = "toks"
 
     def finished(self) -> bool:
         return (self.final / "finetune.json").exists()
@@ -69,8 +72,7 @@ class FinetuneLMSolver(F.FinetuneMixin, LMSolver):
     def export(self, dest: Path) -> Path:
         if self.ema is not None:
             self.ema.copy_to(self.model.parameters())
-        best = self.load_best()
-        card = {**self.recipe["card"], "training": {**self.training_record(), **best}}
+        card = self.card(self.load_best())
         tmp = F.staging(dest)
         base = Path(self.ft["base"])
         if self.ft.get("rank"):
@@ -134,7 +136,7 @@ def recipe_for(base: Path, base_name: str, user: F.UserData, opts: dict) -> dict
                "warmup": max(1, min(50, steps // 10)), "weight_decay": 0.0 if opts.get("rank") else 0.01,
                "cfg_dropout": 0.1, "ema_decay": opts.get("ema_decay", 0.995), "valid_items": 64},
         "finetune": {"base": str(base), "rank": opts.get("rank"), "patience": int(opts.get("patience", 4)),
-                     "targets": opts.get("targets")},
+                     "targets": opts.get("targets"), "replay": None},
         "train": {"threads": opts.get("threads"), "log_every": max(1, min(10, every)), "valid_every": every,
                   "save_every": every, "max_minutes": float(opts["minutes"]),
                   "preview_minutes": opts.get("preview_minutes", 3.0),
@@ -143,11 +145,16 @@ def recipe_for(base: Path, base_name: str, user: F.UserData, opts: dict) -> dict
 
 
 def finetune_lm(user: F.UserData, base: Path, base_name: str, run: Path, opts: dict, say=print) -> Path:
-    """Report the codec's reconstruction, encode the user's clips with it, fine-tune; ``<run>/finetune/final``."""
+    """Report the codec's reconstruction, encode the user's clips with it (and the replay pool of the base's corpora,
+    ``opts["replay"]``), fine-tune; ``<run>/finetune/final``."""
     run = Path(run)
     run.mkdir(parents=True, exist_ok=True)
     opts = F.settle(user, opts, LR, say)
     recipe = recipe_for(base, base_name, user, opts)
+    replay, pool = opts.get("replay"), None
+    if replay is not None:
+        pool = F.replay_pool(replay, run, user.manifest, int(opts.get("seed", 0)), "codec", say)
+        recipe["finetune"]["replay"] = replay.record()
     x, y = reconstruction(base, user.manifest, user.valid_fraction, recipe["lm"]["n_q"])
     line = F.reconstruction_line(x, y, "codec", "the procedural synth corpus the starters learnt")
     say(line)
@@ -157,4 +164,10 @@ def finetune_lm(user: F.UserData, base: Path, base_name: str, run: Path, opts: d
                       "reconstruction": line, "reconstruction_db": {"user": round(x, 2), "reference": round(y, 2)}}
     write_json_atomic(run / "recipe.json", recipe)
     T.encode_tokens([user.manifest], recipe, run)
+    if pool is not None:
+        from ...codec.windows import encode_windows
+
+        r = recipe["lm"]
+        encode_windows([pool], recipe, run, Path(r["codec"]), int(r["channels"]), r["n_q"],
+                       float(r["window_seconds"]), 1, stage="replay", splits=("all",), cache=False)
     return FinetuneLMSolver([user.manifest], recipe, run).run()
