@@ -58,6 +58,11 @@ SHIPPED = {
 }
 
 
+def shipped_present() -> list[str]:
+    """The shipped models whose folders are here (``starter`` first): what the server and studio offer by default."""
+    return [n for n, e in SHIPPED.items() if (models_dir() / Path(e["weights"]).relative_to("models")).is_dir()]
+
+
 def _shipped_card(name: str, entry: dict) -> ModelCard:
     """The card of a shipped model: its folder's own card (via its family) plus the entry's words."""
     folder = models_dir() / Path(entry["weights"]).relative_to("models")

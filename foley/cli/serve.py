@@ -23,7 +23,8 @@ def serve(
                                  help="Database URL (default sqlite:///DATA/foley.db); e.g. postgresql://user@host/"
                                       "foley, the password in PGPASSWORD or ~/.pgpass."),
     model: list[str] = typer.Option(None, "--model", "-m",
-                                    help="Offered model: NAME or ALIAS=FOLDER (repeat); default: starter, starter-lm."),
+                                    help="Offered model: NAME or ALIAS=FOLDER (repeat); default: every shipped model "
+                                         "in models/."),
     default_model: str = typer.Option(None, "--default-model", help="Alias used when a request names none."),
     max_queue: int = typer.Option(16, "--max-queue", help="Jobs waiting or running at once."),
     max_upload_mb: float = typer.Option(50.0, "--max-upload-mb", help="Largest accepted upload."),
@@ -88,7 +89,7 @@ def worker_command(
                               help="The shared results folder (the one 'foley serve --data' serves from)."),
     models: str = typer.Option(None, "--models", help="Comma-separated models whose jobs this worker runs: NAME "
                                                       "or ALIAS=FOLDER, with the aliases the server offers "
-                                                      "(default: starter, starter-lm)."),
+                                                      "(default: every shipped model in models/)."),
     lease_seconds: float = typer.Option(30.0, "--lease-seconds", help="A job whose worker has not renewed its "
                                                                       "lease for this long goes back to the queue."),
     max_attempts: int = typer.Option(2, "--max-attempts", help="Starts of a job (its worker died or stopped) "

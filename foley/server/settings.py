@@ -48,7 +48,7 @@ class Settings:
 
     data: Path = Path("foley-data")
     database_url: str | None = None
-    models: dict[str, str] = field(default_factory=lambda: {"starter": "starter", "starter-lm": "starter-lm"})
+    models: dict[str, str] = field(default_factory=lambda: _shipped_models())
     default_model: str | None = None
     max_queue: int = 16
     max_upload_bytes: int = 50 * MB
@@ -97,13 +97,21 @@ class Settings:
         return self.database_url or f"sqlite:///{self.data / 'foley.db'}"
 
 
+def _shipped_models() -> dict[str, str]:
+    """Every shipped model whose folder is here (the starter first); the two starters' names when none is, so the
+    server starts and says what is missing when one is asked for."""
+    from ..registry import shipped_present
+
+    return {n: n for n in shipped_present() or ["starter", "starter-lm"]}
+
+
 def parse_models(specs: list[str] | None) -> dict[str, str]:
     """``["starter", "mine=/path/to/folder"]`` -> ``{"starter": "starter", "mine": "/path/to/folder"}``."""
     out: dict[str, str] = {}
     if not specs:  # the shipped models and every LoRA adapter under models/ (as BASE+ADAPTER)
         from ..adapters import found
 
-        specs = ["starter", "starter-lm"] + [f"{c['base'].get('name')}+{f.name}" for f, c in found()
+        specs = list(_shipped_models()) + [f"{c['base'].get('name')}+{f.name}" for f, c in found()
                                              if "/" not in str(c["base"].get("name"))]
     for spec in specs:
         alias, sep, target = spec.partition("=")
