@@ -60,7 +60,9 @@ def test_targets_are_the_teachers_own_ddim_step(tiny_ldm, tmp_path):
         with torch.no_grad():
             v = s.lm.unet(x, s.grid[k], encoder_hidden_states=emb.tokens, encoder_attention_mask=emb.mask,
                           class_labels=emb.pooled).sample
-        target = s.targets(x, st[:, k + 1].float(), torch.full((4,), k))
+        kk = torch.full((4,), k)
+        target = s.targets(x, st[:, k + 1].float(), kk)
+        assert torch.allclose(s.landing(x, target, kk), st[:, k + 1].float(), atol=1e-4)  # the step lands there
         # states are stored in float16: agreement to its precision, not bit for bit
         assert torch.allclose(target, v, atol=2e-2, rtol=2e-2), float((target - v).abs().max())
 

@@ -106,6 +106,7 @@ def make_trajectories(teacher: Path, manifests: list[Path], recipe: dict, out: P
         path = d / f"chunk-{c:05d}.pt"
         if path.exists():
             continue
+        t_chunk = time.time()
         idx = list(range(c * chunk, min(total, (c + 1) * chunk)))
         texts = [prompts[i % len(prompts)] for i in idx]
         seeds = [int(recipe.get("seed", 0)) * 1_000_003 + i for i in idx]
@@ -121,14 +122,17 @@ def make_trajectories(teacher: Path, manifests: list[Path], recipe: dict, out: P
                       scheduler=s["teacher_scheduler"], trace=trace)
         states = torch.stack([noise] + [trace[m] for m in marks], dim=1).half()
         with atomic_path(path) as tmp:
-            torch.save({"states": states, "prompts": texts, "seeds": seeds}, tmp)
+            torch.save({"states": states, "prompts": texts, "seeds": seeds, "seconds": time.time() - t_chunk}, tmp)
         made += n
         if c % 10 == 0:
             rate = made / max(1e-9, time.time() - t0)
             left = (total - (c + 1) * chunk) / max(rate, 1e-9)
             say(f"teacher trajectories {min(total, (c + 1) * chunk)}/{total} ({rate:.1f}/s, ~{left / 60:.0f} min left)")
+    # CPU time of the stage over all its (resumed) runs; chunks written before it was recorded count as None
+    secs = [torch.load(p, weights_only=True).get("seconds") for p in sorted(d.glob("chunk-*.pt"))]
+    minutes = round(sum(secs) / 60, 1) if all(x is not None for x in secs) else None
     write_json_atomic(d / "done.json", {"trajectories": total, "teacher": str(teacher), "settings": s,
-                                        "boundaries": marks, "latent": list(shape)})
+                                        "boundaries": marks, "latent": list(shape), "minutes": minutes})
     return d
 
 
@@ -144,8 +148,10 @@ class DistillSolver(Solver):
     """Stage ``distill``: the student UNet (from the teacher's) regressed on the DDIM step between boundaries."""
 
     stage = section = "distill"
+    # loss = "state": squared error of the DDIM step's landing point (each boundary weighted by what its error does
+    # to the sample); "v": of the v target (weights the first, noise-level step ~70x more than the last at K = 4)
     defaults = {"lr": 1e-4, "weight_decay": 0.0, "steps": 3000, "warmup": 100, "ema_decay": 0.999,
-                "batch_size": 16}
+                "batch_size": 16, "loss": "state", "init": None}
 
     def __init__(self, teacher: Path, recipe: dict, out: Path):
         super().__init__([], recipe, out)
@@ -168,8 +174,12 @@ class DistillSolver(Solver):
                              f"recipe asks {self.k}; delete the folder and run the teacher stage again")
         self.valid = {"states": traj["states"][:nv], "prompts": traj["prompts"][:nv]}
         self.train_set = {"states": traj["states"][nv:], "prompts": traj["prompts"][nv:]}
-        self.model = load_component("UNet2DConditionModel", self.teacher / "unet").float()
         r = self.settings
+        if r["loss"] not in ("state", "v"):
+            raise FoleyError(f"[distill] loss must be 'state' or 'v', got {r['loss']!r}")
+        # the student starts from the teacher's UNet, or from an earlier student (``init``: a model folder)
+        start = Path(r["init"]) if r.get("init") else self.teacher
+        self.model = load_component("UNet2DConditionModel", start / "unet").float()
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=float(r["lr"]),
                                            weight_decay=float(r["weight_decay"]))
         self.scheduler = warmup_cosine(self.optimizer, int(r["warmup"]), self.steps)
@@ -187,14 +197,22 @@ class DistillSolver(Solver):
         x0 = (y - (s2 / s) * x) / (a2 - s2 * a / s)
         return (a * x - x0) / s
 
-    def _loss(self, model, states, prompts, k: torch.Tensor) -> torch.Tensor:
+    def landing(self, x: torch.Tensor, v: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+        """Where a deterministic DDIM step from ``x`` at boundary ``k`` with the model output ``v`` lands."""
+        a, s = self.a[k][:, None, None, None], self.s[k][:, None, None, None]
+        a2, s2 = self.a[k + 1][:, None, None, None], self.s[k + 1][:, None, None, None]
+        return a2 * (a * x - s * v) + s2 * (s * x + a * v)
+
+    def _loss(self, model, states, prompts, k: torch.Tensor, space: str | None = None) -> torch.Tensor:
         rows = torch.arange(states.shape[0])
         x, y = states[rows, k].float(), states[rows, k + 1].float()
         emb = self.lm.encode_text(prompts)
         t = torch.tensor(self.grid)[k]
         pred = model(x, t, encoder_hidden_states=emb.tokens, encoder_attention_mask=emb.mask,
                      class_labels=emb.pooled).sample
-        return torch.nn.functional.mse_loss(pred, self.targets(x, y, k))
+        if (space or self.settings["loss"]) == "v":
+            return torch.nn.functional.mse_loss(pred, self.targets(x, y, k))
+        return torch.nn.functional.mse_loss(self.landing(x, pred, k), y)
 
     def train_step(self, idx: torch.Tensor) -> dict:
         idx = idx.cpu()
@@ -208,8 +226,8 @@ class DistillSolver(Solver):
         st, pr = self.valid["states"], self.valid["prompts"]
         n = st.shape[0]
         out = {}
-        for k in range(self.k):
-            out[f"valid_loss_{k}"] = float(self._loss(self.model, st, pr, torch.full((n,), k)))
+        for k in range(self.k):  # the landing point's error at each boundary (whatever the training loss)
+            out[f"valid_loss_{k}"] = float(self._loss(self.model, st, pr, torch.full((n,), k), space="state"))
         out["valid_loss"] = sum(out.values()) / self.k
         out["valid_sample_mse"] = float(((self.sample(self.model, st[:, 0].float(), pr) - st[:, -1].float()) ** 2)
                                         .mean())
@@ -247,9 +265,7 @@ def distill_ldm(teacher: Path, teacher_name: str, manifests: list[Path], recipe:
         raise FoleyError(f"{dest}: already exists; choose another --output or pass --force to replace it")
     run.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run / "recipe.json", recipe)
-    t0 = time.time()
-    make_trajectories(teacher, manifests, recipe, run, say=say)
-    t_teacher = time.time() - t0
+    t_teacher = json.loads((make_trajectories(teacher, manifests, recipe, run, say=say) / "done.json").read_text())
     solver = DistillSolver(teacher, recipe, run)
     unet_dir = solver.run()
     s = _settings(recipe)
@@ -265,9 +281,10 @@ def distill_ldm(teacher: Path, teacher_name: str, manifests: list[Path], recipe:
         "teacher": teacher_name, "teacher_unet": _folder_hash(teacher), "teacher_steps": int(s["teacher_steps"]),
         "teacher_scheduler": s["teacher_scheduler"], "guidance": float(s["guidance"]),
         "student_steps": int(s["student_steps"]), "trajectories": int(s["trajectories"]),
+        "loss": solver.settings["loss"], "init": solver.settings.get("init"),
         "steps": valid[-1]["step"] if valid else None,
         "valid_sample_mse": valid[-1]["valid_sample_mse"] if valid else None,
-        "teacher_minutes": round(t_teacher / 60, 1), "recipe": recipe.get("name")}
+        "teacher_minutes": t_teacher.get("minutes"), "recipe": recipe.get("name")}
     cfg["extra"]["recipe"] = recipe.get("name") or cfg["extra"].get("recipe")
     write_json_atomic(tmp / "foley.json", cfg)
     (tmp / "README.md").write_text(_card(teacher_name, cfg["extra"]["distilled"], recipe), encoding="utf-8")
