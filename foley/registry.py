@@ -35,8 +35,8 @@ SHIPPED = {
     "starter-fast": dict(
         family="ldm", weights="models/starter-fast",
         licence="share-alike: the starter's (models/starter-fast/README.md)",
-        description="The latent-diffusion starter distilled to 4 unguided steps: the same sounds, several times "
-                    "faster.",
+        description="The latent-diffusion starter distilled to 4 unguided steps (foley train distill); not "
+                    "shipped yet: its first students stay below the 20-step quality (docs/models.md).",
         recipe="recipes/starter-fast.sh", data=STARTER_CORPORA),
     "starter-lm": dict(
         family="lm", weights="models/starter-lm",
