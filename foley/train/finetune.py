@@ -213,7 +213,7 @@ def base_corpora(base: Path, base_name: str) -> tuple[list[str], float, str] | N
     or folder) or was fine-tuned from (``extra.finetuned_from``). None when nothing records them."""
     from ..generator import read_foley_json
     from ..paths import models_dir
-    from ..registry import SHIPPED
+    from ..shipped import SHIPPED
 
     try:
         extra = read_foley_json(base).get("extra") or {}
