@@ -17,6 +17,7 @@ MAX_VARIATIONS = 1024  # per request; a model may allow fewer (Capabilities.max_
 MAX_STEER = 500      # steering iterations
 MAX_BEST_OF = 16
 
+STRENGTH_TASKS = ("style_transfer", "variation")  # the tasks that re-draw a share of their input
 Task = Literal[TASKS]  # foley.editing.TASKS: every task some family declares
 
 
@@ -207,6 +208,13 @@ class GenerationRequest(BaseModel):
             raise ValueError("interpolation makes sounds from text alone: no editing task, best-of or control curves")
         if self.num_variations < 2:
             raise ValueError("interpolation needs at least 2 points (the two ends); ask for -n 2 or more")
+        return self
+
+    @model_validator(mode="after")
+    def _strength_task(self):
+        if self.strength is not None and self.task not in STRENGTH_TASKS:
+            raise ValueError(f"strength is a setting of {' and '.join(STRENGTH_TASKS)}, not {self.task}'s; drop "
+                             "--strength")
         return self
 
     @model_validator(mode="after")

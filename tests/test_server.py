@@ -165,6 +165,9 @@ def test_inpaint_an_upload_keeps_the_rest_of_the_clip(client, tmp_path):
          "outside the clip"),
         ({"task": "inpaint", "prompt": "x", "source_job": job["id"]}, None, "needs a time range"),
         ({"task": "style_transfer", "prompt": "x", "strength": 2, "source_job": job["id"]}, None, "strength"),
+        # a task setting given to a task with no use for it: refused before any model loads, not ignored
+        ({"task": "inpaint", "prompt": "x", "mask_start": 0.2, "mask_end": 0.5, "strength": 0.3,
+          "source_job": job["id"]}, None, "strength is a setting of style_transfer and variation"),
         ({"task": "explode", "prompt": "x", "source_job": job["id"]}, None, "task"),
     ]:
         r = client.post("/v1/edits", data=data_, files=files)
