@@ -16,7 +16,6 @@ teacher's with the student UNet and the defaults ``steps = K, guidance_scale = 1
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import math
 import shutil
@@ -102,6 +101,7 @@ def make_trajectories(teacher: Path, manifests: list[Path], recipe: dict, out: P
     width = model.latent_frames(float(s["seconds"]))
     shape = (model.vae.config.latent_channels, model.latent_height, width)
     t0, made = time.time(), 0
+    times = json.loads((d / "times.json").read_text()) if (d / "times.json").exists() else {}
     for c in range(math.ceil(total / chunk)):
         path = d / f"chunk-{c:05d}.pt"
         if path.exists():
@@ -122,15 +122,17 @@ def make_trajectories(teacher: Path, manifests: list[Path], recipe: dict, out: P
                       scheduler=s["teacher_scheduler"], trace=trace)
         states = torch.stack([noise] + [trace[m] for m in marks], dim=1).half()
         with atomic_path(path) as tmp:
-            torch.save({"states": states, "prompts": texts, "seeds": seeds, "seconds": time.time() - t_chunk}, tmp)
+            torch.save({"states": states, "prompts": texts, "seeds": seeds}, tmp)
+        times[path.name] = time.time() - t_chunk  # the stage's CPU time, kept apart so no chunk is read again for it
+        write_json_atomic(d / "times.json", times)
         made += n
         if c % 10 == 0:
             rate = made / max(1e-9, time.time() - t0)
             left = (total - (c + 1) * chunk) / max(rate, 1e-9)
             say(f"teacher trajectories {min(total, (c + 1) * chunk)}/{total} ({rate:.1f}/s, ~{left / 60:.0f} min left)")
-    # CPU time of the stage over all its (resumed) runs; chunks written before it was recorded count as None
-    secs = [torch.load(p, weights_only=True).get("seconds") for p in sorted(d.glob("chunk-*.pt"))]
-    minutes = round(sum(secs) / 60, 1) if all(x is not None for x in secs) else None
+    # the stage's time over all its (resumed) runs; None when a chunk's time was not recorded
+    chunks = sorted(p.name for p in d.glob("chunk-*.pt"))
+    minutes = round(sum(times[c] for c in chunks) / 60, 1) if all(c in times for c in chunks) else None
     write_json_atomic(d / "done.json", {"trajectories": total, "teacher": str(teacher), "settings": s,
                                         "boundaries": marks, "latent": list(shape), "minutes": minutes})
     return d
@@ -250,16 +252,11 @@ class DistillSolver(Solver):
         return dest
 
 
-def _folder_hash(folder: Path) -> str:
-    h = hashlib.sha256()
-    for p in sorted((folder / "unet").glob("*")):
-        h.update(p.read_bytes())
-    return h.hexdigest()[:12]
-
-
 def distill_ldm(teacher: Path, teacher_name: str, manifests: list[Path], recipe: dict, run: Path, dest: Path,
                 force: bool = False, say=print) -> Path:
     """Both stages, then the student model folder at ``dest`` (written whole or not at all)."""
+    from ...hashing import folder_hash
+
     run, dest, teacher = Path(run), Path(dest), Path(teacher)
     if dest.exists() and not force:
         raise FoleyError(f"{dest}: already exists; choose another --output or pass --force to replace it")
@@ -278,7 +275,7 @@ def distill_ldm(teacher: Path, teacher_name: str, manifests: list[Path], recipe:
     cfg = json.loads((tmp / "foley.json").read_text())
     cfg["defaults"] = {"steps": int(s["student_steps"]), "guidance_scale": 1.0, "scheduler": "ddim"}
     cfg.setdefault("extra", {})["distilled"] = {
-        "teacher": teacher_name, "teacher_unet": _folder_hash(teacher), "teacher_steps": int(s["teacher_steps"]),
+        "teacher": teacher_name, "teacher_weights": folder_hash(teacher), "teacher_steps": int(s["teacher_steps"]),
         "teacher_scheduler": s["teacher_scheduler"], "guidance": float(s["guidance"]),
         "student_steps": int(s["student_steps"]), "trajectories": int(s["trajectories"]),
         "loss": solver.settings["loss"], "init": solver.settings.get("init"),
@@ -296,7 +293,8 @@ def distill_ldm(teacher: Path, teacher_name: str, manifests: list[Path], recipe:
 
 def _card(teacher: str, d: dict, recipe: dict) -> str:
     return (f"# {recipe.get('name') or 'distilled'} — {teacher} distilled to {d['student_steps']} steps\n\n"
-            f"The UNet of `{teacher}` (unet sha256 {d['teacher_unet']}…) distilled from its own sampler "
+            f"The UNet of `{teacher}` (weights {d['teacher_weights']}, as `foley models info` prints) distilled "
+            f"from its own sampler "
             f"({d['teacher_scheduler']}, {d['teacher_steps']} steps, guidance {d['guidance']}) into a "
             f"{d['student_steps']}-step DDIM sampler without guidance (one UNet pass per step). VAE, vocoder, text "
             f"encoder and scheduler configuration are the teacher's, unchanged.\n\n"
