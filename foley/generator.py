@@ -235,12 +235,18 @@ class Generator(ABC):
                   "silent": bool(silent)} if tries else None
         return samples, used, record
 
+    def runtime(self) -> dict:
+        """How the weights run when not plain float torch (``{"backend": "onnx", "quantize": "int8"}``): a seed's
+        sound depends on it, so the sidecar records it. Empty for the default."""
+        return {}
+
     def provenance(self, request: GenerationRequest, seed: int, index: int = 0) -> dict:
         """Everything needed to reproduce one output: request, seed, model and library versions."""
         from importlib import metadata
 
         versions = {}
-        for pkg in ("foley", "torch", "diffusers", "transformers", "numpy"):
+        extra = ("onnxruntime",) if self.runtime().get("backend") == "onnx" else ()
+        for pkg in ("foley", "torch", "diffusers", "transformers", "numpy", *extra):
             try:
                 versions[pkg] = metadata.version(pkg)
             except metadata.PackageNotFoundError:
@@ -251,7 +257,8 @@ class Generator(ABC):
             "variation": index,
             "model": {"name": self.card.name, "family": self.card.family, "weights": self.card.weights,
                       "weight_hash": self.weight_hash(),
-                      **({"adapters": [dict(a) for a in self.adapters]} if self.adapters else {})},
+                      **({"adapters": [dict(a) for a in self.adapters]} if self.adapters else {}),
+                      **({"runtime": self.runtime()} if self.runtime() else {})},
             "sample_rate": self.sample_rate,
             "channels": self.channels,
             "versions": versions,

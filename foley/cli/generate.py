@@ -110,9 +110,11 @@ def generate(
                                                 "ends included; each end a prompt (at --seed) or a seed of the "
                                                 "prompt (--interpolate 3 17). Models that interpolate only."),
     quantize: str = typer.Option(None, "--quantize", help="int8: dynamic int8 Linear layers of the UNet and VAE "
-                                 "decoder (latent diffusion; docs/benchmarks.md has its speed and quality)."),
-    backend: str = typer.Option("torch", "--backend", help="torch, or onnx: the UNet in onnxruntime (exported "
-                                "once into the cache, or from --onnx-dir; pip install 'foley[onnx]')."),
+                                 "decoder (latent diffusion), or of the decoder step with --backend onnx (token "
+                                 "models); docs/benchmarks.md has speed and quality."),
+    backend: str = typer.Option("torch", "--backend", help="torch, or onnx: the UNet (latent diffusion) or the "
+                                "decoder step (token models) in onnxruntime, exported once into the cache or from "
+                                "--onnx-dir; pip install 'foley[onnx]'. A token model draws other codes for a seed."),
     onnx_dir: Path = typer.Option(None, "--onnx-dir", help="A folder written by `foley export onnx`."),
     ray: str = typer.Option(None, "--ray", metavar="[ADDRESS]",
                             help="Fan the batch out over a Ray cluster: --ray alone (or --ray local) starts a local "

@@ -18,7 +18,8 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from ...errors import MissingDependencyError, ModelError
+from ... import onnxrt
+from ...errors import ModelError
 from ...fsutil import atomic_path
 
 QUANTIZE = ("int8",)
@@ -73,14 +74,7 @@ def _example(model, batch: int, seconds: float, n_tokens: int, seed: int):
 
 
 def _session(path: Path, threads: int | None = None):
-    try:
-        import onnxruntime as ort
-    except ImportError:
-        raise MissingDependencyError("the onnx backend needs onnxruntime: pip install 'foley[onnx]'") from None
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = threads or torch.get_num_threads()
-    opts.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+    return onnxrt.session(path, threads or torch.get_num_threads())
 
 
 def _run(session, args) -> np.ndarray:
@@ -91,10 +85,7 @@ def _run(session, args) -> np.ndarray:
 
 def export_onnx(model, out: str | Path, opset: int = 17) -> Path:
     """Write ``out/unet.onnx`` (+ ``onnx.json``: the weights hash it was made from); checked against torch."""
-    try:
-        import onnx  # noqa: F401  torch.onnx.export needs it
-    except ImportError:
-        raise MissingDependencyError("ONNX export needs onnx and onnxruntime: pip install 'foley[onnx]'") from None
+    onnxrt.need_onnx()
     if getattr(model, "quantized", None):
         raise ModelError("export the float model: int8 dynamic quantisation does not export to ONNX")
     out = Path(out)

@@ -61,6 +61,16 @@ class LDMGenerator(Generator):
                                  max_duration=cfg.max_duration, tasks=DIFFUSION_TASKS, defaults=dict(cfg.defaults))
         return cls(model, card)
 
+    def export_onnx(self, out: str | Path) -> Path:
+        """``foley export onnx``: the graph ``--backend onnx`` runs, checked against torch, written into ``out``."""
+        from . import accel
+
+        return accel.export_onnx(self.model, out)
+
+    def runtime(self) -> dict:
+        rt = {"backend": getattr(self.model, "backend", "torch"), "quantize": getattr(self.model, "quantized", None)}
+        return {k: v for k, v in rt.items() if v not in (None, "torch")}
+
     def weight_hash(self) -> str:
         from ...adapters import weight_tag
 

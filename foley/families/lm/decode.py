@@ -191,10 +191,11 @@ def processors(custom, guidance: float | None, temperature, top_k, top_p) -> lis
 
 @torch.no_grad()
 def sample(decoder, ids: torch.Tensor, states, mask, new_tokens: int, logits_processor, guided: bool,
-           streamer=None, cache=None) -> torch.Tensor:
+           streamer=None, cache=None, make_step=Step) -> torch.Tensor:
     """What ``decoder.generate(input_ids=ids, ..., do_sample=True, max_new_tokens=new_tokens)`` returns for batch 1
     ([1, K, frames]), given the full processor list (:func:`processors`) and optionally a cache holding all delayed
-    prompt columns but the last (``TokenLM._prefill``). ``guided``: ``states`` holds the guidance's two halves."""
+    prompt columns but the last (``TokenLM._prefill``). ``guided``: ``states`` holds the guidance's two halves.
+    ``make_step``: :class:`Step`'s constructor, or another with its signature (the onnx backend's)."""
     pad = int(decoder.generation_config.pad_token_id)
     k = decoder.config.num_codebooks
     length = ids.shape[-1] + new_tokens
@@ -205,7 +206,7 @@ def sample(decoder, ids: torch.Tensor, states, mask, new_tokens: int, logits_pro
     start = delayed.shape[-1]
     seq[:, :start] = delayed
     forced = pattern != -1
-    step = Step(decoder, states, mask, length, cache)
+    step = make_step(decoder, states, mask, length, cache)
     if step.filled != start - 1:
         raise ValueError(f"the cache holds {step.filled} columns; the prompt needs {start - 1}")
     coupled = _coupled(logits_processor)
@@ -217,8 +218,10 @@ def sample(decoder, ids: torch.Tensor, states, mask, new_tokens: int, logits_pro
             scores = proc(seq[:, :t], scores)
         if coupled is not None:
             # guidance would map the coupled one-hot pair to a one-hot, whose multinomial draw is its hot code after
-            # drawing Exp(1) noise of the probabilities' shape (torch's one-sample path): draw that noise only
-            torch.empty((k, scores.shape[-1]), dtype=torch.float32).exponential_()
+            # drawing Exp(1) noise of the probabilities' shape (torch's one-sample path): draw that noise only, to
+            # keep generate()'s random stream (other steps than Step's draw other codes anyway: skip it there)
+            if make_step is Step:
+                torch.empty((k, scores.shape[-1]), dtype=torch.float32).exponential_()
             nxt = coupled.choice
         else:
             probs = F.softmax(scores, dim=-1)

@@ -101,6 +101,7 @@ class TokenLM:
         self._composite = None
         self._text_cache: OrderedDict = OrderedDict()
         self._text_lock = threading.Lock()
+        self.backend, self.onnx_session, self.quantized = "torch", None, None  # accel.use_onnx: steps in onnxruntime
 
     # --- sizes -----------------------------------------------------------------------------------
     @property
@@ -288,14 +289,25 @@ class TokenLM:
             kwargs = {"top_k": 0, "top_p": None, "temperature": 1.0}  # the processor did them
         if on_step is not None:
             processors.append(StepCallback(on_step, frames + self.max_delay))
-        if _loop() == "fast" and fast.supported(self.decoder):
+        loop = _loop()
+        if self.onnx_session is not None and (loop != "fast" or not fast.supported(self.decoder)):
+            raise ModelError(f"--backend onnx runs the fast sampling loop on a plain MusicGen decoder "
+                             f"({LOOP_ENV}={loop}, supported: {fast.supported(self.decoder)}); use --backend torch")
+        if loop == "fast" and fast.supported(self.decoder):
+            make_step = fast.Step
+            if self.onnx_session is not None:
+                from functools import partial
+
+                from .accel import OnnxStep
+
+                make_step = partial(OnnxStep, self.onnx_session)
             gc = self.decoder.generation_config  # what generate() would take where a setting is not passed
             chain = fast.processors(processors, guidance, kwargs["temperature"],
                                     kwargs["top_k"] if kwargs["top_k"] is not None else gc.top_k,
                                     kwargs["top_p"] if kwargs["top_p"] is not None else gc.top_p)
             torch.manual_seed(seed)
             return fast.sample(self.decoder, ids, states, mask, frames + self.max_delay, chain, guidance > 1.0,
-                               streamer, cache)[0]
+                               streamer, cache, make_step)[0]
         torch.manual_seed(seed)
         out = self.decoder.generate(
             input_ids=ids, attention_mask=torch.ones(1, ids.shape[-1], dtype=torch.long),

@@ -60,8 +60,12 @@ class LMGenerator(Generator):
     @classmethod
     def from_folder(cls, folder: str | Path, card: ModelCard | None = None, top_k: int | None = None,
                     top_p: float | None = None, temperature: float | None = None,
-                    vocoder: str | None = None, device: str | None = None) -> LMGenerator:
+                    vocoder: str | None = None, device: str | None = None, backend: str = "torch",
+                    quantize: str | None = None, onnx_dir: str | Path | None = None) -> LMGenerator:
+        """``backend="onnx"``: decoder steps in onnxruntime, from ``onnx_dir`` or exported once into the cache, with
+        ``quantize="int8"`` an int8 copy (:mod:`foley.families.lm.accel`; other codes for a seed than torch's)."""
         from ...device import cpu_only
+        from . import accel
 
         cpu_only("token models of this family", device)  # FOLEY_DEVICE / --device: refused, not ignored
         if vocoder not in (None, "auto"):
@@ -70,12 +74,30 @@ class LMGenerator(Generator):
             raise RequestError("top-k must be >= 0 and top-p between 0 and 1")
         if temperature is not None and temperature <= 0:
             raise RequestError(f"temperature must be positive, got {temperature}")
+        if backend not in accel.BACKENDS:
+            raise RequestError(f"unknown backend '{backend}'; choose {', '.join(accel.BACKENDS)}")
+        if quantize is not None and backend != "onnx":
+            raise RequestError(f"--quantize {quantize} for token models runs in onnxruntime: add --backend onnx")
+        if onnx_dir is not None and backend != "onnx":
+            raise RequestError("--onnx-dir needs --backend onnx")
         lm = TokenLM.from_folder(folder)
+        if backend == "onnx":
+            accel.use_onnx(lm, onnx_dir, quantize)
         cfg = lm.cfg
         card = card or ModelCard(name=Path(folder).name, family="lm", weights=str(folder), sample_rate=cfg.sample_rate,
                                  channels=cfg.channels, max_duration=cfg.max_duration, tasks=TOKEN_TASKS,
                                  licence=cfg.extra.get("licence", "unknown"), defaults=dict(cfg.defaults))
         return cls(lm, card, {"top_k": top_k, "top_p": top_p, "temperature": temperature})
+
+    def export_onnx(self, out: str | Path) -> Path:
+        """``foley export onnx``: the graph ``--backend onnx`` runs, checked against torch, written into ``out``."""
+        from . import accel
+
+        return accel.export_onnx(self.lm, out)
+
+    def runtime(self) -> dict:
+        rt = {"backend": getattr(self.lm, "backend", "torch"), "quantize": getattr(self.lm, "quantized", None)}
+        return {k: v for k, v in rt.items() if v not in (None, "torch")}
 
     def weight_hash(self) -> str:
         from ...adapters import weight_tag
@@ -83,6 +105,8 @@ class LMGenerator(Generator):
         return weight_tag(self.lm.weight_hash(), self.adapters)
 
     def lora_target(self):
+        if self.lm.backend != "torch":
+            raise RequestError("LoRA adapters merge into float torch weights: drop --backend onnx / --quantize")
         return self.lm.decoder
 
     @classmethod
