@@ -64,6 +64,7 @@ class _UNetCall(torch.nn.Module):
 def _example(model, batch: int, seconds: float, n_tokens: int, seed: int):
     g = torch.Generator().manual_seed(seed)
     d = model.unet.config.cross_attention_dim or 384
+    d = d if isinstance(d, int) else d[0]  # per-block widths (AudioLDM 1's layout, where text is not attended)
     pooled_dim = model.unet.config.projection_class_embeddings_input_dim or d
     mask = torch.ones(batch, n_tokens, dtype=torch.int64)
     mask[0, n_tokens // 2:] = 0  # padded prompts, as in a batch of prompts of different lengths
@@ -91,8 +92,9 @@ def export_onnx(model, out: str | Path, opset: int = 17) -> Path:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     net = _UNetCall(model.unet, model.cross_attention).eval()
-    axes = {"sample": {0: "batch", 3: "frames"}, "pooled": {0: "batch"}, "tokens": {0: "batch", 1: "tokens"},
-            "mask": {0: "batch", 1: "tokens"}, "noise_pred": {0: "batch", 3: "frames"}}
+    axes = {"sample": {0: "batch", 2: "height", 3: "frames"}, "pooled": {0: "batch"},
+            "tokens": {0: "batch", 1: "tokens"}, "mask": {0: "batch", 1: "tokens"},
+            "noise_pred": {0: "batch", 2: "height", 3: "frames"}}
     import warnings
 
     with atomic_path(out / ONNX_FILE) as tmp, torch.no_grad(), warnings.catch_warnings():
