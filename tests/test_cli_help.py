@@ -12,10 +12,10 @@ from foley.cli import app
 
 
 def _rows(text: str) -> dict[str, str]:
-    """{'--option': 'the rest of its help row'} from rich help output."""
+    """{'--option': 'the rest of its help row'} from plain help output (or rich's, with TYPER_USE_RICH=1)."""
     rows = {}
     for line in text.splitlines():
-        m = re.match(r"^│\s+(--[\w-]+)(.*)$", line)
+        m = re.match(r"^[│ ]\s*(?:-\w, )?(--[\w-]+)(.*)$", line)
         if m:
             rows[m.group(1)] = m.group(2)
     return rows

@@ -6,12 +6,16 @@ import os
 import sys
 from pathlib import Path
 
-import typer
+# typer's rich help (boxes, colours) imports rich.markdown and markdown-it on every `--help`: ~0.1 s of the 0.2 s
+# budget (bench/startup.py). Plain help unless the user asks for the boxes with TYPER_USE_RICH=1; read when typer loads.
+os.environ.setdefault("TYPER_USE_RICH", "0")
 
-from ..errors import FoleyError
-from ..threads import request as request_threads
-from . import help_types  # noqa: F401  (flags show no <bool> type in --help)
-from .options import threads_option
+import typer  # noqa: E402
+
+from ..errors import FoleyError  # noqa: E402
+from ..threads import request as request_threads  # noqa: E402
+from . import help_types  # noqa: F401, E402  (flags show no <bool> type in the rich --help)
+from .options import threads_option  # noqa: E402
 
 app = typer.Typer(
     name="foley",

@@ -91,7 +91,7 @@ def eval_run(
     html: bool = typer.Option(True, "--html/--no-html", help="Also write report.html."),
     ray: str = typer.Option(None, "--ray", metavar="[ADDRESS]", help="Extract features on Ray actors: --ray alone "
                             "starts a local instance, --ray auto or --ray HOST:6379 joins one (pip install "
-                            "'foley\\[ray]')."),
+                            "'ray>=2.40,<3', the foley ray extra)."),
     actors: int = typer.Option(None, "--actors", help="With --ray: how many actors (default: the cluster's CPUs "
                                "/ --actor-cpus)."),
     actor_cpus: int = typer.Option(1, "--actor-cpus", help="With --ray: CPUs (and torch threads) per actor."),

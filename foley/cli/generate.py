@@ -118,8 +118,8 @@ def generate(
     onnx_dir: Path = typer.Option(None, "--onnx-dir", help="A folder written by `foley export onnx`."),
     ray: str = typer.Option(None, "--ray", metavar="[ADDRESS]",
                             help="Fan the batch out over a Ray cluster: --ray alone (or --ray local) starts a local "
-                            "instance, --ray auto or --ray HOST:6379 joins one (pip install 'foley\\[ray]'). One "
-                            "model load per actor; each sound is written here as it finishes."),
+                            "instance, --ray auto or --ray HOST:6379 joins one (pip install 'ray>=2.40,<3', the foley "
+                            "ray extra). One model load per actor; each sound is written here as it finishes."),
     actors: int = typer.Option(None, "--actors", help="With --ray: how many actors (default: the cluster's CPUs "
                                "/ --actor-cpus)."),
     actor_cpus: int = typer.Option(1, "--actor-cpus", help="With --ray: CPUs (and torch threads) per actor."),
