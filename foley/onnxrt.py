@@ -4,9 +4,11 @@ Importing this module imports neither torch nor onnxruntime."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Callable
 from pathlib import Path
 
-from .errors import MissingDependencyError
+from .errors import MissingDependencyError, ModelError
 
 
 def session(path: str | Path, threads: int):
@@ -28,3 +30,24 @@ def need_onnx() -> None:
         import onnx  # noqa: F401  torch.onnx.export needs it
     except ImportError:
         raise MissingDependencyError("ONNX export needs onnx and onnxruntime: pip install 'foley[onnx]'") from None
+
+
+def exported(onnx_dir: str | Path | None, weights_hash: str, file: str, meta: str,
+             export: Callable[[Path], object]) -> Path:
+    """The graph ``file`` for these weights: from ``onnx_dir`` (a `foley export onnx` folder), else from the cache
+    ``$FOLEY_HOME/onnx/<weights hash>``, exported there first by ``export(folder)`` when missing. A folder whose
+    ``meta`` JSON names other weights is refused in one line."""
+    from .paths import home
+
+    folder = Path(onnx_dir) if onnx_dir else home() / "onnx" / weights_hash
+    path = folder / file
+    if not path.exists():
+        if onnx_dir:
+            raise ModelError(f"{folder}: no {file}; make it with `foley export onnx MODEL -o {folder}`")
+        export(folder)
+    meta_path = folder / meta
+    made_from = json.loads(meta_path.read_text()).get("weights_hash") if meta_path.exists() else None
+    if made_from not in (None, weights_hash):
+        raise ModelError(f"{path} was exported from other weights ({made_from}, this model {weights_hash}); "
+                         f"export it again")
+    return path

@@ -140,19 +140,7 @@ class OnnxUNet:
 def use_onnx(model, onnx_dir: str | Path | None = None):
     """Run ``model``'s UNet with onnxruntime from ``onnx_dir`` (default: exported once into the cache,
     ``$FOLEY_HOME/onnx/<weights hash>``); ``model`` back."""
-    from ...paths import home
-
-    folder = Path(onnx_dir) if onnx_dir else home() / "onnx" / model.weights_hash
-    path = folder / ONNX_FILE
-    if not path.exists():
-        if onnx_dir:
-            raise ModelError(f"{folder}: no {ONNX_FILE}; make it with `foley export onnx MODEL -o {folder}`")
-        export_onnx(model, folder)
-    meta_path = folder / ONNX_META
-    made_from = json.loads(meta_path.read_text()).get("weights_hash") if meta_path.exists() else None
-    if made_from not in (None, model.weights_hash):
-        raise ModelError(f"{path} was exported from other weights ({made_from}, this model {model.weights_hash}); "
-                         f"export it again")
+    path = onnxrt.exported(onnx_dir, model.weights_hash, ONNX_FILE, ONNX_META, lambda f: export_onnx(model, f))
     model.unet = OnnxUNet(path, model.unet)
     model.backend = "onnx"
     return model

@@ -226,21 +226,9 @@ def _int8(path: Path) -> Path:
 def use_onnx(lm, onnx_dir: str | Path | None = None, quantize: str | None = None):
     """Run ``lm``'s decoder steps in onnxruntime from ``onnx_dir`` (default: exported once into the cache,
     ``$FOLEY_HOME/onnx/<weights hash>``), with int8 weights when ``quantize="int8"``; ``lm`` back."""
-    from ...paths import home
-
     if quantize not in (None, *QUANTIZE):
         raise ModelError(f"unknown quantisation '{quantize}'; choose {', '.join(QUANTIZE)}")
-    folder = Path(onnx_dir) if onnx_dir else home() / "onnx" / lm.weight_hash()
-    path = folder / ONNX_FILE
-    if not path.exists():
-        if onnx_dir:
-            raise ModelError(f"{folder}: no {ONNX_FILE}; make it with `foley export onnx MODEL -o {folder}`")
-        export_onnx(lm, folder)
-    meta_path = folder / ONNX_META
-    made_from = json.loads(meta_path.read_text()).get("weights_hash") if meta_path.exists() else None
-    if made_from not in (None, lm.weight_hash()):
-        raise ModelError(f"{path} was exported from other weights ({made_from}, this model {lm.weight_hash()}); "
-                         f"export it again")
+    path = onnxrt.exported(onnx_dir, lm.weight_hash(), ONNX_FILE, ONNX_META, lambda f: export_onnx(lm, f))
     lm.onnx_session = onnxrt.session(_int8(path) if quantize else path, torch.get_num_threads())
     lm.backend, lm.quantized = "onnx", quantize
     return lm
