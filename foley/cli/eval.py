@@ -196,6 +196,8 @@ def eval_control(
     steps: int = typer.Option(None, "--steps", help="Denoising steps (model default if unset)."),
     best_of: int = typer.Option(1, "--best-of", help="Rerank N candidates per sound (foley-clap + the analyzers of "
                                 "the attributes the prompt names), as `foley generate --best-of`."),
+    backend: str = typer.Option("torch", "--backend", help="torch or onnx: as `foley generate --backend`."),
+    quantize: str = typer.Option(None, "--quantize", help="int8: as `foley generate --quantize`."),
 ):
     """Minimal-pair control test: per attribute, the share of prompt pairs that move the right way and the AUC."""
     from ..data.synth.control import minimal_pairs
@@ -209,13 +211,15 @@ def eval_control(
     else:
         import foley
 
-        gen = foley.load(model)
+        options = {k: v for k, v in (("backend", backend), ("quantize", quantize)) if v not in (None, "torch")}
+        gen = foley.load(model, **options)
     settings = {k: v for k, v in (("guidance_scale", guidance), ("steps", steps)) if v is not None}
     if best_of != 1:
         settings["best_of"] = best_of
     res = control_test(gen, pairs, seeds, duration, log=_log, **settings)
     res["generation_settings"] = settings
-    res["model"] = {"name": gen.card.name, "family": gen.card.family, "weight_hash": gen.weight_hash()}
+    res["model"] = {"name": gen.card.name, "family": gen.card.family, "weight_hash": gen.weight_hash(),
+                    **({"runtime": rt} if (rt := gen.runtime()) else {})}
     paths = write_control(res, out)
     typer.echo(control_markdown(res))
     typer.echo(f"wrote {', '.join(str(p) for p in paths.values())}")
