@@ -7,6 +7,9 @@ An adapter folder (written by ``foley train finetune --lora RANK``) is peft's ow
     foley_adapter.json           the card: base model (name, family, weight hash), rank, targets, data summary
                                  (clips, minutes, captions source, licence), training (steps, minutes)
     README.md                    the card in words
+    vae_adapter_model.safetensors, vae_adapter_config.json
+                                 optional (``--vae``): a LoRA on the VAE's decoder for sounds the base VAE
+                                 reconstructs poorly, merged into ``gen.vae_lora_target()`` at the same scale
 
 ``PeftModel.from_pretrained(decoder, folder)`` / diffusers' ``unet.load_lora_adapter`` read it too. foley merges
 adapters into the weights at load time (peft's ``merge_and_unload``), so generation runs the plain network at
@@ -27,6 +30,7 @@ from .errors import ModelError
 CARD = "foley_adapter.json"
 WEIGHTS = "adapter_model.safetensors"
 CONFIG = "adapter_config.json"
+VAE_WEIGHTS, VAE_CONFIG = "vae_adapter_model.safetensors", "vae_adapter_config.json"
 ADAPTER_FORMAT = 1
 
 
@@ -137,23 +141,31 @@ def apply(gen, adapters, name: str = "") -> None:
         check_base(card, folder, gen.card.family, base_hash, name or gen.card.name)
         found.append({"folder": str(folder), "name": folder.name, "hash": adapter_hash(folder),
                       "scale": float(scale), "card": card})
+    with_vae = [a for a in found if (Path(a["folder"]) / VAE_WEIGHTS).is_file()]
+    decoder = gen.vae_lora_target() if with_vae and hasattr(gen, "vae_lora_target") else None
+    if with_vae and decoder is None:
+        raise ModelError(f"adapter {with_vae[0]['folder']} carries a VAE decoder adapter, which model "
+                         f"'{name or gen.card.name}' cannot take")
     merge(target, found)
+    if with_vae:
+        merge(decoder, with_vae, weights=VAE_WEIGHTS, config=VAE_CONFIG)
     gen.adapters = tuple({k: v for k, v in a.items() if k != "card"} for a in found)
 
 
-def lora_config(folder: Path):
+def lora_config(folder: Path, config: str = CONFIG):
     from peft import LoraConfig
 
     try:
-        cfg = json.loads((folder / CONFIG).read_text(encoding="utf-8"))
+        cfg = json.loads((folder / config).read_text(encoding="utf-8"))
     except (OSError, ValueError) as e:
-        raise ModelError(f"{folder}: missing or invalid {CONFIG} ({type(e).__name__})") from None
+        raise ModelError(f"{folder}: missing or invalid {config} ({type(e).__name__})") from None
     known = set(LoraConfig.__dataclass_fields__)
     return LoraConfig(**{k: v for k, v in cfg.items() if k in known and k not in ("peft_type", "task_type")})
 
 
-def merge(module, adapters: list[dict]) -> None:
-    """Inject every adapter (peft), set each one's scale, merge them all into the base weights and unload."""
+def merge(module, adapters: list[dict], weights: str = WEIGHTS, config: str = CONFIG) -> None:
+    """Inject every adapter (peft), set each one's scale, merge them all into the base weights and unload
+    (``weights``/``config``: the file names in each adapter folder)."""
     import torch
     from peft import set_peft_model_state_dict
     from peft.tuners.lora import LoraLayer, LoraModel
@@ -163,11 +175,11 @@ def merge(module, adapters: list[dict]) -> None:
     tuner = None
     for name, a in zip(names, adapters, strict=True):
         folder = Path(a["folder"])
-        cfg = lora_config(folder)
+        cfg = lora_config(folder, config)
         try:
-            state = load_file(str(folder / WEIGHTS))
+            state = load_file(str(folder / weights))
         except (OSError, ValueError, RuntimeError) as e:
-            raise ModelError(f"{folder / WEIGHTS}: unreadable ({' '.join(str(e).split())[:120]})") from None
+            raise ModelError(f"{folder / weights}: unreadable ({' '.join(str(e).split())[:120]})") from None
         if tuner is None:
             tuner = LoraModel(module, {name: cfg}, name)
         else:

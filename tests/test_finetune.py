@@ -18,7 +18,7 @@ from tests.ldm_tiny import tiny_corpus  # noqa: E402
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-FAST = {"minutes": 2, "threads": 1, "preview_minutes": 0}
+FAST = {"minutes": 2, "threads": 1, "preview_minutes": 0, "vae": "off"}
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +83,57 @@ def test_ldm_lora_adapter_card_size_scale_and_mixing(ldm_runs):
     assert halves.card.name.endswith("@0.5")
     # the generator's UNet is the plain network again: no LoRA layers left (no per-step overhead)
     assert not any("lora" in n for n, _ in halves.lora_target().named_modules())
+
+
+def test_vae_decoder_adapter_in_lora_and_full_models(tiny_ldm, user, tmp_path, monkeypatch):
+    """--vae on: a LoRA on the VAE's decoder, trained with the encoder frozen, shipped beside the UNet's adapter (and
+    merged into the decoder at load, at the adapter's scale) or merged into a full model's VAE; its held-out
+    reconstruction before and after is in the card. Kept only when it helps: forced here (a few steps)."""
+    from safetensors.torch import load_file
+
+    from foley import adapters, load
+    from foley.families.ldm import finetune as LF
+    from foley.train.finetune import finetune
+
+    _, base = tiny_ldm
+    monkeypatch.setattr(LF, "VAE_MAX_STEPS", 4)
+    monkeypatch.setattr(LF, "VAE_GAIN_DB", -1e9)
+    opts = {**FAST, "vae": "on"}
+    lora = finetune(base, "tiny", "ldm", user, tmp_path / "a", run=tmp_path / "ra", lora=4, steps=3, lr=2e-2,
+                    say=lambda s: None, **opts)
+    assert (lora / adapters.VAE_WEIGHTS).is_file() and (lora / adapters.VAE_CONFIG).is_file()
+    rec = adapters.read_card(lora)["vae_adapter"]
+    assert rec["steps"] == 4 and rec["kept"] and {"heldout_db_before", "heldout_db_after"} <= set(rec)
+    assert all(".lora_" in k for k in load_file(str(lora / adapters.VAE_WEIGHTS)))
+    plain, tuned = load(str(base)), load(str(base), lora=[(str(lora), 1.0)])
+    a = dict(plain.model.vae.decoder.named_parameters())
+    b = dict(tuned.model.vae.decoder.named_parameters())
+    assert a.keys() == b.keys()  # merged and unloaded: the plain decoder again
+    assert any(not torch.equal(a[k], b[k]) for k in a)
+    assert torch.equal(plain.model.vae.encoder.conv_in.weight, tuned.model.vae.encoder.conv_in.weight)
+    zero = dict(load(str(base), lora=[(str(lora), 0.0)]).model.vae.decoder.named_parameters())
+    assert all(torch.equal(v, zero[k]) for k, v in a.items())
+
+    full = finetune(base, "tiny", "ldm", user, tmp_path / "f", run=tmp_path / "rf", steps=3, lr=1e-3,
+                    say=lambda s: None, **opts)
+    fa, fb = (load_file(str(f / "vae" / "diffusion_pytorch_model.safetensors")) for f in (base, full))
+    assert fa.keys() == fb.keys()
+    assert any(not torch.equal(fa[k], fb[k]) for k in fa if k.startswith("decoder."))
+    assert all(torch.equal(fa[k], fb[k]) for k in fa if k.startswith("encoder."))
+    assert fa["decoder.conv_in.weight"].dtype == fb["decoder.conv_in.weight"].dtype
+
+
+def test_vae_mode_choice_and_refusals(lm_base, user, tmp_path):
+    from foley.families.ldm.finetune import wants_decoder
+    from foley.train.finetune import finetune
+
+    assert wants_decoder("auto", 7.4, 12.7) and not wants_decoder("auto", 11.0, 12.7)
+    assert wants_decoder("on", 20.0, 12.7) and not wants_decoder("off", 1.0, 12.7)
+    with pytest.raises(FoleyError, match="choose auto, on, off"):
+        wants_decoder("maybe", 1.0, 2.0)
+    with pytest.raises(FoleyError, match="no codec adapter"):
+        finetune(lm_base, "tiny-lm", "lm", user, tmp_path / "o", say=lambda s: None, **{**FAST, "vae": "on"})
+    assert not (tmp_path / "o").exists()
 
 
 def test_ldm_full_finetune_is_a_complete_model(ldm_runs):

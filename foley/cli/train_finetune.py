@@ -39,6 +39,9 @@ def finetune(
     replay_data: list[Path] = typer.Option(None, "--replay-data", help="A manifest of the base's training corpora to "
                                            "replay (repeat for several); needed when the base does not record "
                                            "them."),
+    vae: str = typer.Option("auto", "--vae", help="auto, on or off: also train a LoRA on the VAE's decoder so it "
+                            "reconstructs your sounds (latent diffusion; auto: when they reconstruct 3 dB or more "
+                            "under the base's own corpus; kept only if held-out reconstruction improves)."),
 ):
     """Fine-tune a model on your own sounds: reports how well the base reconstructs them, holds out 10 % (at least 3
     clips), replays a share of the base's own corpora in every batch (--replay), trains with progress, ETA, previews
@@ -52,7 +55,7 @@ def finetune(
     name = card.name if card is not None else str(folder)
     dest = _finetune(folder, name, family, data, output, run=run, force=force, say=typer.echo, lora=lora,
                      steps=steps, lr=lr, minutes=minutes, patience=patience, licence=licence, seed=seed,
-                     threads=None, replay=replay, replay_data=replay_data or None)
+                     threads=None, replay=replay, replay_data=replay_data or None, vae=vae)
     kind = "adapter" if lora else "model"
     typer.echo(f"{kind} written to {dest}")
     if lora:

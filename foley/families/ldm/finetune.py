@@ -88,12 +88,28 @@ class FinetuneUNetSolver(F.FinetuneMixin, UNetSolver):
 
             card.update(rank=int(self.ft["rank"]), target_modules=sorted(self.lora_config.target_modules))
             adapters.save(self.net, tmp, self.lora_config, card, F.card_text("LoRA adapter", card))
+            if self.ft.get("vae_adapter"):
+                for name in (adapters.VAE_WEIGHTS, adapters.VAE_CONFIG):
+                    shutil.copyfile(Path(self.ft["vae_adapter"]) / name, tmp / name)
         else:
             from .components import save_component
             from .model import FoleyConfig
 
             shutil.copytree(base, tmp, dirs_exist_ok=True, ignore=shutil.ignore_patterns("README.md", "unet"))
             save_component(copy.deepcopy(self.model).eval().half(), tmp / "unet")
+            if self.ft.get("vae_adapter"):  # merged into the copy of the base's VAE, in its own dtype
+                from safetensors.torch import load_file
+
+                from ... import adapters
+                from .components import WEIGHTS, load_component
+
+                dtype = next(iter(load_file(str(base / "vae" / WEIGHTS)).values())).dtype  # as the base stores it
+                vae = load_component("AutoencoderKL", base / "vae").float()
+                adapters.merge(vae.decoder, [{"folder": self.ft["vae_adapter"], "scale": 1.0}],
+                               weights=adapters.VAE_WEIGHTS, config=adapters.VAE_CONFIG)
+                for p in vae.parameters():  # (the module's .to() warns about fp32-only modules it has none of)
+                    p.data = p.data.to(dtype)
+                save_component(vae.eval(), tmp / "vae")
             cfg = FoleyConfig.load(base / "foley.json")
             cfg.extra = {**cfg.extra, "finetuned_from": card["base"], "recipe": "finetune",
                          "licence": card.get("licence", "unknown")}
@@ -191,9 +207,113 @@ def finetune_ldm(user: F.UserData, base: Path, base_name: str, run: Path, opts: 
                       "base": F.base_entry(base, "ldm", base_name),
                       "data": user.summary(), "licence": opts.get("licence") or "unknown",
                       "reconstruction": line, "reconstruction_db": {"user": round(x, 2), "reference": round(y, 2)}}
+    if wants_decoder(opts.get("vae") or "auto", x, y):
+        budget = min(VAE_SHARE * float(opts["minutes"]), VAE_MAX_MINUTES)
+        rec = tune_decoder(base, user.manifest, user.valid_fraction, run / "vae-adapter", int(opts.get("rank") or 8),
+                           budget, int(opts.get("seed", 0)), say)
+        recipe["train"]["max_minutes"] = max(0.5, float(opts["minutes"]) - rec["minutes"])
+        recipe["finetune"]["vae_adapter"] = str(run / "vae-adapter") if rec["kept"] else None
+        recipe["card"]["vae_adapter"] = rec
     write_json_atomic(run / "recipe.json", recipe)
     T.adopt_vae(base, run / "vae")
     T.encode_latents([user.manifest], recipe, run)
     if pool is not None:
         T.encode_latents([pool], recipe, run, stage="replay", splits=("all",), cache=False)
     return FinetuneUNetSolver([user.manifest], recipe, run).run()
+
+
+# --- the VAE decoder adapter ------------------------------------------------------------------------------------
+# the decoder's convolutions (resnets, up-samplers, in/out) and its mid-block attention: names as diffusers' Decoder
+VAE_TARGETS = ("conv_in", "conv1", "conv2", "conv", "conv_out", "to_q", "to_k", "to_v", "to_out.0")
+VAE_GAIN_DB = 0.5     # the adapter is kept when the held-out reconstruction improves by at least this much
+VAE_MODES = ("auto", "on", "off")
+VAE_WINDOWS = 256     # training windows encoded once (random 2 s crops of the user's training clips)
+VAE_SHARE, VAE_MAX_MINUTES = 0.2, 5.0  # of the --minutes budget, at most
+VAE_MAX_STEPS = 3000
+
+
+def wants_decoder(mode: str, user_db: float, ref_db: float) -> bool:
+    """``--vae``: on, off, or auto (on when the user's sounds reconstruct 3 dB or more under the reference)."""
+    if mode not in VAE_MODES:
+        raise FoleyError(f"--vae {mode}: choose {', '.join(VAE_MODES)}")
+    return mode == "on" or (mode == "auto" and user_db < ref_db - 3.0)
+
+
+def tune_decoder(base: Path, manifest: Path, valid_fraction: float, out: Path, rank: int, minutes: float,
+                 seed: int = 0, say=print) -> dict:
+    """Train a LoRA adapter (``rank``) on the base VAE's decoder so it reconstructs the user's sounds better; the
+    encoder stays frozen, so the latents the UNet learns from and generates are unchanged. L1 on the normalised
+    log-mel of random 2 s windows of the training clips, for ``minutes`` (at most :data:`VAE_MAX_STEPS`); the
+    held-out clips' log-mel SNR before and after decides whether the adapter is kept (:data:`VAE_GAIN_DB`). Writes
+    ``out/`` (the peft weights and config, ``vae.json``); a finished ``out`` is read back instead (resume)."""
+    import time
+
+    from peft import LoraConfig, get_peft_model_state_dict, inject_adapter_in_model
+    from safetensors.torch import save_file
+
+    from ... import adapters
+    from ...data.dataset import ClipDataset
+    from ...fsutil import atomic_path
+    from .components import load_component
+    from .model import FoleyConfig
+
+    record_path = out / "vae.json"
+    if record_path.exists():
+        return json.loads(record_path.read_text())
+    cfg = FoleyConfig.load(base / "foley.json")
+    vae = load_component("AutoencoderKL", base / "vae").float().eval()
+    seconds, rate = min(2.048, cfg.window_seconds), cfg.mel.sample_rate
+
+    def mels(split: str, n: int) -> torch.Tensor:
+        ds = ClipDataset([manifest], sample_rate=rate, channels=cfg.channels, clip_seconds=seconds, split=split,
+                         valid_fraction=valid_fraction, seed=seed)
+        if not len(ds):
+            raise FoleyError(f"{manifest}: no {split} clips for the VAE decoder adapter")
+        idx = [i % len(ds) for i in range(max(n, len(ds)) if split == "train" else len(ds))][:n]
+        return cfg.space.encode(T._mels(torch.stack([ds[i]["audio"] for i in idx]), cfg.mel))
+
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        x_train, x_valid = mels("train", VAE_WINDOWS), mels("valid", 64)
+        z_train, z_valid = (vae.encode(x).latent_dist.mean for x in (x_train, x_valid))
+
+    def snr() -> float:
+        with torch.no_grad():
+            return F.mel_snr_db(x_valid, vae.decode(z_valid).sample)
+
+    before = snr()
+    config = LoraConfig(r=rank, lora_alpha=rank, target_modules=list(VAE_TARGETS), lora_dropout=0.0)
+    inject_adapter_in_model(config, vae.decoder)
+    params = [p for n, p in vae.decoder.named_parameters() if "lora_" in n]
+    for n, p in vae.named_parameters():
+        p.requires_grad_("lora_" in n)
+    opt = torch.optim.AdamW(params, lr=1e-3, weight_decay=0.0)
+    g = torch.Generator().manual_seed(seed)
+    start, steps = time.monotonic(), 0
+    while time.monotonic() - start < minutes * 60 and steps < VAE_MAX_STEPS:
+        i = torch.randint(0, len(x_train), (8,), generator=g)
+        loss = (vae.decode(z_train[i]).sample - x_train[i]).abs().mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        steps += 1
+        if steps % 50 == 0:
+            say(f"vae decoder adapter: step {steps}, loss {float(loss):.4f}")
+    vae.eval()
+    after = snr()
+    kept = after >= before + VAE_GAIN_DB
+    out.mkdir(parents=True, exist_ok=True)
+    if kept:
+        state = {k: v.detach().half().contiguous() for k, v in get_peft_model_state_dict(vae.decoder).items()}
+        with atomic_path(out / adapters.VAE_WEIGHTS) as tmp:
+            save_file(state, str(tmp))
+        cfg_dict = config.to_dict()
+        cfg_dict["target_modules"] = sorted(VAE_TARGETS)
+        write_json_atomic(out / adapters.VAE_CONFIG, json.loads(json.dumps(cfg_dict, default=str)))
+    record = {"rank": rank, "steps": steps, "minutes": round((time.monotonic() - start) / 60, 2),
+              "heldout_db_before": round(before, 2), "heldout_db_after": round(after, 2), "kept": kept,
+              "windows": len(x_train), "heldout_windows": len(x_valid)}
+    write_json_atomic(record_path, record)
+    say(f"vae decoder adapter: held-out reconstruction {before:.1f} -> {after:.1f} dB in {steps} steps; "
+        + ("kept" if kept else f"not kept (under +{VAE_GAIN_DB} dB)"))
+    return record

@@ -81,6 +81,11 @@ class LDMGenerator(Generator):
             raise ModelError("LoRA adapters merge into float torch weights: drop --quantize / --backend onnx")
         return self.model.unet
 
+    def vae_lora_target(self):
+        """The network an adapter's VAE part changes (``foley train finetune --vae``): the VAE's decoder."""
+        self.lora_target()  # the same refusals
+        return self.model.vae.decoder
+
     @classmethod
     def capabilities_for(cls, card: ModelCard) -> Capabilities:
         from .components import SCHEDULERS

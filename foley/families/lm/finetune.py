@@ -17,6 +17,7 @@ from pathlib import Path
 import torch
 
 from ...codec.loaders import load_folder
+from ...errors import FoleyError
 from ...fsutil import write_json_atomic
 from ...train import finetune as F
 from . import train as T
@@ -147,6 +148,8 @@ def recipe_for(base: Path, base_name: str, user: F.UserData, opts: dict) -> dict
 def finetune_lm(user: F.UserData, base: Path, base_name: str, run: Path, opts: dict, say=print) -> Path:
     """Report the codec's reconstruction, encode the user's clips with it (and the replay pool of the base's corpora,
     ``opts["replay"]``), fine-tune; ``<run>/finetune/final``."""
+    if opts.get("vae") == "on":
+        raise FoleyError("--vae on: token models have no codec adapter (their codec is not a VAE); use --vae off")
     run = Path(run)
     run.mkdir(parents=True, exist_ok=True)
     opts = F.settle(user, opts, LR, say)
