@@ -298,7 +298,7 @@ def tune_decoder(base: Path, manifest: Path, valid_fraction: float, out: Path, r
         opt.step()
         steps += 1
         if steps % 50 == 0:
-            say(f"vae decoder adapter: step {steps}, loss {float(loss):.4f}")
+            say(f"vae decoder adapter: step {steps}, loss {loss.item():.4f}")
     vae.eval()
     after = snr()
     kept = after >= before + VAE_GAIN_DB
