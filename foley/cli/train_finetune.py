@@ -39,9 +39,9 @@ def finetune(
     replay_data: list[Path] = typer.Option(None, "--replay-data", help="A manifest of the base's training corpora to "
                                            "replay (repeat for several); needed when the base does not record "
                                            "them."),
-    vae: str = typer.Option("auto", "--vae", help="auto, on or off: also train a LoRA on the VAE's decoder so it "
+    vae: str = typer.Option("off", "--vae", help="off, on or auto: also train a LoRA on the VAE's decoder so it "
                             "reconstructs your sounds (latent diffusion; auto: when they reconstruct 3 dB or more "
-                            "under the base's own corpus; kept only if held-out reconstruction improves)."),
+                            "under the base's own corpus; kept only if held-out reconstruction gains 0.5 dB)."),
 ):
     """Fine-tune a model on your own sounds: reports how well the base reconstructs them, holds out 10 % (at least 3
     clips), replays a share of the base's own corpora in every batch (--replay), trains with progress, ETA, previews

@@ -134,7 +134,7 @@ def finetune(base: Path, base_name: str, family: str, data: Path, dest: Path, ru
     ``options``: ``lora``, ``steps``, ``lr``, ``minutes`` (budget), ``patience``, ``preview_minutes``, ``seed``,
     ``threads``, ``licence`` (of the user's data, for the card), ``targets`` (peft target modules), ``replay``
     (share of every batch from the base's corpora; None: :data:`REPLAY_SHARE` when they are on disk, else off),
-    ``vae`` (auto, on or off: a decoder adapter for sounds the base's VAE reconstructs poorly; latent diffusion),
+    ``vae`` (off, on or auto: a decoder adapter for sounds the base's VAE reconstructs poorly; latent diffusion),
     ``replay_data`` (their manifests, when the base does not record them), ``replay_clips``. Resumes from
     ``run`` (default ``runs/finetune-<dest name>``) after a kill."""
     from ..family import get
@@ -435,7 +435,8 @@ def reconstruction_line(user_db: float, ref_db: float | None, what: str, ref_wha
     line += f"; {ref_what} {ref_db:.1f} dB"
     if user_db < ref_db - 3.0:
         line += (f" -- {ref_db - user_db:.1f} dB worse: the {what} itself misses part of your sounds, so "
-                 f"fine-tuning the generator alone cannot reach them fully")
+                 f"fine-tuning the generator alone cannot reach them fully (--vae on adds a decoder adapter, "
+                 f"which only recovers what the {what}'s encoder keeps)")
     return line
 
 
