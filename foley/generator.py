@@ -244,8 +244,8 @@ class Generator(ABC):
         """Everything needed to reproduce one output: request, seed, model and library versions."""
         from importlib import metadata
 
-        versions = {}
-        extra = ("onnxruntime",) if self.runtime().get("backend") == "onnx" else ()
+        versions, runtime = {}, self.runtime()
+        extra = ("onnxruntime",) if runtime.get("backend") == "onnx" else ()
         for pkg in ("foley", "torch", "diffusers", "transformers", "numpy", *extra):
             try:
                 versions[pkg] = metadata.version(pkg)
@@ -258,7 +258,7 @@ class Generator(ABC):
             "model": {"name": self.card.name, "family": self.card.family, "weights": self.card.weights,
                       "weight_hash": self.weight_hash(),
                       **({"adapters": [dict(a) for a in self.adapters]} if self.adapters else {}),
-                      **({"runtime": self.runtime()} if self.runtime() else {})},
+                      **({"runtime": runtime} if runtime else {})},
             "sample_rate": self.sample_rate,
             "channels": self.channels,
             "versions": versions,

@@ -22,7 +22,8 @@ def session(path: str | Path, threads: int):
     opts.intra_op_num_threads = threads
     opts.inter_op_num_threads = 1
     # no spin-waiting between calls: torch's own threads run between them (sampling, codec, scheduler, VAE) and
-    # two pools spinning on 2 cores doubled the token LM's time (2 threads: RTF 0.21-0.25 spinning, 0.10 not)
+    # two pools spinning on 2 cores slowed the token LM (bench/lm_backends.py --threads 2, int8: RTF 0.22 spinning,
+    # 0.14 not; docs/benchmarks.md)
     opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 

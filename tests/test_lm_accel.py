@@ -1,6 +1,6 @@
 """The token LM's decoder step in onnxruntime (foley/families/lm/accel.py) on tiny random models: the step's logits
 against the torch step along a real window (guidance's fully masked half, a prefilled prompt, growing past), seeds,
-int8, sidecar, CLI and refusals. No timing here: bench/codec_lm.py --backends measures."""
+int8, sidecar, CLI and refusals. No timing here: bench/lm_backends.py measures."""
 
 from __future__ import annotations
 
@@ -96,7 +96,7 @@ def test_onnx_backend_generates_seeded_sounds_and_records_its_runtime(folder, ex
     assert torch_gen.runtime() == {}
 
 
-def test_int8_step_stays_close_and_is_cached(folder, exported):
+def test_int8_step_is_made_once_and_generates(folder, exported):
     from foley.families.lm.accel import ONNX_INT8
     from foley.families.lm.pipeline import LMGenerator
 
@@ -104,6 +104,9 @@ def test_int8_step_stays_close_and_is_cached(folder, exported):
     assert (exported / ONNX_INT8).is_file() and gen.runtime() == {"backend": "onnx", "quantize": "int8"}
     out = gen.generate("a tone", duration=1.0, seed=4)[0]
     assert out.frames == 16000 and np.isfinite(out.samples).all()
+    made = (exported / ONNX_INT8).stat().st_mtime_ns
+    LMGenerator.from_folder(folder, backend="onnx", quantize="int8", onnx_dir=exported)
+    assert (exported / ONNX_INT8).stat().st_mtime_ns == made  # quantised once, then read
 
 
 def test_cli_export_generate_and_refusals(folder, exported, tmp_path, foley_cli):

@@ -270,7 +270,7 @@ def tune_decoder(base: Path, manifest: Path, valid_fraction: float, out: Path, r
                          valid_fraction=valid_fraction, seed=seed)
         if not len(ds):
             raise FoleyError(f"{manifest}: no {split} clips for the VAE decoder adapter")
-        idx = [i % len(ds) for i in range(max(n, len(ds)) if split == "train" else len(ds))][:n]
+        idx = [i % len(ds) for i in range(n if split == "train" else min(n, len(ds)))]  # train: cycle to n
         return cfg.space.encode(T._mels(torch.stack([ds[i]["audio"] for i in idx]), cfg.mel))
 
     torch.manual_seed(seed)

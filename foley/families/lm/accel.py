@@ -1,8 +1,9 @@
 """The token LM's decoder step in onnxruntime (``backend="onnx"``): the fast loop's :class:`~.decode.Step` as a graph.
 
 On this kind of CPU (AMD EPYC, AVX2, torch's MKL) a decoder step at batch 2 is ~40 matrix products of
-[2, 256] x [256, <=1024] that MKL runs at a few GFLOP/s; onnxruntime's MLAS runs the same products ~3-4x faster
-(``python bench/codec_lm.py --backend onnx``, docs/benchmarks.md). :func:`export_onnx` writes ``lm_step.onnx``:
+[2, 256] x [256, <=1024], small products that onnxruntime's MLAS runs faster than torch's MKL: a whole 10 s
+generation 1.56x faster in float, 2.57x with int8 (``python bench/lm_backends.py --threads 1``, docs/benchmarks.md).
+:func:`export_onnx` writes ``lm_step.onnx``:
 one step for a query of length 1 — token ids of the new column and its position in, logits and the column's
 self-attention keys/values out — with the past keys/values and the window's cross-attention keys/values and mask
 as inputs. :class:`OnnxStep` keeps the past in zeroed numpy buffers of the window's whole length, handed to
