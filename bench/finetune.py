@@ -113,14 +113,14 @@ def _report_fd(report: Path) -> dict:
     return found
 
 
-def _generate_and_fd(model: str, clips, out: Path, duration: float) -> tuple[dict, list]:
+def _generate_and_fd(model: str, clips, out: Path, duration: float, seed0: int = 0) -> tuple[dict, list]:
     import foley
     from foley.data.manifest import write_manifest
 
     gen = foley.load(model)
     rows, ref, audios = [], [], []
     for i, c in enumerate(clips):
-        a = gen.generate(c.description, duration=duration, seed=i)[0]
+        a = gen.generate(c.description, duration=duration, seed=seed0 + i)[0]
         audios.append(a)
         rows.append({"id": f"{i:04d}", "path": a.save(out / "generated" / f"{i:04d}.wav").name,
                      "duration": a.duration, "sample_rate": a.sample_rate, "description": c.description})
@@ -210,18 +210,20 @@ def run(args) -> None:
                         "minutes": round(user.minutes, 1)}, "budget_minutes": args.budget, "models": {}}
     models = {"base": base_name}
     for kind, lora in (("lora", args.rank), ("full", None)):
+        if kind not in args.kinds:
+            continue
         dest = out / f"model-{kind}"
         t0 = time.time()
         if not dest.exists():
             finetune(base_folder, base_name, family, data, dest, run=out / f"run-{kind}", lora=lora,
                      minutes=args.budget, patience=args.patience, preview_minutes=5.0, replay=args.replay,
-                     replay_data=args.replay_data)
+                     replay_data=args.replay_data, replay_target=args.replay_target)
         results["models"][kind] = {"train_wall_minutes": round((time.time() - t0) / 60, 2),
                                    **_gain(out / f"run-{kind}"),
                                    "replay": json.loads((dest / "finetune.json").read_text()).get("replay")}
         models[kind] = f"{base_name}+{dest.resolve()}" if lora else str(dest)
     adapter = out / "model-lora" / "adapter_model.safetensors"
-    results["adapter_bytes"] = adapter.stat().st_size
+    results["adapter_bytes"] = adapter.stat().st_size if adapter.exists() else None
 
     from foley.clap import load_clap
 
@@ -245,6 +247,9 @@ def run(args) -> None:
         r["probe_top1"] = float(probe.score(clap.embed(audios), [descriptions.index(c.description) for c in held]))
         if general:
             r["general_fd"], _ = _generate_and_fd(model, general, out / "eval" / kind / "general", args.duration)
+            if kind == "base" and args.reseed:  # the same model, other seeds: how far the FD moves by chance
+                r["general_fd_reseeded"], _ = _generate_and_fd(model, general, out / "eval" / "base" / "reseeded",
+                                                               args.duration, seed0=100_000)
         if not args.no_control:
             subprocess.run([sys.executable, "-m", "foley", "eval", "control", "--model", model, "-o",
                             str(out / "eval" / kind / "control")], check=True)
@@ -263,19 +268,21 @@ def run(args) -> None:
 
 def _write(results: dict, out: Path, base_name: str, data) -> None:
     (out / "results.json").write_text(json.dumps(results, indent=1))
-    replay = (results["models"].get("lora") or {}).get("replay") or {}
+    tuned = [k for k in ("lora", "full") if k in results["models"]]
+    replay = (results["models"].get(tuned[0]) if tuned else {}).get("replay") or {}
     replayed = (f"replay {replay['fraction']:.0%} of every batch from {replay.get('clips')} clips of "
-                f"{', '.join(replay.get('sources', []))}" if replay.get("fraction") else "no replay")
+                f"{', '.join(replay.get('sources', []))}, learnt as {replay.get('target', 'data')}"
+                if replay.get("fraction") else "no replay")
+    size = f"{results['adapter_bytes'] / 1e6:.2f} MB" if results.get("adapter_bytes") else "-"
     lines = [f"# Fine-tuning bench: {base_name} on {data}", "",
-             f"{results['data']}; budget {results['budget_minutes']} min; {replayed}; adapter "
-             f"{results['adapter_bytes'] / 1e6:.2f} MB", "",
+             f"{results['data']}; budget {results['budget_minutes']} min; {replayed}; adapter {size}", "",
              f"real held-out clips: probe top-1 {results.get('probe_top1_real_heldout', float('nan')):.2f} (the "
              f"ceiling), foley-clap top-1 {results.get('clap_top1_real_heldout', float('nan')):.2f} (chance "
              f"{1 / results['data']['descriptions']:.2f})", "",
              "| model | held-out FD (user) | probe top-1 | CLAP top-1 | general FD | control | gain at (min) "
              "| best at (min) | s/sound |",
              "|---|---|---|---|---|---|---|---|---|"]
-    for kind in ("base", "lora", "full"):
+    for kind in ("base", *tuned):
         r = results["models"][kind]
         fd = {k: round(v, 2) for k, v in r.get("user_fd", {}).items() if not k.startswith("fd_inf")}
         gfd = {k: round(v, 2) for k, v in r.get("general_fd", {}).items() if not k.startswith("fd_inf")}
@@ -286,6 +293,12 @@ def _write(results: dict, out: Path, base_name: str, data) -> None:
                      f"{r.get('clap_top1', float('nan')):.2f} | {gfd or '-'} | {control} | "
                      f"{r.get('gain_minutes', '-')} | {r.get('best_minutes', '-')} | "
                      f"{r.get('seconds_per_sound', '-')} |")
+    again = results["models"]["base"].get("general_fd_reseeded")
+    if again:
+        first = results["models"]["base"]["general_fd"]
+        lines += ["", "the base's general FD from other seeds (chance alone): " + ", ".join(
+            f"{k} {first[k]:.2f} -> {v:.2f} ({100 * (v / first[k] - 1):+.1f} %)" for k, v in again.items()
+            if k in first and not k.startswith("fd_inf"))]
     (out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
@@ -333,6 +346,12 @@ def main() -> None:
                    "corpora (foley train finetune --replay; unset: its default, 0: off)")
     r.add_argument("--replay-data", type=Path, action="append", help="manifests to replay (default: the base's "
                    "recorded corpora)")
+    r.add_argument("--replay-target", choices=("data", "base"), default=None,
+                   help="what a replayed item is learnt as (foley train finetune --replay-target)")
+    r.add_argument("--kinds", nargs="+", choices=("lora", "full"), default=["lora", "full"],
+                   help="which fine-tunes to train and measure beside the base")
+    r.add_argument("--reseed", action="store_true", help="also the base's general FD from other seeds (the FD's "
+                   "own seed-to-seed spread, the yardstick for forgetting)")
     r.add_argument("-o", "--out", type=Path, default=Path("runs/finetune-bench"))
     p = sub.add_parser("probe", help="recompute the description classifiers of a finished run")
     p.add_argument("--data", type=Path, default=Path("corpora/gm-sfx"))

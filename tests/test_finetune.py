@@ -301,7 +301,7 @@ def test_ldm_replay_enters_batches_never_heldout_and_card(tiny_ldm, user, replay
     from foley.train.finetune import finetune
 
     _, base = tiny_ldm
-    batches, valid_caps = [], []
+    batches, valid_caps, taught = [], [], []
     step, loss = LF.FinetuneUNetSolver.train_step, T._diffusion_loss
 
     def spy_step(self, idx):
@@ -311,18 +311,23 @@ def test_ldm_replay_enters_batches_never_heldout_and_card(tiny_ldm, user, replay
     def spy_loss(*args, **kwargs):
         if kwargs.get("timesteps") is not None:  # the held-out loss (fixed timesteps)
             valid_caps.extend(args[4])
+        else:
+            taught.append(kwargs["taught"].tolist())
+            assert kwargs["teacher"] is not args[0] and not any(p.requires_grad for p in kwargs["teacher"].parameters())
         return loss(*args, **kwargs)
 
     monkeypatch.setattr(LF.FinetuneUNetSolver, "train_step", spy_step)
     monkeypatch.setattr(T, "_diffusion_loss", spy_loss)
     said = []
     out = finetune(base, "tiny", "ldm", user, tmp_path / "a", run=tmp_path / "run", lora=4, steps=6, lr=2e-2,
-                   replay=0.25, replay_data=[replay_corpus], say=said.append, **FAST)
+                   replay=0.25, replay_data=[replay_corpus], replay_target="base", say=said.append, **FAST)
     # 9 training clips -> batch 9; 0.25 x 9 = 2.25 replayed items a batch: 2, 2, 2, 3, 2, 2 (13 of 54)
     per = [sum(r for r, _ in b) for b in batches]
     assert len(batches) == 6 and all(len(b) == 9 for b in batches) and set(per) == {2, 3} and sum(per) == 13
     assert all(c[0].startswith("replay hiss") for b in batches for r, c in b if r)
     assert all(c[0].startswith("a tone") for b in batches for r, c in b if not r)
+    # replay_target "base": the replayed items (and only they) learn the frozen base UNet's prediction
+    assert taught == [[r for r, _ in b] for b in batches]
     # the held-out split and its loss are the user's alone
     valid = torch.load(tmp_path / "run" / "latents" / "valid.pt", weights_only=True)
     assert len(valid["captions"]) == 3 and not any("hiss" in c[0] for c in valid["captions"])
@@ -335,8 +340,34 @@ def test_ldm_replay_enters_batches_never_heldout_and_card(tiny_ldm, user, replay
     card = json.loads((out / "finetune.json").read_text())["replay"]
     assert card["fraction"] == 0.25 and card["sources"] == [str(replay_corpus)] and card["origin"] == "--replay-data"
     assert card["clips"] == 7 and card["items_drawn"] == 13 and card["user_items_drawn"] == 41
+    assert card["target"] == "base"
     assert "replay against forgetting: 25%" in (out / "README.md").read_text()
     assert any(s.startswith("replay: 25% of every batch from 7 clips") for s in said)
+
+
+def test_teacher_target_on_taught_items_only(tiny_ldm):
+    """A taught item's target is the teacher's prediction: a teacher equal to the model gives it zero loss."""
+    from diffusers import DDPMScheduler
+
+    from foley.families.ldm import train as T
+    from foley.families.ldm.components import load_component
+    from foley.text import get_text_encoder
+
+    _, base = tiny_ldm
+    unet = load_component("UNet2DConditionModel", base / "unet").float().eval()
+    sched = DDPMScheduler.from_pretrained(base / "scheduler")
+    z = torch.randn(2, unet.config.in_channels, *([unet.config.sample_size] * 2 if isinstance(
+        unet.config.sample_size, int) else unet.config.sample_size))
+    args = (unet, sched, get_text_encoder(), z, ["a tone", "hiss"], sched.alphas_cumprod, 5.0)
+
+    def loss(**kw):
+        return float(T._diffusion_loss(*args, generator=torch.Generator().manual_seed(0), **kw))
+
+    with torch.no_grad():
+        data = loss()
+        assert data > 0 and loss(teacher=unet, taught=torch.tensor([True, True])) == 0.0
+        half = loss(teacher=unet, taught=torch.tensor([True, False]))
+        assert 0 < half < data
 
 
 def test_lm_replay_by_default_from_the_base_card(lm_base, user, replay_corpus, tmp_path):
@@ -367,6 +398,7 @@ def test_lm_replay_by_default_from_the_base_card(lm_base, user, replay_corpus, t
     (["--replay", "1"], "--replay 1: the share"),
     (["--replay", "0.3"], "does not record the corpora it was trained on; pass their manifests with --replay-data"),
     (["--replay-data", "MISSING"], "manifest not found"),
+    (["--replay-target", "nope"], "--replay-target 'nope': give one of data, base"),
 ])
 def test_cli_bad_replay_is_one_line_and_writes_nothing(lm_base, user, tmp_path, capsys, args, message):
     from foley.cli import main

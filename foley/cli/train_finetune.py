@@ -39,6 +39,9 @@ def finetune(
     replay_data: list[Path] = typer.Option(None, "--replay-data", help="A manifest of the base's training corpora to "
                                            "replay (repeat for several); needed when the base does not record "
                                            "them."),
+    replay_target: str = typer.Option(None, "--replay-target", help="What a replayed item is learnt as: data (the "
+                                      "clip itself; default) or base (the base model's own prediction for it: "
+                                      "self-distillation that keeps what it does outside your sounds)."),
     vae: str = typer.Option("off", "--vae", help="off, on or auto: also train a LoRA on the VAE's decoder so it "
                             "reconstructs your sounds (latent diffusion; auto: when they reconstruct 3 dB or more "
                             "under the base's own corpus; kept only if held-out reconstruction gains 0.5 dB)."),
@@ -55,7 +58,8 @@ def finetune(
     name = card.name if card is not None else str(folder)
     dest = _finetune(folder, name, family, data, output, run=run, force=force, say=typer.echo, lora=lora,
                      steps=steps, lr=lr, minutes=minutes, patience=patience, licence=licence, seed=seed,
-                     threads=None, replay=replay, replay_data=replay_data or None, vae=vae)
+                     threads=None, replay=replay, replay_data=replay_data or None, vae=vae,
+                     replay_target=replay_target)
     kind = "adapter" if lora else "model"
     typer.echo(f"{kind} written to {dest}")
     if lora:

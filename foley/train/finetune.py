@@ -12,7 +12,9 @@ Replay (against forgetting): a share of every training batch comes from the base
 its foley.json ``extra.training_data`` or its registry entry's ``data``, or given as ``replay_data``): up to
 :data:`REPLAY_CLIPS` clips of their training split (the base's held-out clips and the user's are left out), encoded
 once with the same frozen VAE/codec into ``<run>/replay/all.pt``, drawn by :class:`ReplaySampler`; never in the
-held-out split nor its loss.
+held-out split nor its loss. A replayed item is learnt as its clip (``replay_target = "data"``) or as the frozen
+base model's own prediction for it (``"base"``: self-distillation, as in learning-without-forgetting; the family's
+loss takes the base's output as the target of those items).
 """
 
 from __future__ import annotations
@@ -35,6 +37,10 @@ HELDOUT_SHARE = 0.1    # held-out share of the user's clips ...
 HELDOUT_MIN = 3        # ... but at least this many (and at most a third of them)
 REPLAY_SHARE = 0.25    # default share of every batch replayed from the base's corpora (when they are on disk)
 REPLAY_CLIPS = 1000    # most clips of the base's corpora encoded for replay (a seeded sample of their training split)
+# what a replayed item is learnt as: "data" (the clip itself, as the base learnt it) or "base" (the base model's own
+# prediction for it: self-distillation that anchors what the model does outside the user's sounds)
+REPLAY_TARGETS = ("data", "base")
+REPLAY_TARGET = "data"
 BASE_VALID_FRACTION = 0.03  # the held-out share of `foley train` when a base's recipe does not say
 
 
@@ -135,16 +141,19 @@ def finetune(base: Path, base_name: str, family: str, data: Path, dest: Path, ru
     ``threads``, ``licence`` (of the user's data, for the card), ``targets`` (peft target modules), ``replay``
     (share of every batch from the base's corpora; None: :data:`REPLAY_SHARE` when they are on disk, else off),
     ``vae`` (off, on or auto: a decoder adapter for sounds the base's VAE reconstructs poorly; latent diffusion),
-    ``replay_data`` (their manifests, when the base does not record them), ``replay_clips``. Resumes from
+    ``replay_data`` (their manifests, when the base does not record them), ``replay_clips``, ``replay_target``
+    (:data:`REPLAY_TARGETS`: a replayed item is learnt as its clip or as the base's own prediction). Resumes from
     ``run`` (default ``runs/finetune-<dest name>``) after a kill."""
     from ..family import get
 
     dest = Path(dest)
     check_output(dest, force)
+    target = check_replay_target(options.pop("replay_target", None))
     replay = resolve_replay(Path(base), base_name, options.pop("replay", None), options.pop("replay_data", None),
                             say)
     if replay is not None:
         replay.limit = int(options.pop("replay_clips", None) or REPLAY_CLIPS)
+        replay.target = target
     options.pop("replay_clips", None)
     fn = get(family).finetune_function()
     run = Path(run) if run is not None else Path("runs") / f"finetune-{dest.name}"
@@ -173,12 +182,13 @@ class Replay:
     limit: int = REPLAY_CLIPS
     clips: int = 0                 # clips in the pool (set by replay_pool)
     per_source: dict = field(default_factory=dict)
+    target: str = REPLAY_TARGET    # what a replayed item is learnt as (REPLAY_TARGETS)
 
     def record(self) -> dict:
         """What the card and the recipe say about it."""
         return {"fraction": self.fraction, "sources": [str(m) for m in self.manifests], "origin": self.origin,
                 "clips": self.clips, "clips_per_source": dict(self.per_source),
-                "base_valid_fraction": self.valid_fraction, "missing": list(self.missing)}
+                "base_valid_fraction": self.valid_fraction, "missing": list(self.missing), "target": self.target}
 
 
 def _on_disk(path: str | Path) -> Path | None:
@@ -237,6 +247,16 @@ def base_corpora(base: Path, base_name: str) -> tuple[list[str], float, str] | N
             return (list(entry["data"]), _recipe_valid_fraction(entry.get("recipe")),
                     f"the {n} model's card (trained on them by {entry.get('recipe')})")
     return None
+
+
+def check_replay_target(target: str | None) -> str:
+    """``--replay-target`` checked (one-line error); None: :data:`REPLAY_TARGET`."""
+    if target is None:
+        return REPLAY_TARGET
+    if target not in REPLAY_TARGETS:
+        raise FoleyError(f"--replay-target {target!r}: give one of {', '.join(REPLAY_TARGETS)} (data: learn the "
+                         "replayed clips; base: learn the base model's own prediction for them)")
+    return target
 
 
 def resolve_replay(base: Path, base_name: str, fraction: float | None, data, say=print) -> Replay | None:
@@ -490,6 +510,14 @@ class FinetuneMixin:
     @property
     def replay_share(self) -> float:
         return float((self.ft.get("replay") or {}).get("fraction") or 0.0)
+
+    def taught(self, idx: torch.Tensor) -> torch.Tensor | None:
+        """[B] bool: the batch's replayed items whose target is the base model's prediction (``replay_target =
+        "base"``), or None when there are none (every item then learns its own clip)."""
+        if not self.n_replay or (self.ft.get("replay") or {}).get("target", REPLAY_TARGET) != "base":
+            return None
+        mask = torch.as_tensor(idx).cpu() >= self.n_user
+        return mask if bool(mask.any()) else None
 
     def build(self) -> None:
         super().build()

@@ -48,7 +48,14 @@ class FinetuneUNetSolver(F.FinetuneMixin, UNetSolver):
         if unet.config.in_channels != c or unet.config.sample_size[0] != h:
             raise FoleyError(f"{base}: its UNet does not fit the encoded latents ({c}x{h}); delete {self.out} and "
                              "start again")
+        self.teacher = None
+        if (self.ft.get("replay") or {}).get("target") == "base":  # the base's predictions teach replayed items
+            self.teacher = copy.deepcopy(unet).eval().requires_grad_(False)
         return self.adapt(unet)
+
+    def loss_extras(self, idx: torch.Tensor) -> dict:
+        taught = self.taught(idx)
+        return {} if taught is None else {"teacher": self.teacher.to(self.accelerator.device), "taught": taught}
 
     def validate(self) -> dict:
         """The held-out clips' windows at fixed timesteps and noise, repeated to 32 items (comparable across steps)."""

@@ -77,8 +77,12 @@ class UNetSolver(Solver):
             use_audio.append(self.clap is not None and not dropped and (not own or self.rng.random() < self.audio_p))
         loss = T._diffusion_loss(self.train_model, self.noise_sched, self.text, z.to(self.accelerator.device), caps,
                                  self.alphas, float(self.settings["min_snr_gamma"]),
-                                 global_fn=self._global_fn(idx, caps, use_audio))
+                                 global_fn=self._global_fn(idx, caps, use_audio), **self.loss_extras(idx))
         return {"loss": loss}
+
+    def loss_extras(self, idx: torch.Tensor) -> dict:
+        """More keyword arguments of the batch's diffusion loss (a fine-tune's teacher for replayed items)."""
+        return {}
 
     def _global_fn(self, idx, caps, use_audio, lat=None):
         """None (the sentence vector), or emb -> foley-clap vectors: text head of the caption, the window's audio

@@ -291,9 +291,10 @@ def train_unet(recipe: dict, out: Path, manifests=()) -> Path:
 
 
 def _diffusion_loss(model, noise_sched, text, z, caps, alphas, gamma, generator=None, timesteps=None,
-                    global_fn=None):
+                    global_fn=None, teacher=None, taught=None):
     """v-prediction loss with min-SNR weighting; ``global_fn(emb) -> [B, D]`` gives the global condition (default:
-    the sentence vector)."""
+    the sentence vector). ``teacher`` (a frozen UNet) with ``taught`` ([B] bool): those items' target is the
+    teacher's own prediction for the same noisy input and condition, not the clip's velocity."""
     bs = z.shape[0]
     noise = torch.randn(z.shape, generator=generator)
     ts = timesteps if timesteps is not None else torch.randint(0, noise_sched.config.num_train_timesteps, (bs,),
@@ -301,9 +302,17 @@ def _diffusion_loss(model, noise_sched, text, z, caps, alphas, gamma, generator=
     noisy = noise_sched.add_noise(z, noise, ts)
     target = noise_sched.get_velocity(z, noise, ts)
     emb = text(caps)
-    pred = model(noisy, ts, encoder_hidden_states=emb.tokens,
-                 class_labels=emb.pooled if global_fn is None else global_fn(emb),
+    cond = emb.pooled if global_fn is None else global_fn(emb)
+    pred = model(noisy, ts, encoder_hidden_states=emb.tokens, class_labels=cond,
                  encoder_attention_mask=emb.mask).sample
+    if teacher is not None and taught is not None:
+        k = taught.to(noisy.device)
+        with torch.no_grad():
+            target = target.clone()
+            target[k] = teacher(noisy[k], ts[k.cpu()], encoder_hidden_states=emb.tokens[k],
+                                class_labels=None if cond is None else cond[k],
+                                encoder_attention_mask=None if emb.mask is None else emb.mask[k]
+                                ).sample.to(target.dtype)
     snr = alphas[ts] / (1 - alphas[ts])
     weight = torch.clamp(snr, max=gamma) / (snr + 1)  # min-SNR weighting for v-prediction
     return (weight * ((pred - target) ** 2).mean(dim=(1, 2, 3))).mean()
