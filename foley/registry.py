@@ -44,9 +44,15 @@ def _shipped_card(name: str, entry: dict) -> ModelCard:
 
 
 @cache
+def shipped_card(name: str) -> ModelCard:
+    """One shipped model's card, read once (only its own family is imported: a cold start loads one family)."""
+    return _shipped_card(name, SHIPPED[name])
+
+
+@cache
 def cards() -> dict[str, ModelCard]:
     """Registry name -> card: the shipped models (read from their folders once) and the public checkpoints."""
-    return {**{n: _shipped_card(n, e) for n, e in SHIPPED.items()}, **PUBLIC_CARDS}
+    return {**{n: shipped_card(n) for n in SHIPPED}, **PUBLIC_CARDS}
 
 
 def __getattr__(name: str):
@@ -60,10 +66,14 @@ _licences_shown: set[str] = set()
 
 def card_for(name: str) -> ModelCard | None:
     """The card of a registry name or of a unique name tail (``musicgen-small``), else None."""
-    if name in cards():
-        return cards()[name]
-    tails = [c for c in cards().values() if c.name.split("/")[-1] == name]
-    return tails[0] if len(tails) == 1 else None
+    if name in SHIPPED:
+        return shipped_card(name)
+    if name in PUBLIC_CARDS:
+        return PUBLIC_CARDS[name]
+    # a shipped card's name is its registry name; a public card's name is its hub id
+    tails = [*(n for n in SHIPPED if n.split("/")[-1] == name),
+             *(n for n, c in PUBLIC_CARDS.items() if c.name.split("/")[-1] == name)]
+    return card_for(tails[0]) if len(tails) == 1 else None
 
 
 def supporting(task: str, duration: float | None = None) -> list[str]:

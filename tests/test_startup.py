@@ -35,6 +35,17 @@ def test_help_imports_nothing_heavy_and_still_lists_the_train_families():
         assert f" {name} " in r.output
 
 
+def test_a_shipped_models_card_imports_its_own_family_only():
+    """`foley generate -m starter-lm` reads starter-lm's card: the latent-diffusion pipeline (and diffusers' UNet)
+    stays unimported; listing every card still reads them all."""
+    code = ("import json, sys\nfrom foley import registry\nc = registry.card_for('starter-lm')\n"
+            "seen = ['foley.families.ldm.pipeline' in sys.modules]\nregistry.cards()\n"
+            "seen.append('foley.families.ldm.pipeline' in sys.modules)\n"
+            "print(json.dumps([c.family, c.sample_rate > 0, seen]))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert json.loads(out.stdout) == ["lm", True, [False, True]]
+
+
 @pytest.mark.parametrize("sr,n_fft,n_mels,f_min,f_max", [
     (16000, 1024, 64, 0.0, 8000.0), (22050, 1024, 80, 0.0, 11025.0), (44100, 2048, 128, 20.0, 20000.0),
     (16000, 512, 40, 1000.0, 8000.0), (48000, 2048, 128, 1200.0, 24000.0), (16000, 1024, 64, 50.0, 7600.0)])
