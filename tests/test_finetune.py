@@ -370,6 +370,36 @@ def test_teacher_target_on_taught_items_only(tiny_ldm):
         assert 0 < half < data
 
 
+def test_lm_teacher_target_is_the_teachers_distribution(lm_base):
+    """A taught item learns the teacher's next-code distribution: a teacher equal to the model gives no gradient
+    (soft cross-entropy is at its minimum), the clip's own codes do; the untaught items keep their clip's loss."""
+    import copy
+
+    from transformers import MusicgenDecoderConfig, MusicgenForCausalLM
+
+    from foley.codec.storage import load_model
+    from foley.families.lm import train as T
+    from foley.families.lm.model import load_projection
+    from foley.text import get_text_encoder
+
+    dec = load_model(MusicgenDecoderConfig, MusicgenForCausalLM, lm_base / "decoder").float()
+    proj = load_projection(lm_base / "text_projection").float()
+    teacher = torch.nn.ModuleDict({"decoder": copy.deepcopy(dec), "projection": copy.deepcopy(proj)})
+    channels = json.loads((lm_base / "foley.json").read_text()).get("channels", 1)
+    codes = torch.randint(0, dec.config.vocab_size - 1, (2, dec.config.num_codebooks, 12))
+    args = (dec, proj, get_text_encoder(), codes, ["a tone", ""], torch.tensor([False, True]), channels)
+
+    def grad(**kw):
+        dec.zero_grad()
+        loss = T.lm_loss(*args, **kw)
+        loss.backward()
+        return float(loss), max(float(p.grad.abs().max()) for p in dec.parameters() if p.grad is not None)
+
+    (_, g_data), (_, g_all) = grad(), grad(teacher=teacher, taught=torch.tensor([True, True]))
+    assert g_data > 1e-4 and g_all < 1e-6
+    assert grad(teacher=teacher, taught=torch.tensor([True, False]))[1] > 1e-4
+
+
 def test_lm_replay_by_default_from_the_base_card(lm_base, user, replay_corpus, tmp_path):
     import shutil
 

@@ -9,6 +9,7 @@ MiniLM and the codec stay frozen).
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import shutil
@@ -51,7 +52,15 @@ class FinetuneLMSolver(F.FinetuneMixin, LMSolver):
         projection = load_projection(base / "text_projection").float()
         if self.ft.get("rank"):
             projection.requires_grad_(False)
+        self.teacher = None
+        if (self.ft.get("replay") or {}).get("target") == "base":  # the base's predictions teach replayed items
+            self.teacher = torch.nn.ModuleDict({"decoder": copy.deepcopy(decoder), "projection":
+                                                copy.deepcopy(projection)}).eval().requires_grad_(False)
         return LMModule({"decoder": self.adapt(decoder), "projection": projection})
+
+    def loss_extras(self, idx: torch.Tensor) -> dict:
+        taught = self.taught(idx)
+        return {} if taught is None else {"teacher": self.teacher.to(self.accelerator.device), "taught": taught}
 
     def validate(self) -> dict:
         return self.held_out(super().validate())

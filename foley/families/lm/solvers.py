@@ -22,8 +22,8 @@ class LMModule(torch.nn.ModuleDict):
     """``{"decoder", "projection"}`` with the training loss as ``forward`` (one call for a parallel wrapper);
     its state dict is the ModuleDict's, as in checkpoints written before the solver."""
 
-    def forward(self, text, codes: torch.Tensor, captions: list[str], drop: torch.Tensor, channels: int):
-        return T.lm_loss(self["decoder"], self["projection"], text, codes, captions, drop, channels)
+    def forward(self, text, codes: torch.Tensor, captions: list[str], drop: torch.Tensor, channels: int, **extras):
+        return T.lm_loss(self["decoder"], self["projection"], text, codes, captions, drop, channels, **extras)
 
 
 class LMSolver(Solver):
@@ -60,8 +60,13 @@ class LMSolver(Solver):
         idx = idx.cpu().tolist()
         caps, drop = T._captions(self.rng, self.toks["captions"], idx, float(self.settings["cfg_dropout"]))
         dev = self.accelerator.device
-        loss = self.train_model(self.text, self.toks["codes"][idx].long().to(dev), caps, drop.to(dev), self.channels)
+        loss = self.train_model(self.text, self.toks["codes"][idx].long().to(dev), caps, drop.to(dev), self.channels,
+                                **self.loss_extras(torch.tensor(idx)))
         return {"loss": loss}
+
+    def loss_extras(self, idx: torch.Tensor) -> dict:
+        """More keyword arguments of the batch's loss (a fine-tune's teacher for replayed items)."""
+        return {}
 
     def validate(self) -> dict:
         """EMA weights, the first ``valid_items`` windows with their first captions: comparable across runs."""

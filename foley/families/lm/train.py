@@ -53,19 +53,36 @@ def encode_tokens(manifests, recipe: dict, out: Path) -> Path:
 
 # --- stage 2: the decoder -------------------------------------------------------------------------
 def lm_loss(decoder, projection, text, codes: torch.Tensor, captions: list[str], drop: torch.Tensor,
-            channels: int) -> torch.Tensor:
+            channels: int, teacher=None, taught: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy of the delayed codes [B, K, F] given captions; ``drop`` [B] marks dropped conditions
-    (zero states and an empty mask: the unconditional branch of guidance at sampling time)."""
+    (zero states and an empty mask: the unconditional branch of guidance at sampling time). ``teacher`` (a frozen
+    ``{"decoder", "projection"}``) with ``taught`` ([B] bool): those items' target is the teacher's distribution
+    over the next code (soft cross-entropy), not the clip's codes."""
     pad = decoder.config.pad_token_id
     emb = text(captions)
     mask = emb.mask * (~drop)[:, None].long()
-    states = projection(emb.tokens) * mask[..., None]
     inputs, labels = targets(interleave(codes, pad, channels), pad)
     b, k, length = inputs.shape
-    logits = decoder(input_ids=inputs.reshape(b * k, length), encoder_hidden_states=states,
-                     encoder_attention_mask=mask).logits
-    return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                                             ignore_index=-100)
+
+    def run(dec, proj, rows):
+        return dec(input_ids=inputs[rows].reshape(-1, length),
+                   encoder_hidden_states=proj(emb.tokens[rows]) * mask[rows][..., None],
+                   encoder_attention_mask=mask[rows]).logits
+
+    logits = run(decoder, projection, slice(None))
+    if teacher is None or taught is None:
+        return torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                                 ignore_index=-100)
+    per = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                            ignore_index=-100, reduction="none").view(b, k, length)
+    rows = taught.to(logits.device)
+    with torch.no_grad():
+        soft = run(teacher["decoder"], teacher["projection"], rows).softmax(-1)
+    mine = logits.view(b, k, length, -1)[rows].reshape(soft.shape).log_softmax(-1)
+    per = per.clone()
+    per[rows] = -(soft * mine).sum(-1).view(-1, k, length)
+    valid = labels != -100
+    return per[valid].mean()
 
 
 def _captions(rng: random.Random, caps: list[list[str]], idx: list[int], p_drop: float):
