@@ -128,6 +128,16 @@ def apply_env() -> None:
         apply()
 
 
+def current() -> int:
+    """The thread count in effect: torch's when it is imported, else the choice applied (or that would be), for
+    runtimes that are not torch (onnxruntime sessions of a torch-free backend)."""
+    torch = sys.modules.get("torch")
+    if torch is not None and hasattr(torch, "get_num_threads"):
+        return int(torch.get_num_threads())
+    c = _state["choice"]
+    return (c if c is not None else choose()).threads
+
+
 def describe() -> dict:
     """For provenance: the threads torch uses now, and the decision behind them."""
     torch = sys.modules.get("torch")
@@ -136,5 +146,7 @@ def describe() -> dict:
     out = c.describe() if c is not None else {"source": "torch default"}
     if now is not None:
         out["threads"] = now
+    elif c is not None:
+        out["threads"] = c.threads
     out["wait_policy"] = os.environ.get("OMP_WAIT_POLICY", "default")
     return out

@@ -198,3 +198,72 @@ def test_missing_shipped_model_names_its_recipe(monkeypatch, tmp_path):
             registry.load("starter-wavegan")
     finally:
         registry.cards.cache_clear()
+
+
+_NO_TORCH = """
+import json, sys
+from foley.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit as e:
+    assert not e.code, e.code
+print(json.dumps([m for m in ("torch", "transformers", "diffusers") if m in sys.modules]))
+"""
+
+
+def test_onnx_backend_matches_torch_and_runs_without_torch(trained, tmp_path, monkeypatch):
+    from foley.families.wavegan.pipeline import ONNX_FILE, WaveGANGenerator
+    from foley.request import make_request
+
+    folder, home = trained["folder"], tmp_path / "home"
+    monkeypatch.setenv("FOLEY_HOME", str(home))
+    ref = WaveGANGenerator.from_folder(folder)
+    fast = WaveGANGenerator.from_folder(folder, backend="onnx")  # exports the generator and MiniLM into the cache
+    assert (home / "onnx" / ref.weight_hash() / ONNX_FILE).is_file() and fast.net is None
+    plain = None
+    for req in (make_request(prompt=A, seed=5, duration=1.0, num_variations=3),
+                make_request(prompt=A, seed=3, duration=0.5, num_variations=3, interpolate={"prompt": B})):
+        want, got = ref.generate(req), fast.generate(req)
+        plain = plain if plain is not None else want[0]
+        assert [a.meta["seed"] for a in got] == [a.meta["seed"] for a in want]
+        for a, b in zip(want, got, strict=True):
+            assert a.frames == b.frames and np.abs(a.samples - b.samples).max() < 1e-4
+    assert got[0].meta["model"]["runtime"] == {"backend": "onnx"} and "runtime" not in want[0].meta["model"]
+    # with the cache made, a process making one-shots imports neither torch, transformers nor diffusers
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "FOLEY_THREADS": "1", "FOLEY_HOME": str(home)}
+    r = subprocess.run([sys.executable, "-c", _NO_TORCH, "generate", A, "-m", str(folder), "--seed", "5", "--backend",
+                        "onnx", "-o", str(tmp_path / "o.wav")], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0 and json.loads(r.stdout.strip().splitlines()[-1]) == [], r.stderr[-2000:]
+    np.testing.assert_allclose(Audio.load(tmp_path / "o.wav").samples, plain.samples, atol=1e-4)
+    with pytest.raises(RequestError, match="unknown backend 'tpu'"):
+        WaveGANGenerator.from_folder(folder, backend="tpu")
+    with pytest.raises(RequestError, match="--onnx-dir needs --backend onnx"):
+        WaveGANGenerator.from_folder(folder, onnx_dir=tmp_path)
+
+
+@pytest.mark.parametrize("n", [1, 8, 15, 16, 17, 100, 130])
+def test_numpy_normals_are_torchs(n):
+    import torch
+
+    from foley.rng import randn
+
+    for seed in (0, 7, 2 ** 33 + 1):
+        want = torch.randn(n, generator=torch.Generator().manual_seed(seed)).numpy()
+        got = randn(seed, n)
+        assert got.dtype == np.float32 and got.shape == (n,)
+        if n < 16:  # torch's serial double-precision path: bit for bit
+            assert np.array_equal(got, want)
+        else:       # its AVX2 float approximations of log/sin/cos: within float rounding
+            assert np.abs(got - want).max() < 5e-6
+
+
+def test_torch_free_text_encoder_is_minilm(tmp_path, monkeypatch):
+    from foley import onnxtext
+    from foley.text import get_text_encoder
+
+    monkeypatch.setenv("FOLEY_HOME", str(tmp_path))
+    prompts = ["a dog barking", "", "Rain on a tin roof, at NIGHT!", "word " * 80]
+    got, want = onnxtext.encoder(1)(prompts), get_text_encoder()(prompts)
+    assert np.array_equal(got.mask, want.mask.numpy())  # the same tokens, truncated at 64 and padded alike
+    assert np.abs(got.pooled - want.pooled.numpy()).max() < 1e-5
+    assert np.abs(got.tokens - want.tokens.numpy()).max() < 1e-4

@@ -112,9 +112,11 @@ def generate(
     quantize: str = typer.Option(None, "--quantize", help="int8: dynamic int8 Linear layers of the UNet and VAE "
                                  "decoder (latent diffusion), or of the decoder step with --backend onnx (token "
                                  "models); docs/benchmarks.md has speed and quality."),
-    backend: str = typer.Option("torch", "--backend", help="torch, or onnx: the UNet (latent diffusion) or the "
-                                "decoder step (token models) in onnxruntime, exported once into the cache or from "
-                                "--onnx-dir; pip install 'foley[onnx]'. A token model draws other codes for a seed."),
+    backend: str = typer.Option("torch", "--backend", help="torch, or onnx: the UNet (latent diffusion), the "
+                                "decoder step (token models) or the whole generator without torch (WaveGAN: a "
+                                "one-shot in under a second from a cold start) in onnxruntime, exported once into "
+                                "the cache or from --onnx-dir; pip install 'foley[onnx]'. A token model draws other "
+                                "codes for a seed."),
     onnx_dir: Path = typer.Option(None, "--onnx-dir", help="A folder written by `foley export onnx`."),
     ray: str = typer.Option(None, "--ray", metavar="[ADDRESS]",
                             help="Fan the batch out over a Ray cluster: --ray alone (or --ray local) starts a local "
