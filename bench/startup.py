@@ -6,7 +6,10 @@ Each figure is a new process, timed from outside (wall clock):
 - `foley --help`;
 - starter: `foley generate "rain" -d 1 -m starter -o a.wav` (load, 1 s of audio, write);
 - starter-lm: `foley generate "rain" -d 1 -m starter-lm --stream -o a.wav` (load, stream 1 s, write);
-  the process's own "first chunk after N ms" (load excluded) is reported beside it.
+  the process's own "first chunk after N ms" (load excluded) is reported beside it;
+- starter-wavegan: `foley generate "a door knock" -m starter-wavegan -o a.wav` (a 1 s one-shot), with torch and with
+  ``--backend onnx`` (no torch in the process: its graphs are exported into $FOLEY_HOME by the warm-up run; this
+  case is not run on ``--against`` revisions that lack it).
 With ``--against REV`` the same commands also run on another revision of this repository (its files from
 `git archive`, on PYTHONPATH, the same venv and models/), interleaved A B A B so that a busy machine slows both
 alike; the ratio is new / old per pair. The process that imports `foley.cli` is also asked whether torch came
@@ -35,7 +38,22 @@ CASES = {
     "starter: load + 1 s + write": ["generate", "rain", "-d", "1", "--seed", "0", "-m", "starter", "-o", "{tmp}/a.wav"],
     "starter-lm: load + stream 1 s + write": ["generate", "rain", "-d", "1", "--seed", "0", "-m", "starter-lm",
                                               "--stream", "-o", "{tmp}/b.wav"],
+    "starter-wavegan: load + 1 s + write": ["generate", "a door knock", "--seed", "0", "-m", "starter-wavegan", "-o",
+                                            "{tmp}/c.wav"],
+    "starter-wavegan --backend onnx: load + 1 s + write": ["generate", "a door knock", "--seed", "0", "-m",
+                                                           "starter-wavegan", "--backend", "onnx", "-o",
+                                                           "{tmp}/d.wav"],
 }
+NEW_ONLY = {"starter-wavegan --backend onnx: load + 1 s + write"}  # older revisions have no torch-free path
+NO_TORCH = """
+import sys
+from foley.cli import main
+try:
+    main(sys.argv[1:])
+except SystemExit:
+    pass
+print(sorted(m for m in ("torch", "transformers", "diffusers") if m in sys.modules))
+"""
 
 
 def _env(tree: Path | None) -> dict:
@@ -74,6 +92,12 @@ def _torch_with_cli(tree: Path | None) -> str:
                           env=_env(tree)).stdout.strip()
 
 
+def _heavy_in_onnx_one_shot(tmp: str) -> str:
+    args = [a.format(tmp=tmp) for a in CASES["starter-wavegan --backend onnx: load + 1 s + write"]]
+    return subprocess.run([sys.executable, "-c", NO_TORCH, *args], capture_output=True, text=True, cwd=ROOT,
+                          env=_env(None)).stdout.strip().splitlines()[-1]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--repeats", type=int, default=5)
@@ -87,15 +111,17 @@ def main() -> None:
         times = {(case, side): [] for case in CASES for side in sides}
         chunks = {(case, side): [] for case in CASES for side in sides}
         for case, cli in CASES.items():
-            for _side, tree in sides.items():  # warm-up: page cache, .pyc files
+            run_on = {k: v for k, v in sides.items() if k == "new" or case not in NEW_ONLY}
+            for _side, tree in run_on.items():  # warm-up: page cache, .pyc files (and the onnx graphs' export)
                 _run(cli, tree, tmp)
             for _ in range(args.repeats):
-                for side, tree in sides.items():
+                for side, tree in run_on.items():
                     wall, chunk = _run(cli, tree, tmp)
                     times[case, side].append(wall)
                     if chunk is not None:
                         chunks[case, side].append(chunk)
         imported = {side: _torch_with_cli(tree) for side, tree in sides.items()}
+        heavy = _heavy_in_onnx_one_shot(tmp)
 
     med = statistics.median
     head = "| measure | this commit |" + (f" {args.against} | ratio new/old (median of pairs) |" if old else "")
@@ -103,10 +129,12 @@ def main() -> None:
     for case in CASES:
         new = times[case, "new"]
         line = f"| {case}, wall s | {med(new):.2f} (min {min(new):.2f}, max {max(new):.2f}) |"
-        if old:
+        if old and times[case, "old"]:
             prev = times[case, "old"]
             ratio = med([a / b for a, b in zip(new, prev, strict=True)])
             line += f" {med(prev):.2f} (min {min(prev):.2f}, max {max(prev):.2f}) | {ratio:.2f} |"
+        elif old:
+            line += " - | - |"
         rows.append(line)
         if chunks[case, "new"]:
             line = f"| {case}: first chunk after load, s | {med(chunks[case, 'new']):.2f} |"
@@ -116,6 +144,8 @@ def main() -> None:
             rows.append(line)
     rows.append(f"| modules of torch/numpy/pydantic imported by `import foley.cli` | {imported['new']} |"
                 + (f" {imported['old']} | |" if old else ""))
+    rows.append(f"| modules of torch/transformers/diffusers imported by the onnx one-shot | {heavy} |"
+                + (" | |" if old else ""))
     body = (f"Fresh processes, median of {args.repeats} after one warm-up each"
             + (", the two revisions interleaved" if old else "") + f"; python {sys.version.split()[0]}.\n\n"
             + "\n".join(rows))
