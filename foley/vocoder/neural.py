@@ -80,6 +80,10 @@ class NeuralVocoder(ModelMixin, ConfigMixin):
 
         One extra frame (a copy of the last) covers the tail of a centred STFT of ``N * hop`` samples.
         """
+        return torch.polar(*self.magnitude_phase(log_mel))
+
+    def magnitude_phase(self, log_mel: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The :meth:`spectrum`'s magnitude and phase, real tensors (what an ONNX graph can carry)."""
         x = nn.functional.pad(log_mel, (0, 1), mode="replicate")
         prior = torch.log(torch.clamp(self.mel_pinv @ torch.exp(x), min=self.mel_config.log_floor))
         h = self.norm(self.embed(x).transpose(1, 2)).transpose(1, 2)
@@ -87,8 +91,7 @@ class NeuralVocoder(ModelMixin, ConfigMixin):
             h = block(h)
         out = self.head(self.final_norm(h.transpose(1, 2))).transpose(1, 2)
         log_mag, phase = out.split(self.n_freqs, dim=1)
-        mag = torch.exp(torch.clamp(prior + log_mag, max=self.config.max_log_magnitude))
-        return torch.polar(mag, phase)
+        return torch.exp(torch.clamp(prior + log_mag, max=self.config.max_log_magnitude)), phase
 
     def forward(self, log_mel: torch.Tensor) -> torch.Tensor:
         """log_mel [B, n_mels, N] (natural log magnitude mel) -> wave [B, N * hop] float32."""

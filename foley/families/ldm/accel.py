@@ -21,10 +21,10 @@ import torch
 from ... import onnxrt
 from ...errors import ModelError
 from ...fsutil import atomic_path
+from .runtime import BACKENDS, UNET_FILE  # noqa: F401  (BACKENDS re-exported)
 
 QUANTIZE = ("int8",)
-BACKENDS = ("torch", "onnx")
-ONNX_FILE, ONNX_META = "unet.onnx", "onnx.json"
+ONNX_FILE, ONNX_META = UNET_FILE, "onnx.json"
 INPUTS = ("sample", "timestep", "pooled", "tokens", "mask")
 CHECK_TOLERANCE = 1e-3  # max abs difference of one UNet output (|out| ~ 1) between onnxruntime and torch
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections import defaultdict
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from ...audio import Audio
 from ...capabilities import Capabilities, Setting, steer_settings
@@ -21,10 +21,14 @@ from ...editing import (
     splice,
     window_seed,
 )
-from ...errors import ModelError
+from ...errors import ModelError, RequestError
 from ...generator import EXTEND_SECONDS, Generator, ModelCard, card_from_config, read_foley_json, record_used
 from ...request import MAX_STEPS, GenerationRequest
-from .model import LatentAudioModel
+
+if TYPE_CHECKING:  # torch and the model load only when a torch model is made (the onnx backend needs neither)
+    import torch
+
+    from .model import LatentAudioModel
 
 
 class LDMGenerator(Generator):
@@ -37,16 +41,24 @@ class LDMGenerator(Generator):
     def from_folder(cls, folder: str | Path, card: ModelCard | None = None, vocoder: str = "auto",
                     device: str | None = None, quantize: str | None = None, backend: str = "torch",
                     onnx_dir: str | Path | None = None) -> LDMGenerator:
-        """``quantize="int8"``: dynamic int8 Linear layers; ``backend="onnx"``: the UNet in onnxruntime, from
-        ``onnx_dir`` or exported once into the cache (:mod:`foley.families.ldm.accel`)."""
+        """``quantize="int8"``: dynamic int8 Linear layers; ``backend="onnx"``: text to audio without torch
+        (:class:`OnnxLDMGenerator`), else the UNet in onnxruntime, from ``onnx_dir`` or exported once into the cache
+        (:mod:`foley.families.ldm.accel`, :mod:`foley.families.ldm.runtime`)."""
         from ...device import cpu_only
-        from . import accel
+        from .runtime import BACKENDS
 
         cpu_only("latent-diffusion models of this family", device)  # FOLEY_DEVICE / --device: refused, not ignored
-        if backend not in accel.BACKENDS:
-            raise ModelError(f"unknown backend '{backend}'; choose {', '.join(accel.BACKENDS)}")
+        if backend not in BACKENDS:
+            raise ModelError(f"unknown backend '{backend}'; choose {', '.join(BACKENDS)}")
         if quantize is not None and backend == "onnx":
             raise ModelError("choose one of --quantize int8 and --backend onnx")
+        if backend == "onnx":
+            fast = OnnxLDMGenerator.open(folder, card, onnx_dir, vocoder)
+            if fast is not None:
+                return fast
+        from . import accel
+        from .model import LatentAudioModel
+
         model = accel.quantize(LatentAudioModel.from_folder(folder, vocoder=vocoder), quantize)
         if backend == "onnx":
             accel.use_onnx(model, onnx_dir)
@@ -62,10 +74,16 @@ class LDMGenerator(Generator):
         return cls(model, card)
 
     def export_onnx(self, out: str | Path) -> Path:
-        """``foley export onnx``: the graph ``--backend onnx`` runs, checked against torch, written into ``out``."""
-        from . import accel
+        """``foley export onnx``: the graphs ``--backend onnx`` runs, checked against torch, written into ``out``:
+        the UNet, and where the model allows it the rest of the torch-free path (:mod:`.runtime`)."""
+        from . import accel, runtime
 
-        return accel.export_onnx(self.model, out)
+        path = accel.export_onnx(self.model, out)
+        try:
+            runtime.export(self.model, out, self.model.weights_hash, dict(self.model.cfg.defaults))
+        except ModelError:
+            pass  # Griffin-Lim or foley-clap models: the hybrid path (UNet in onnxruntime) only
+        return path
 
     def runtime(self) -> dict:
         rt = {"backend": getattr(self.model, "backend", "torch"), "quantize": getattr(self.model, "quantized", None)}
@@ -107,17 +125,24 @@ class LDMGenerator(Generator):
         return card_from_config(folder, cfg, "ldm", cfg["mel"]["sample_rate"], DIFFUSION_TASKS, max_duration=30.0)
 
     # --- settings ------------------------------------------------------------------------------
+    def _defaults(self) -> dict:
+        return self.model.cfg.defaults
+
+    def _latent_frames(self, seconds: float) -> int:
+        return self.model.latent_frames(seconds)
+
     def _settings(self, r: GenerationRequest) -> tuple[int, float, str]:
-        d = self.model.cfg.defaults
+        from .components import SCHEDULERS
+
+        d = self._defaults()
         steps = r.steps or int(d.get("steps", 25))
         guidance = r.guidance_scale if r.guidance_scale is not None else float(d.get("guidance_scale", 3.0))
         scheduler = r.scheduler or d.get("scheduler", "dpm++")
         if r.task != "generate" and r.scheduler is None:
             scheduler = "ddim"  # masked sampling is most faithful with a deterministic first-order solver
-        self.model.scheduler(scheduler)  # validates the name before any work
+        if scheduler not in SCHEDULERS:  # the name, checked before any work
+            raise RequestError(f"unknown scheduler '{scheduler}'; choose one of {', '.join(SCHEDULERS)}")
         if r.negative_prompt and (guidance is None or guidance == 1.0):
-            from ...errors import RequestError
-
             # without guidance there is no unconditional branch for the negative prompt to replace
             raise RequestError(f"a negative prompt needs guidance: pass --guidance above 1 (this model samples "
                                f"with guidance {guidance} by default)")
@@ -130,6 +155,8 @@ class LDMGenerator(Generator):
 
     def _noise(self, seeds: list[int], width: int) -> torch.Tensor:
         """Initial noise, one generator per item, so a seed gives the same sample in any batch."""
+        import torch
+
         shape = (self.model.vae.config.latent_channels, self.model.latent_height, width)
         return torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(s)) for s in seeds])
 
@@ -151,7 +178,7 @@ class LDMGenerator(Generator):
                 for it in group:
                     results[(it[0], it[1])] = self._long_form(it[2], it[3], steps, guidance, scheduler, window)
                 continue
-            width = self.model.latent_frames(duration)
+            width = self._latent_frames(duration)
             z = self._sample([it[2] for it in group], [it[3] for it in group], width, steps, guidance, scheduler)
             waves = self._decode(z, duration)
             for it, w in zip(group, waves, strict=True):
@@ -179,9 +206,11 @@ class LDMGenerator(Generator):
         return m.denoise(cond, uncond, noise, steps=steps, guidance=guidance, scheduler=scheduler,
                          callback=self.on_step, **kw)
 
-    @torch.no_grad()
     def _decode(self, z: torch.Tensor, duration: float) -> list[np.ndarray]:
-        wave = self.model.mel_to_wave(self.model.latent_to_mel(z))
+        import torch
+
+        with torch.no_grad():
+            wave = self.model.mel_to_wave(self.model.latent_to_mel(z))
         n = int(round(duration * self.sample_rate))
         wave = wave[..., :n]
         if wave.shape[-1] < n:
@@ -219,6 +248,8 @@ class LDMGenerator(Generator):
         return [f * seconds for f in range(win, total, win - overlap)]
 
     def _long_form(self, r, seed, steps, guidance, scheduler, window) -> Audio:
+        import torch
+
         m = self.model
         total = m.latent_frames(r.duration)
         win, overlap = self._outpaint_sizes(window)
@@ -256,6 +287,8 @@ class LDMGenerator(Generator):
         return outs
 
     def _latent_of(self, audio: Audio, width: int) -> torch.Tensor:
+        import torch
+
         m = self.model
         frames = width * m.f_vae * m.cfg.mel.hop_length
         x = torch.from_numpy(audio.pad_or_trim(frames).samples)[None]
@@ -281,6 +314,8 @@ class LDMGenerator(Generator):
         return int(round(seconds * m.cfg.mel.frame_rate / m.f_vae))
 
     def _inpaint(self, src: Audio, r, seed, steps, guidance, scheduler) -> Audio:
+        import torch
+
         a, b = self._time_index(r.mask_start), self._time_index(r.mask_end)
 
         def keep_fn(width, known):
@@ -294,6 +329,8 @@ class LDMGenerator(Generator):
     def _extend(self, src: Audio, r, seed, steps, guidance, scheduler) -> Audio:
         """Continue ``src`` to a total of ``r.duration`` seconds (default: 5 s more than the input)."""
         total = extended_length(src, r.duration, self.card.max_duration, EXTEND_SECONDS)
+        import torch
+
         a = self._time_index(src.duration)
 
         def keep_fn(width, known):
@@ -305,6 +342,8 @@ class LDMGenerator(Generator):
         return splice(src.pad_or_trim(gen.frames), gen, src.duration, total)
 
     def _super_resolution(self, src: Audio, r, seed, steps, guidance, scheduler) -> Audio:
+        import torch
+
         m = self.model
         cutoff = r.cutoff_hz or estimate_cutoff(src)
         mel_freqs = _mel_centres(m.cfg.mel)
@@ -325,3 +364,93 @@ def _mel_centres(cfg) -> np.ndarray:
 
     return librosa.mel_frequencies(cfg.n_mels + 2, fmin=cfg.f_min, fmax=cfg.f_max)[1:-1]
 
+
+class OnnxLDMGenerator(LDMGenerator):
+    """``--backend onnx`` without torch where it can: text to audio within one window, with a solver recorded as
+    linear steps (DDIM, DPM-Solver++), runs in onnxruntime and numpy (:mod:`.runtime`); any other request
+    (editing, long-form, steering, other solvers) runs on the hybrid path (torch, the UNet in onnxruntime), loaded
+    on first need. A process that only makes sounds from text never imports torch once the graphs are made."""
+
+    def __init__(self, rt, card: ModelCard, folder: Path, onnx_dir, vocoder: str, model=None):
+        self.rt, self.card, self._folder, self._onnx_dir, self._vocoder = rt, card, Path(folder), onnx_dir, vocoder
+        self._model = model
+
+    @classmethod
+    def open(cls, folder, card: ModelCard | None, onnx_dir, vocoder: str = "auto") -> OnnxLDMGenerator | None:
+        """The torch-free generator of ``folder`` (its graphs exported first when missing), or None when the model
+        cannot run so (Griffin-Lim vocoder, foley-clap conditioning, an export folder with the UNet alone)."""
+        from ... import threads
+        from ...hashing import folder_hash
+        from ...paths import home
+        from . import runtime
+
+        if vocoder != "auto":
+            return None
+        weights = folder_hash(folder)
+        where = Path(onnx_dir) if onnx_dir else home() / "onnx" / weights
+        meta, model = runtime.exported_meta(where), None
+        if meta is not None and meta.get("weights_hash") != weights:
+            raise ModelError(f"{where} was exported from other weights ({meta.get('weights_hash')}, this model "
+                             f"{weights}); export it again")
+        if meta is None:
+            if onnx_dir:
+                return None  # a folder with the UNet only (an older export): the hybrid path
+            from .model import LatentAudioModel
+
+            model = LatentAudioModel.from_folder(folder, vocoder=vocoder)
+            try:
+                runtime.export(model, where, weights, dict(model.cfg.defaults))
+            except ModelError:
+                return None
+        card = card or cls.read_card(folder)
+        gen = cls(runtime.Runtime(where, threads.current()), card, folder, onnx_dir, vocoder)
+        if model is not None:
+            from . import accel
+
+            gen._model = accel.use_onnx(model, where)
+        return gen
+
+    @property
+    def model(self):
+        """The hybrid torch model (the UNet in onnxruntime), loaded when a request needs it."""
+        if self._model is None:
+            from . import accel
+            from .model import LatentAudioModel
+
+            self._model = accel.use_onnx(LatentAudioModel.from_folder(self._folder, vocoder=self._vocoder),
+                                         self._onnx_dir)
+        return self._model
+
+    def _defaults(self) -> dict:
+        return self.rt.meta["defaults"]
+
+    def _window(self) -> float:
+        return float(self.rt.meta["window"])
+
+    def _latent_frames(self, seconds: float) -> int:
+        return self.rt.latent_frames(seconds)
+
+    def runtime(self) -> dict:
+        return {"backend": "onnx"}
+
+    def weight_hash(self) -> str:
+        return self.rt.meta["weights_hash"]
+
+    def lora_target(self):
+        raise ModelError("LoRA adapters merge into float torch weights: drop --quantize / --backend onnx")
+
+    def _sample(self, reqs, seeds, width, steps, guidance, scheduler, **kw):
+        from .runtime import LINEAR_SOLVERS
+
+        if kw or scheduler not in LINEAR_SOLVERS:
+            return super()._sample(reqs, seeds, width, steps, guidance, scheduler, **kw)
+        try:
+            return self.rt.sample([r.prompt for r in reqs], [r.negative_prompt or "" for r in reqs], seeds, width,
+                                  steps, guidance, scheduler, callback=self.on_step)
+        except ModelError:  # a solver that is not a fixed linear step: the hybrid path
+            return super()._sample(reqs, seeds, width, steps, guidance, scheduler, **kw)
+
+    def _decode(self, z, duration: float) -> list[np.ndarray]:
+        if isinstance(z, np.ndarray):
+            return self.rt.decode(z, duration)
+        return super()._decode(z, duration)
