@@ -11,6 +11,9 @@ Each figure is a new process, timed from outside (wall clock):
 - starter-wavegan: `foley generate "a door knock" -m starter-wavegan -o a.wav` (a 1 s one-shot), with torch and with
   ``--backend onnx`` (no torch in the process: its graphs are exported into $FOLEY_HOME by the warm-up run; this
   case is not run on ``--against`` revisions that lack it).
+foley's own modules are byte-compiled first (``compileall``), as ``pip install`` does: with
+PYTHONDONTWRITEBYTECODE set (as on this machine) an editable checkout would otherwise compile every module anew at
+every start (~40 ms of ``foley --help``).
 With ``--against REV`` the same commands also run on another revision of this repository (its files from
 `git archive`, on PYTHONPATH, the same venv and models/), interleaved A B A B so that a busy machine slows both
 alike; the ratio is new / old per pair. The process that imports `foley.cli` is also asked whether torch came
@@ -112,6 +115,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as old_dir:
         old = _tree(args.against, Path(old_dir)) if args.against else None
         sides = {"new": None, **({"old": old} if old else {})}
+        for tree in sides.values():  # .pyc files, as an installed package has them
+            subprocess.run([sys.executable, "-m", "compileall", "-q", str((tree or ROOT) / "foley")], check=True,
+                           capture_output=True)
         times = {(case, side): [] for case in CASES for side in sides}
         chunks = {(case, side): [] for case in CASES for side in sides}
         for case, cli in CASES.items():
@@ -151,7 +157,7 @@ def main() -> None:
     for case, mods in sorted(heavy.items()):
         rows.append(f"| modules of torch/transformers/diffusers imported by {case.split(':')[0]} | {mods} |"
                     + (" | |" if old else ""))
-    body = (f"Fresh processes, median of {args.repeats} after one warm-up each"
+    body = (f"Fresh processes, median of {args.repeats} after one warm-up each, foley byte-compiled as installed"
             + (", the two revisions interleaved" if old else "") + f"; python {sys.version.split()[0]}.\n\n"
             + "\n".join(rows))
     if args.no_record:

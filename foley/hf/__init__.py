@@ -15,7 +15,6 @@ imported (a post-import hook on ``diffusers.pipelines.pipeline_utils``). transfo
 
 from __future__ import annotations
 
-import importlib.abc
 import importlib.machinery
 import sys
 import threading
@@ -73,7 +72,9 @@ def register_transformers() -> None:
 _HOOKS = {DIFFUSERS_MODULE: register_diffusers}
 
 
-class _Loader(importlib.abc.Loader):
+# (the hook's classes follow the import protocols without importlib.abc's base classes: importing importlib.abc
+# costs `foley --help` ~15 ms)
+class _Loader:
     """Runs the real loader, then the registration (once the module exists in full)."""
 
     def __init__(self, loader, after):
@@ -90,7 +91,7 @@ class _Loader(importlib.abc.Loader):
         return getattr(self.loader, name)
 
 
-class _AfterImport(importlib.abc.MetaPathFinder):
+class _AfterImport:
     """A meta-path finder that only wraps the loaders of the modules in ``_HOOKS``; it finds nothing itself."""
 
     def find_spec(self, fullname, path, target=None):
