@@ -167,8 +167,8 @@ def test_recorded_solver_steps_are_diffusers(tiny_ldm):
     """The linear coefficients read off diffusers' DDIM and DPM-Solver++ replay them on random inputs; an SDE
     solver (random noise in each step) is refused in one line."""
     from foley.errors import ModelError
+    from foley.families.ldm.accel import record_schedule
     from foley.families.ldm.model import LatentAudioModel
-    from foley.families.ldm.runtime import record_schedule
 
     _, folder = tiny_ldm
     cfg = LatentAudioModel.from_folder(folder).scheduler_config

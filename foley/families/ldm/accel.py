@@ -2,6 +2,8 @@
 
 - :func:`quantize` (``quantize="int8"``): ``torch.ao.quantization.quantize_dynamic`` on the UNet's and the VAE
   decoder's ``nn.Linear`` layers (weights int8, activations quantised per call); convolutions stay float32.
+- :func:`export_runtime` adds what :mod:`.runtime` needs to run without torch (the decode graph, solver tables from
+  :func:`record_schedule`, ``runtime.json``);
 - :func:`export_onnx` writes ``unet.onnx`` (TorchScript exporter, dynamic batch, latent width and token count);
   :func:`use_onnx` puts an :class:`OnnxUNet` (onnxruntime) where the sampler loop calls the UNet, so schedulers,
   guidance, masks and callbacks are unchanged. The VAE decoder and vocoder stay in torch (a small share of the
@@ -12,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,6 +24,7 @@ import torch
 from ... import onnxrt
 from ...errors import ModelError
 from ...fsutil import atomic_path
+from . import runtime
 from .runtime import BACKENDS, UNET_FILE  # noqa: F401  (BACKENDS re-exported)
 
 QUANTIZE = ("int8",)
@@ -144,3 +148,120 @@ def use_onnx(model, onnx_dir: str | Path | None = None):
     model.unet = OnnxUNet(path, model.unet)
     model.backend = "onnx"
     return model
+
+
+# --- the torch-free path's graphs and solver tables (run by foley/families/ldm/runtime.py) ----------------------
+def record_schedule(scheduler_config: dict, solver: str, steps: int) -> dict:
+    """The solver's timesteps and, per step i, the coefficients (a, b, c, d) of
+    ``x_{i+1} = a x_i + b o_i + c x_{i-1} + d o_{i-1}`` (x: latent, o: guided model output), read from diffusers'
+    scheduler with unit inputs and checked by replaying random ones. One-line :class:`ModelError` when the solver is
+    not such a combination."""
+    from .components import scheduler_from
+
+    def fresh():
+        s = scheduler_from(solver, scheduler_config)
+        s.set_timesteps(steps)
+        return s
+
+    s = fresh()
+    ts = [float(t) for t in s.timesteps]
+    n = len(ts)
+    one = torch.ones(2, 1, 1, 1)
+    if float(s.init_noise_sigma) != 1.0 or any(not torch.equal(s.scale_model_input(one, t), one) for t in s.timesteps):
+        raise ModelError(f"solver '{solver}' scales its inputs: it runs on --backend torch or the hybrid path only")
+    s = fresh()
+    coef = np.zeros((n, 4))
+    for i, t in enumerate(s.timesteps):  # lane 2j: x_j = 1; lane 2j+1: o_j = 1 (all else 0)
+        x, o = torch.zeros(2 * n, 1, 1, 1, dtype=torch.float64), torch.zeros(2 * n, 1, 1, 1, dtype=torch.float64)
+        x[2 * i], o[2 * i + 1] = 1.0, 1.0
+        prev = s.step(o, t, x).prev_sample.flatten().double().numpy()
+        coef[i, :2] = prev[2 * i:2 * i + 2]
+        if i:
+            coef[i, 2:] = prev[2 * i - 2:2 * i]
+        rest = np.delete(prev, range(max(0, 2 * i - 2), 2 * i + 2))
+        if np.abs(rest).max(initial=0.0) > 1e-12:
+            raise ModelError(f"solver '{solver}' uses more than the last step: it runs on the hybrid path only")
+    table = {"solver": solver, "steps": int(steps), "timesteps": ts, "coef": coef.tolist()}
+    rng = np.random.default_rng(0)  # replay: diffusers on random latents and outputs against the table
+    s, x = fresh(), rng.standard_normal((3, 4, 8, 8))
+    prev_x = prev_o = None
+    for i, t in enumerate(s.timesteps):
+        o = rng.standard_normal(x.shape)
+        want = s.step(torch.from_numpy(o), t, torch.from_numpy(x)).prev_sample.numpy()
+        got = runtime.step(table, i, x, o, prev_x, prev_o)
+        if not np.allclose(got, want, atol=1e-4, rtol=1e-4):
+            raise ModelError(f"solver '{solver}' is not a fixed linear step (replay differs by "
+                             f"{np.abs(got - want).max():.2g}): it runs on the hybrid path only")
+        prev_x, prev_o, x = x, o, want
+    return table
+
+
+def export_runtime(model, out: str | Path, weights_hash: str, defaults: dict) -> Path:
+    """Write the torch-free runtime of a loaded :class:`~foley.families.ldm.model.LatentAudioModel` into ``out``:
+    the UNet and decode graphs, the default solver's table and ``runtime.json``; each checked against torch."""
+    import warnings
+
+    from ... import onnxtext
+    from ...fsutil import write_json_atomic
+
+    onnxrt.need_onnx()
+    if model.vocoder is None or not hasattr(model.vocoder, "magnitude_phase"):
+        raise ModelError(f"{model.name}: the torch-free path needs the model's own neural vocoder (Griffin-Lim models "
+                         "run on --backend torch)")
+    if model.global_head is not None:
+        raise ModelError(f"{model.name}: foley-clap conditioned models run on --backend torch")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    if not (out / ONNX_FILE).exists():
+        export_onnx(model, out)
+    net = _DecodeCall(model).eval()
+    frames = model.latent_frames(4.0)
+    z = torch.randn(2, model.vae.config.latent_channels, model.latent_height, frames,
+                    generator=torch.Generator().manual_seed(0))
+    with atomic_path(out / runtime.DECODE_FILE) as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, (z,), str(tmp), input_names=["latents"], output_names=["real", "imag"],
+                          dynamic_axes={"latents": {0: "batch", 3: "frames"}, "real": {0: "items", 2: "frames"},
+                                        "imag": {0: "items", 2: "frames"}}, opset_version=17, dynamo=False)
+        sess = onnxrt.session(tmp, 1)
+        cfg = model.cfg.mel
+        for batch, seconds in ((1, 2.0), (3, 6.0)):
+            zz = torch.randn(batch, z.shape[1], z.shape[2], model.latent_frames(seconds),
+                             generator=torch.Generator().manual_seed(batch))
+            want = model.mel_to_wave(model.latent_to_mel(zz)).reshape(-1, zz.shape[-1] * model.f_vae * cfg.hop_length)
+            re, im = sess.run(None, {"latents": zz.numpy()})
+            got = runtime.istft(re + 1j * im, cfg.n_fft, cfg.hop_length, cfg.win_length, want.shape[-1])
+            diff = float(np.abs(got - want.numpy()).max())
+            if not diff <= CHECK_TOLERANCE:
+                raise ModelError(f"the exported decoder differs from torch's by {diff:.2g} (tolerance "
+                                 f"{CHECK_TOLERANCE:g}); not kept")
+    solver = defaults.get("scheduler", "dpm++")
+    if solver in runtime.LINEAR_SOLVERS:
+        write_json_atomic(out / runtime.schedule_file(solver, int(defaults.get("steps", 25))),
+                          record_schedule(model.scheduler_config, solver, int(defaults.get("steps", 25))))
+    d = model.cross_attention and (model.unet.config.cross_attention_dim or 384)
+    meta = {"weights_hash": weights_hash, "family": "ldm", "mel": cfg.to_dict(), "channels": model.cfg.channels,
+            "latent_channels": int(model.vae.config.latent_channels), "latent_height": int(model.latent_height),
+            "f_vae": int(model.f_vae), "frame_multiple": int(model.frame_multiple),
+            "cross_attention": bool(d), "scheduler_config": model.scheduler_config, "defaults": defaults,
+            "text_encoder": model.cfg.text_encoder, "window": float(model.cfg.extra.get("max_window_seconds", 12.0))}
+    write_json_atomic(out / runtime.META_FILE, meta)
+    onnxtext.ensure()
+    return out / runtime.DECODE_FILE
+
+
+class _DecodeCall(torch.nn.Module):
+    """latents [B, C, H, W] -> the vocoder's STFT (real, imag) [B * channels, n_fft // 2 + 1, frames + 1]."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+        self.vae, self.vocoder = model.vae, model.vocoder  # (registered: the exporter sees their weights)
+
+    def forward(self, z):
+        m = self.model
+        mel = m.latent_to_mel(z)
+        b, c, n_mels, n = mel.shape
+        logmel = m.cfg.space.decode(mel).reshape(b * c, n_mels, n).clamp(min=math.log(m.cfg.mel.log_floor))
+        mag, phase = self.vocoder.magnitude_phase(logmel.float())
+        return mag * torch.cos(phase), mag * torch.sin(phase)

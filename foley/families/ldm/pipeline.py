@@ -76,11 +76,11 @@ class LDMGenerator(Generator):
     def export_onnx(self, out: str | Path) -> Path:
         """``foley export onnx``: the graphs ``--backend onnx`` runs, checked against torch, written into ``out``:
         the UNet, and where the model allows it the rest of the torch-free path (:mod:`.runtime`)."""
-        from . import accel, runtime
+        from . import accel
 
         path = accel.export_onnx(self.model, out)
         try:
-            runtime.export(self.model, out, self.model.weights_hash, dict(self.model.cfg.defaults))
+            accel.export_runtime(self.model, out, self.model.weights_hash, dict(self.model.cfg.defaults))
         except ModelError:
             pass  # Griffin-Lim or foley-clap models: the hybrid path (UNet in onnxruntime) only
         return path
@@ -395,15 +395,16 @@ class OnnxLDMGenerator(LDMGenerator):
         if meta is None:
             if onnx_dir:
                 return None  # a folder with the UNet only (an older export): the hybrid path
+            from .accel import export_runtime
             from .model import LatentAudioModel
 
             model = LatentAudioModel.from_folder(folder, vocoder=vocoder)
             try:
-                runtime.export(model, where, weights, dict(model.cfg.defaults))
+                export_runtime(model, where, weights, dict(model.cfg.defaults))
             except ModelError:
                 return None
         card = card or cls.read_card(folder)
-        gen = cls(runtime.Runtime(where, threads.current()), card, folder, onnx_dir, vocoder)
+        gen = cls(runtime.Runtime(where, threads.current(), record=_record_schedule), card, folder, onnx_dir, vocoder)
         if model is not None:
             from . import accel
 
@@ -454,3 +455,10 @@ class OnnxLDMGenerator(LDMGenerator):
         if isinstance(z, np.ndarray):
             return self.rt.decode(z, duration)
         return super()._decode(z, duration)
+
+
+def _record_schedule(scheduler_config: dict, solver: str, steps: int) -> dict:
+    """A solver table the export did not make (torch, once per step count)."""
+    from .accel import record_schedule
+
+    return record_schedule(scheduler_config, solver, steps)
