@@ -3,6 +3,7 @@
     python bench/finetune.py build -o corpora/gm-sfx --minutes 60          # the demonstration set (fluidsynth)
     python bench/finetune.py run --data corpora/gm-sfx --base starter --budget 20 \
         --general corpora/synth/manifest.jsonl -o runs/finetune-bench
+    python bench/finetune.py speed --base starter --adapter runs/finetune-bench/model-lora   # with vs without
 
 ``build`` renders General-MIDI programs that the music corpus (foley/data/music/instruments.py) never uses — the
 GM "sound effects" and ethnic/FX banks (seashore, bird tweet, telephone ring, helicopter, applause, gunshot,
@@ -323,6 +324,43 @@ def probe_again(args) -> None:
     _write(results, out, results["models"]["base"].get("model", "base"), args.data)
 
 
+def speed(args) -> None:
+    """Generation speed with and without the adapter, side by side: both generators loaded in this process, the
+    same prompts and seeds, alternated A B A B (a busy machine slows both alike); medians and the ratio."""
+    import statistics
+
+    import foley
+    from foley import threads
+
+    threads.apply(args.threads)
+    plain, adapted = foley.load(args.base), foley.load(args.base, lora=str(args.adapter))
+    prompts = ["a wooden door creaks open", "rain on a tin roof", "a helicopter passing"]
+    for g in (plain, adapted):
+        g.generate("warm up", duration=args.duration, seed=0)
+    times = {"base": [], "adapter": []}
+    for i in range(args.rounds):
+        for name, g in (("base", plain), ("adapter", adapted)) if i % 2 == 0 else (("adapter", adapted),
+                                                                                  ("base", plain)):
+            t = time.perf_counter()
+            g.generate(prompts[i % len(prompts)], duration=args.duration, seed=i)
+            times[name].append(time.perf_counter() - t)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    ratio = statistics.median(a / b for a, b in zip(times["adapter"], times["base"], strict=True))
+    size = sum(f.stat().st_size for f in Path(args.adapter).glob("*.safetensors"))
+    body = (f"`{args.base}` with and without the adapter {args.adapter} ({size / 1e6:.2f} MB), {args.duration:g} s "
+            f"sounds at the model's defaults, {args.rounds} rounds alternated, torch threads "
+            f"{threads.current()}.\n\n| model | median s per sound | all |\n|---|---|---|\n"
+            + "".join(f"| {k} | {med[k]:.3f} | {', '.join(f'{x:.2f}' for x in v)} |\n" for k, v in times.items())
+            + f"\nadapter / base, median of the rounds' ratios: **{ratio:.3f}**")
+    if args.no_record:
+        print(body)
+    else:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from common import record
+
+        record("Fine-tuning: generation speed with an adapter", body)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -356,8 +394,17 @@ def main() -> None:
     p = sub.add_parser("probe", help="recompute the description classifiers of a finished run")
     p.add_argument("--data", type=Path, default=Path("corpora/gm-sfx"))
     p.add_argument("-o", "--out", type=Path, default=Path("runs/finetune-bench"))
+    sp = sub.add_parser("speed", help="generation speed with and without an adapter, alternated")
+    sp.add_argument("--base", default="starter")
+    sp.add_argument("--adapter", type=Path, required=True)
+    sp.add_argument("--duration", type=float, default=4.0)
+    sp.add_argument("--rounds", type=int, default=8)
+    sp.add_argument("--threads", default=None)
+    sp.add_argument("--no-record", action="store_true")
     args = ap.parse_args()
-    if args.cmd == "build":
+    if args.cmd == "speed":
+        speed(args)
+    elif args.cmd == "build":
         print(build(args.out, args.minutes, args.seconds, args.seed))
     elif args.cmd == "probe":
         probe_again(args)
