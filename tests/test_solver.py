@@ -153,3 +153,25 @@ def test_ldm_unet_resume_after_kill_equals_uninterrupted(tiny_ldm, tmp_path):
     a, b = (torch.load(r / "unet" / "ckpt" / "last.pt", weights_only=True) for r in runs.values())
     assert a["step"] == b["step"] == 4
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+
+
+def test_a_stage_stopped_by_its_time_budget_continues_when_run_again(tmp_path):
+    """[train] max_minutes ends a sitting, not the training: each run exports what it has and the next one
+    continues from the checkpoint until every step is done; then a run trains no more."""
+    recipe = json.loads(json.dumps(TOY))
+    recipe["train"]["max_minutes"] = 0.0  # one step per sitting
+    sittings = []
+    for _ in range(3):
+        ToySolver([], recipe, tmp_path).run()
+        sittings.append(json.loads((tmp_path / "toy" / "stopped_at_budget.json").read_text())["step"])
+        assert (tmp_path / "toy" / "final" / "weights.json").exists()  # usable after every sitting
+    assert sittings == [1, 2, 3]
+    recipe["train"]["max_minutes"] = None
+    ToySolver([], recipe, tmp_path).run()  # the rest of the 12 steps
+    assert not (tmp_path / "toy" / "stopped_at_budget.json").exists()
+    steps = [r["step"] for r in map(json.loads, (tmp_path / "toy" / "log.jsonl").read_text().splitlines())
+             if "loss" in r]
+    assert steps[-1] == 12 and len(steps) == len(set(steps))
+    before = (tmp_path / "toy" / "log.jsonl").read_text()
+    ToySolver([], recipe, tmp_path).run()  # finished: nothing trains
+    assert (tmp_path / "toy" / "log.jsonl").read_text() == before

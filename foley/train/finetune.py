@@ -505,6 +505,7 @@ class FinetuneMixin:
     """
 
     lora_targets: tuple[str, ...] = ()
+    resume_after_budget = False  # --minutes is the user's limit: a finished fine-tune stays finished
     items_attr = ""   # the family's training items (a dict of tensors and caption lists) that replay extends
 
     @property

@@ -18,6 +18,9 @@ Audiocraft-style: a subclass says *what* to train (:meth:`Solver.build`: model, 
   epoch and offset; a resumed run's losses equal the uninterrupted run's, and log records past the
   checkpoint's step are dropped on resume, so ``log.jsonl`` never holds a step twice;
 - ``[train] max_minutes``: stop at a step boundary after that much wall time, validating, saving and exporting;
+  such a stage is not finished: running it again continues from its checkpoint for another ``max_minutes``
+  (``<stage>/stopped_at_budget.json`` says where it stopped), so a long training spans several sittings
+  (fine-tunes, whose budget is the user's limit, opt out: ``resume_after_budget = False``);
   :meth:`Solver.should_stop` (asked after each validation) ends a stage early the same way (early stopping);
   ``[train] preview_minutes``: a preview every N minutes of wall time (besides ``preview_every`` steps).
 
@@ -301,6 +304,15 @@ class Solver:
         """True when the stage's output already exists (then :meth:`run` returns it without training)."""
         return (self.final / "config.json").exists()
 
+    resume_after_budget = True  # a stage stopped by [train] max_minutes trains on when run again
+
+    @property
+    def budget_marker(self) -> Path:
+        return self.dir / "stopped_at_budget.json"
+
+    def _done(self) -> bool:
+        return self.finished() and not (self.resume_after_budget and self.budget_marker.exists())
+
     def collate(self, items: list):
         return torch.utils.data.default_collate(items)
 
@@ -486,7 +498,7 @@ class Solver:
 
     def run(self):
         """Train to ``steps`` (resuming from the last checkpoint), then export; returns :meth:`export`'s value."""
-        if self.finished():
+        if self._done():
             return self.final
         set_threads(self.train_settings.get("threads"))
         self.accelerator = self._accelerator()
@@ -569,10 +581,21 @@ class Solver:
                 self.accelerator.wait_for_everyone()
             if stop and self.step < self.steps:
                 bar.write(f"stopping at step {self.step}: {stop}")
+                if self.is_main:  # ended by its own rule: done, whatever budget stopped it before
+                    self.budget_marker.unlink(missing_ok=True)
                 break
             if last and self.step < self.steps:
-                bar.write(f"stopping at step {self.step}: [train] max_minutes = {max_minutes} reached")
+                again = "; run it again to continue" if self.resume_after_budget else ""
+                bar.write(f"stopping at step {self.step}: [train] max_minutes = {max_minutes} reached{again}")
+                if self.is_main:
+                    from ..fsutil import write_json_atomic
+
+                    write_json_atomic(self.budget_marker, {"step": self.step, "steps": self.steps,
+                                                           "max_minutes": max_minutes})
                 break
+        else:  # all steps done: no longer a budget stop
+            if self.is_main:
+                self.budget_marker.unlink(missing_ok=True)
         bar.close()
 
     def _shared(self, value):
