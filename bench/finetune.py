@@ -248,6 +248,12 @@ def run(args) -> None:
         r["probe_top1"] = float(probe.score(clap.embed(audios), [descriptions.index(c.description) for c in held]))
         if general:
             r["general_fd"], _ = _generate_and_fd(model, general, out / "eval" / kind / "general", args.duration)
+            if args.general_seeds > 1:  # the mean over seed sets: the FD's chance spread shrinks as 1/sqrt(K)
+                sets = [r["general_fd"]] + [
+                    _generate_and_fd(model, general, out / "eval" / kind / f"general-s{k}", args.duration,
+                                     seed0=1_000_000 * k)[0] for k in range(1, args.general_seeds)]
+                r["general_fd_sets"] = sets
+                r["general_fd"] = {m: sum(x[m] for x in sets) / len(sets) for m in sets[0]}
             if kind == "base" and args.reseed:  # the same model, other seeds: how far the FD moves by chance
                 r["general_fd_reseeded"], _ = _generate_and_fd(model, general, out / "eval" / "base" / "reseeded",
                                                                args.duration, seed0=100_000)
@@ -388,6 +394,8 @@ def main() -> None:
                    help="what a replayed item is learnt as (foley train finetune --replay-target)")
     r.add_argument("--kinds", nargs="+", choices=("lora", "full"), default=["lora", "full"],
                    help="which fine-tunes to train and measure beside the base")
+    r.add_argument("--general-seeds", type=int, default=1, help="general FD as the mean over this many seed sets "
+                   "per model (each set one sound per clip)")
     r.add_argument("--reseed", action="store_true", help="also the base's general FD from other seeds (the FD's "
                    "own seed-to-seed spread, the yardstick for forgetting)")
     r.add_argument("-o", "--out", type=Path, default=Path("runs/finetune-bench"))
