@@ -39,6 +39,7 @@ def export(dest: Path) -> Path:
     """Export the torch encoder's transformer to ``dest/text_encoder.onnx`` (ids and mask in, token states out),
     checked against torch on a few prompts; atomic (a killed export leaves nothing)."""
     import torch
+    from transformers import AutoModel
 
     from .fsutil import atomic_path, write_json_atomic
     from .onnxrt import need_onnx, session
@@ -46,6 +47,9 @@ def export(dest: Path) -> Path:
 
     need_onnx()
     enc = get_text_encoder(MINILM)
+    # traced from its own fresh copy: the process-wide encoder may sit inside another model by now (transformers'
+    # composite MusicGen takes it as its text encoder), and a trace of it there lost the attention mask
+    fresh = AutoModel.from_pretrained(minilm_path(), local_files_only=True).eval()
     dest.mkdir(parents=True, exist_ok=True)
     batch = enc.tokenizer(["a dog barking", "rain"], padding=True, return_tensors="pt", return_token_type_ids=False)
 
@@ -59,7 +63,7 @@ def export(dest: Path) -> Path:
 
     with atomic_path(dest / FILE) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the tracer's notes on transformers' shape checks (all hold here)
-        torch.onnx.export(States(enc.model).eval(), (batch["input_ids"], batch["attention_mask"]), str(tmp),
+        torch.onnx.export(States(fresh).eval(), (batch["input_ids"], batch["attention_mask"]), str(tmp),
                           input_names=["input_ids", "attention_mask"], output_names=["states"], opset_version=17,
                           dynamic_axes={"input_ids": {0: "batch", 1: "tokens"},
                                         "attention_mask": {0: "batch", 1: "tokens"},

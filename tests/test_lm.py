@@ -173,6 +173,7 @@ def test_mono_model_and_composite_musicgen(tmp_path):
     gen = LMGenerator.from_folder(build_lm(tmp_path / "mono", channels=1, seed=1))
     assert gen.generate("x", duration=0.7, seed=0)[0].samples.shape == (1, 11200)
     net = gen.lm.composite()  # transformers' MusicgenForConditionalGeneration over the same parts
+    assert net.text_encoder is not gen.lm.text.model  # a copy: the process-wide MiniLM is not adopted (and altered)
     tok = gen.lm.text.tokenizer(["x"], return_tensors="pt", return_token_type_ids=False)
     torch.manual_seed(0)
     audio = net.generate(**tok, do_sample=True, guidance_scale=3.0, max_new_tokens=10 + gen.lm.max_delay)

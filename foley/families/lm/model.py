@@ -183,10 +183,14 @@ class TokenLM:
             if getattr(self.codec, "kind", "encodec") != "encodec":
                 raise ModelError("the composite transformers MusicGen needs an EncodecModel codec; this model's "
                                  f"codec is a '{self.codec.kind}' codec (use the LM's own generate)")
+            import copy
+
             from transformers import MusicgenForConditionalGeneration
 
-            net = MusicgenForConditionalGeneration(text_encoder=self.text.model, audio_encoder=self.codec.net,
-                                                   decoder=self.decoder)
+            # a copy of MiniLM: the composite adopts its text encoder, and the process-wide one must stay as it is
+            # (a trace of it after adoption lost its attention mask: foley/onnxtext.py)
+            net = MusicgenForConditionalGeneration(text_encoder=copy.deepcopy(self.text.model),
+                                                   audio_encoder=self.codec.net, decoder=self.decoder)
             if hasattr(net, "enc_to_dec_proj"):
                 net.enc_to_dec_proj.load_state_dict(self.projection.state_dict())
             net.generation_config = self.decoder.generation_config
