@@ -65,6 +65,29 @@ def test_targets_are_the_teachers_own_ddim_step(tiny_ldm, tmp_path):
         assert torch.allclose(s.landing(x, target, kk), st[:, k + 1].float(), atol=1e-4)  # the step lands there
         # states are stored in float16: agreement to its precision, not bit for bit
         assert torch.allclose(target, v, atol=2e-2, rtol=2e-2), float((target - v).abs().max())
+    # the rollout objective: the teacher walking its own K steps lands on its recorded states (float16 error only);
+    # a perturbed UNet's errors show, and they grow along its path
+    with torch.no_grad():
+        own = float(s.rollout_loss(s.lm.unet, st, prompts))
+        other = copy.deepcopy(s.lm.unet)
+        for p in other.parameters():
+            p.add_(0.02 * torch.randn_like(p))
+        off = float(s.rollout_loss(other, st, prompts))
+    assert own < 1e-5 and off > 100 * max(own, 1e-9), (own, off)
+
+
+def test_rollout_distillation_trains_on_whole_trajectories(tiny_ldm, tmp_path):
+    from foley.families.ldm.distill import distill_ldm
+
+    root, teacher = tiny_ldm
+    r = copy.deepcopy(RECIPE)
+    r["distill"].update(loss="rollout", steps=3)
+    r["train"].update(valid_every=3, save_every=3)
+    dest = distill_ldm(teacher, "tiny", [root / "m.jsonl"], r, tmp_path / "run", tmp_path / "fast")
+    d = json.loads((dest / "foley.json").read_text())["extra"]["distilled"]
+    assert d["loss"] == "rollout" and d["steps"] == 3 and d["valid_sample_mse"] is not None
+    log = [json.loads(x) for x in (tmp_path / "run" / "distill" / "log.jsonl").read_text().splitlines()]
+    assert all(r["loss"] > 0 for r in log if "loss" in r)
 
 
 def test_student_folder_loads_and_generates_with_its_defaults(distilled):

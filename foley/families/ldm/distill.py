@@ -146,12 +146,17 @@ def _load_trajectories(d: Path) -> dict:
     return {"states": torch.cat([p["states"] for p in parts]), "prompts": sum((p["prompts"] for p in parts), [])}
 
 
+LOSSES = ("state", "v", "rollout")
+
+
 class DistillSolver(Solver):
     """Stage ``distill``: the student UNet (from the teacher's) regressed on the DDIM step between boundaries."""
 
     stage = section = "distill"
     # loss = "state": squared error of the DDIM step's landing point (each boundary weighted by what its error does
-    # to the sample); "v": of the v target (weights the first, noise-level step ~70x more than the last at K = 4)
+    # to the sample); "v": of the v target (weights the first, noise-level step ~70x more than the last at K = 4);
+    # "rollout": the student runs its own K steps from the teacher's noise (gradients through all of them) and the
+    # error of every state it lands on is counted - its own errors compound in training as they do when it samples
     defaults = {"lr": 1e-4, "weight_decay": 0.0, "steps": 3000, "warmup": 100, "ema_decay": 0.999,
                 "batch_size": 16, "loss": "state", "init": None}
 
@@ -177,15 +182,16 @@ class DistillSolver(Solver):
         self.valid = {"states": traj["states"][:nv], "prompts": traj["prompts"][:nv]}
         self.train_set = {"states": traj["states"][nv:], "prompts": traj["prompts"][nv:]}
         r = self.settings
-        if r["loss"] not in ("state", "v"):
-            raise FoleyError(f"[distill] loss must be 'state' or 'v', got {r['loss']!r}")
+        if r["loss"] not in LOSSES:
+            raise FoleyError(f"[distill] loss must be one of {', '.join(LOSSES)}, got {r['loss']!r}")
         # the student starts from the teacher's UNet, or from an earlier student (``init``: a model folder)
         start = Path(r["init"]) if r.get("init") else self.teacher
         self.model = load_component("UNet2DConditionModel", start / "unet").float()
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=float(r["lr"]),
                                            weight_decay=float(r["weight_decay"]))
         self.scheduler = warmup_cosine(self.optimizer, int(r["warmup"]), self.steps)
-        self.data = range(self.train_set["states"].shape[0] * self.k)  # (trajectory, boundary) pairs
+        # (trajectory, boundary) pairs; a rollout takes whole trajectories
+        self.data = range(self.train_set["states"].shape[0] * (1 if r["loss"] == "rollout" else self.k))
 
     def collate(self, items: list):
         return torch.tensor(items)
@@ -216,8 +222,24 @@ class DistillSolver(Solver):
             return torch.nn.functional.mse_loss(pred, self.targets(x, y, k))
         return torch.nn.functional.mse_loss(self.landing(x, pred, k), y)
 
+    def rollout_loss(self, model, states, prompts) -> torch.Tensor:
+        """The student's own K-step path from the teacher's noise: the mean over its boundaries of the squared error
+        of the state it lands on against the teacher's state there."""
+        x, emb = states[:, 0].float(), self.lm.encode_text(prompts)
+        total = x.new_zeros(())
+        for k in range(self.k):
+            kk = torch.full((x.shape[0],), k)
+            pred = model(x, torch.tensor(self.grid[k]), encoder_hidden_states=emb.tokens,
+                         encoder_attention_mask=emb.mask, class_labels=emb.pooled).sample
+            x = self.landing(x, pred, kk)
+            total = total + torch.nn.functional.mse_loss(x, states[:, k + 1].float())
+        return total / self.k
+
     def train_step(self, idx: torch.Tensor) -> dict:
         idx = idx.cpu()
+        if self.settings["loss"] == "rollout":
+            prompts = [self.train_set["prompts"][i] for i in idx.tolist()]
+            return {"loss": self.rollout_loss(self.train_model, self.train_set["states"][idx], prompts)}
         traj, k = idx // self.k, idx % self.k
         prompts = [self.train_set["prompts"][i] for i in traj.tolist()]
         return {"loss": self._loss(self.train_model, self.train_set["states"][traj], prompts, k)}
