@@ -223,7 +223,7 @@ def test_cli_folder_of_audio_names_as_captions_generate_and_list(lm_base, tmp_pa
     assert "captions from file names (6)" in out and "held out" in out and "reconstruction" in out
     assert "adapter written to" in out and (models / "mine" / "foley_adapter.json").is_file()
     # a base that does not record its corpora: replay off, said in one line with how to turn it on
-    assert "note: replay is off" in out and "--replay 0.25 --replay-data MANIFEST" in out
+    assert "note: replay is off" in out and "--replay 0.5 --replay-data MANIFEST" in out
     assert json.loads((models / "mine" / "finetune.json").read_text())["replay"] == {"fraction": 0.0}
 
     wav = tmp_path / "x.wav"
@@ -414,9 +414,11 @@ def test_lm_replay_by_default_from_the_base_card(lm_base, user, replay_corpus, t
     full = finetune(base, "tiny-lm", "lm", user, tmp_path / "f", run=tmp_path / "rf", steps=4, lr=1e-3,
                     say=said.append, **FAST)
     card = json.loads((full / "finetune.json").read_text())["replay"]
-    assert card["fraction"] == 0.25 and card["origin"].endswith("foley.json") and card["clips"] == 7
-    assert card["items_drawn"] == 9 and card["user_items_drawn"] == 27  # 0.25 x batch 9 x 4 steps
-    assert any("(25% replayed from the base's corpora)" in s for s in said)
+    # the defaults: half of every batch replayed, learnt as the frozen base's own prediction
+    assert card["fraction"] == 0.5 and card["origin"].endswith("foley.json") and card["clips"] == 7
+    assert card["target"] == "base"
+    assert card["items_drawn"] == 18 and card["user_items_drawn"] == 18  # 0.5 x batch 9 x 4 steps
+    assert any("(50% replayed from the base's corpora)" in s for s in said)
     valid = torch.load(tmp_path / "rf" / "tokens" / "valid.pt", weights_only=True)
     assert not any("hiss" in c[0] for c in valid["captions"])
     replay = torch.load(tmp_path / "rf" / "replay" / "all.pt", weights_only=True)

@@ -34,14 +34,14 @@ def finetune(
     force: bool = typer.Option(False, "--force", help="Replace an existing output folder."),
     seed: int = typer.Option(0, "--seed", help="Seed of the split-independent random choices."),
     replay: float = typer.Option(None, "--replay", help="Share of every batch replayed from the base's own training "
-                                 "corpora, against forgetting (0: off; default 0.25 when the base records its corpora "
+                                 "corpora, against forgetting (0: off; default 0.5 when the base records its corpora "
                                  "and they are on disk, else off)."),
     replay_data: list[Path] = typer.Option(None, "--replay-data", help="A manifest of the base's training corpora to "
                                            "replay (repeat for several); needed when the base does not record "
                                            "them."),
-    replay_target: str = typer.Option(None, "--replay-target", help="What a replayed item is learnt as: data (the "
-                                      "clip itself; default) or base (the base model's own prediction for it: "
-                                      "self-distillation that keeps what it does outside your sounds)."),
+    replay_target: str = typer.Option(None, "--replay-target", help="What a replayed item is learnt as: base (the "
+                                      "base model's own prediction for it: self-distillation that keeps what it "
+                                      "does outside your sounds; default) or data (the clip itself)."),
     vae: str = typer.Option("off", "--vae", help="off, on or auto: also train a LoRA on the VAE's decoder so it "
                             "reconstructs your sounds (latent diffusion; auto: when they reconstruct 3 dB or more "
                             "under the base's own corpus; kept only if held-out reconstruction gains 0.5 dB)."),

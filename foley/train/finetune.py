@@ -35,12 +35,12 @@ from .solver import DrawSampler, ResumableSampler
 MIN_CLIPS = 5          # fewer clips cannot give both a training and a held-out split
 HELDOUT_SHARE = 0.1    # held-out share of the user's clips ...
 HELDOUT_MIN = 3        # ... but at least this many (and at most a third of them)
-REPLAY_SHARE = 0.25    # default share of every batch replayed from the base's corpora (when they are on disk)
+REPLAY_SHARE = 0.5     # default share of every batch replayed from the base's corpora (when they are on disk)
 REPLAY_CLIPS = 1000    # most clips of the base's corpora encoded for replay (a seeded sample of their training split)
 # what a replayed item is learnt as: "data" (the clip itself, as the base learnt it) or "base" (the base model's own
 # prediction for it: self-distillation that anchors what the model does outside the user's sounds)
 REPLAY_TARGETS = ("data", "base")
-REPLAY_TARGET = "data"
+REPLAY_TARGET = "base"  # measured: docs/finetune.md "Forgetting and replay"
 BASE_VALID_FRACTION = 0.03  # the held-out share of `foley train` when a base's recipe does not say
 
 
