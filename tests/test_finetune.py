@@ -442,3 +442,17 @@ def test_cli_bad_replay_is_one_line_and_writes_nothing(lm_base, user, tmp_path, 
     err = capsys.readouterr().err
     assert e.value.code == 2 and err.startswith("error: ") and message in err and err.count("\n") == 1
     assert not (tmp_path / "out").exists() and not (tmp_path / "run").exists()
+
+
+def test_a_family_that_cannot_be_fine_tuned_is_refused_first(user, tmp_path, capsys):
+    """The shipped WaveGAN has no fine-tuning: one line naming the families that can, before any other note."""
+    from foley.cli import main
+
+    with pytest.raises(SystemExit) as e:
+        main(["train", "finetune", "--from", "starter-wavegan", "--data", str(user), "-o", str(tmp_path / "out"),
+              "--run", str(tmp_path / "run"), "--steps", "2"])
+    captured = capsys.readouterr()
+    assert e.value.code == 2 and captured.err.count("\n") == 1
+    assert "'wavegan' family cannot be fine-tuned yet (families that can: ldm, lm" in captured.err
+    assert "replay" not in captured.out + captured.err
+    assert not (tmp_path / "out").exists() and not (tmp_path / "run").exists()

@@ -148,6 +148,7 @@ def finetune(base: Path, base_name: str, family: str, data: Path, dest: Path, ru
 
     dest = Path(dest)
     check_output(dest, force)
+    fn = get(family).finetune_function()  # a family that cannot be fine-tuned is refused before any other note
     target = check_replay_target(options.pop("replay_target", None))
     replay = resolve_replay(Path(base), base_name, options.pop("replay", None), options.pop("replay_data", None),
                             say)
@@ -155,7 +156,6 @@ def finetune(base: Path, base_name: str, family: str, data: Path, dest: Path, ru
         replay.limit = int(options.pop("replay_clips", None) or REPLAY_CLIPS)
         replay.target = target
     options.pop("replay_clips", None)
-    fn = get(family).finetune_function()
     run = Path(run) if run is not None else Path("runs") / f"finetune-{dest.name}"
     user = read_user_data(Path(data), run)
     say(f"data: {user.clips} clips, {user.minutes:.1f} min, {len(user.descriptions)} distinct descriptions; "
