@@ -153,11 +153,27 @@ def _sampler_threads() -> list[str]:
     return [t.name for t in threading.enumerate() if t.name in ("foley-stream", "foley-lm-sampler")]
 
 
-def test_disconnect_stops_generation_and_the_cap_answers_429(live):
+def test_disconnect_stops_generation_and_the_cap_answers_429(live, monkeypatch):
     import httpx
 
     base, app = live
     hub = app.state.streams
+    # the model's stream holds after its first chunk until the test says go: on a fast machine the tiny model
+    # otherwise makes all 30 s before the client's next request, and there is no live stream left to test
+    gen, gate = app.state.svc.models.get("tinylm"), threading.Event()
+    plain = gen.stream
+
+    def held(req):
+        chunks = plain(req)
+        try:
+            for i, chunk in enumerate(chunks):
+                yield chunk
+                if i == 0:
+                    gate.wait(120)
+        finally:
+            chunks.close()
+
+    monkeypatch.setattr(gen, "stream", held)
     long = {"prompt": "a long drone", "duration": 30.0, "seed": 4}
     with httpx.Client(base_url=base, timeout=120) as http:
         with http.stream("GET", "/v1/stream", params=long) as r:
@@ -166,7 +182,14 @@ def test_disconnect_stops_generation_and_the_cap_answers_429(live):
             assert len(first) > 0 and len(hub.live) == 1
             busy = http.get("/v1/stream", params={"prompt": "x", "duration": 0.5})  # max_streams=1
             assert busy.status_code == 429 and "1 streams are live, this server's limit" in busy.json()["detail"]
-        # leaving the block closed the connection after one chunk: the server stops sampling
+            [stream] = list(hub.live)
+        # leaving the block closed the connection after one chunk: the server notices and stops the stream ...
+        end = time.monotonic() + 60
+        while not stream.stop_event.is_set() and time.monotonic() < end:
+            time.sleep(0.05)
+        assert stream.stop_event.is_set()
+        gate.set()  # ... and the generation, let go, ends at its next chunk
+        monkeypatch.setattr(gen, "stream", plain)
         end = time.monotonic() + 120
         while (hub.live or _sampler_threads()) and time.monotonic() < end:
             time.sleep(0.05)
