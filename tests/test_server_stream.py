@@ -178,7 +178,8 @@ def test_disconnect_stops_generation_and_the_cap_answers_429(live, monkeypatch):
     with httpx.Client(base_url=base, timeout=120) as http:
         with http.stream("GET", "/v1/stream", params=long) as r:
             assert r.status_code == 200 and r.headers["x-frames"] == str(30 * RATE)
-            first = next(r.iter_raw())
+            raw = r.iter_raw()  # kept: a dropped iterator is closed at once, and with it the connection
+            first = next(raw)
             assert len(first) > 0 and len(hub.live) == 1
             busy = http.get("/v1/stream", params={"prompt": "x", "duration": 0.5})  # max_streams=1
             assert busy.status_code == 429 and "1 streams are live, this server's limit" in busy.json()["detail"]
