@@ -39,16 +39,17 @@ AVX2 = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDN
 
 
 @pytest.fixture(scope="module")
-def shipped_shas() -> dict:
+def shipped_shas(tmp_path_factory) -> dict:
     """The sha of both shipped models' reference generations, made in one fresh process on AVX2 kernels."""
-    code = ("import hashlib, json, numpy as np, foley\n"
-            "def sha(s): return hashlib.sha256(np.ascontiguousarray(s, dtype=np.float32).tobytes()).hexdigest()\n"
-            f"print(json.dumps({{'starter': sha(foley.load('starter').generate(**{STARTER!r})[0].samples), "
-            f"'starter-lm': sha(foley.load('starter-lm').generate(**{STARTER_LM!r})[0].samples)}}))")
+    out = tmp_path_factory.mktemp("avx2") / "samples.npz"
+    code = ("import numpy as np, foley\n"
+            f"np.savez({str(out)!r}, starter=foley.load('starter').generate(**{STARTER!r})[0].samples, "
+            f"lm=foley.load('starter-lm').generate(**{STARTER_LM!r})[0].samples)")
     env = {**os.environ, **AVX2, "HF_HUB_OFFLINE": "1", "FOLEY_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
-    assert out.returncode == 0, out.stderr[-2000:]
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    with np.load(out) as samples:
+        return {"starter": sha(samples["starter"]), "starter-lm": sha(samples["lm"])}
 
 
 def same_state(a, b) -> bool:
