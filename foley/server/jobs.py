@@ -12,6 +12,7 @@ from ..request import GenerationRequest, make_request
 from .db import Database, Job, aware, new_id, now
 from .db import write_lock as lock_for_write
 from .settings import Settings
+from .storage import hide_paths
 from .worker import ModelCache
 
 
@@ -210,8 +211,12 @@ def job_view(job: Job, position: int | None = None) -> dict:
                         "provenance_url": f"{base}/provenance.json{q}"})
     stamp = {k: (aware(getattr(job, k)).isoformat() if getattr(job, k) else None)
              for k in ("created_at", "started_at", "finished_at")}
+    request = dict(job.params["request"])
+    for key in ("like", "controls"):  # an "upload:<id>" source is stored as the upload's file: show its name only
+        if request.get(key) is not None:
+            request[key] = hide_paths(request[key])
     return {"id": job.id, "kind": job.kind, "status": job.status, "progress": job.progress,
-            "queue_position": position, "model": job.model, "request": job.params["request"],
+            "queue_position": position, "model": job.model, "request": request,
             "source": job.source, "error": job.error, "attempts": job.attempts,
             "cancel_requested": bool(job.cancel_requested), "outputs": outputs, **stamp}
 

@@ -53,6 +53,7 @@ async function loadModels() {
       field.placeholder = off ? "n/a for this model" : field.dataset.hint;
     }
     $("#stream").hidden = !(m.capabilities && m.capabilities.streams);  // only models that can stream()
+    applyControl(m, info.models);
   };
   sel.onchange = apply;
   apply();
@@ -92,6 +93,7 @@ function outputCard(job, out) {
     el("div", {class: "meta"}, `${job.kind === "edit" ? r.task + " · " : ""}${job.model} · ${fmt(out.duration)} s · ` +
       `seed ${out.seed} · ${out.sample_rate} Hz · ${out.channels} ch` +
       (out.best_of ? ` · best of ${out.best_of.n} (CLAP ${out.best_of.clap.toFixed(3)})` : "")),
+    adherenceLine(job, out),
     audio, canvas,
     el("img", {src: out.spectrogram_url, alt: "spectrogram", class: "spec"}),
     el("div", {class: "actions"},
@@ -125,12 +127,19 @@ async function submitGeneration(body) {
   }
 }
 
-$("#gen-form").addEventListener("submit", (ev) => {
+$("#gen-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   const num = (id) => (field(id) === undefined ? undefined : Number(field(id)));
+  let control;
+  try {
+    control = await controlFields(num("#duration"));
+  } catch (err) {
+    showError("#gen-error", err);
+    return;
+  }
   submitGeneration({prompt: $("#prompt").value, negative_prompt: field("#negative"), model: field("#model"),
     duration: num("#duration"), seed: num("#seed"), steps: num("#steps"), guidance_scale: num("#guidance"),
-    num_variations: num("#variations"), best_of: num("#best-of")});
+    num_variations: num("#variations"), best_of: num("#best-of"), ...control});
 });
 
 function again(job, seed) {
@@ -149,9 +158,271 @@ function again(job, seed) {
   $("#gen-form").requestSubmit();
 }
 
+// --- control curves: drawn over the timeline, an imitation, steering (docs/control.md) -----------------------
+// A drawn curve is kept as 512 bins over the sound's length (NaN = not drawn), each the pen's height 0..1 on the
+// curve's own axis; it is sent as points at 20 per second from 0 to the duration, in the curve's unit. A curve
+// drawn over part of the timeline gets strength 0 elsewhere (the server stretches a curve to the duration).
+const CURVE_BINS = 512, CURVE_RATE = 20, CURVE_PAD = 12, CURVE_AXIS = 16;  // px: margin; time axis at the bottom
+const hz = (v) => (v >= 1000 ? `${v / 1000} kHz` : `${v} Hz`);
+const CURVES = {
+  loudness: {lo: -40, hi: 0, ticks: [0, -10, -20, -30, -40], digits: 1, color: "#d66030",
+             label: (v) => `${v === 0 ? 0 : "−" + -v} dB`, axis: "loudness (dB)"},
+  brightness: {lo: 200, hi: 8000, log: true, ticks: [200, 500, 1000, 2000, 4000, 8000], digits: 0, color: "#a07a16",
+               label: hz, axis: "brightness (Hz)"},
+  pitch: {lo: 100, hi: 2000, log: true, ticks: [100, 200, 500, 1000, 2000], digits: 1, color: "#2d4a53",
+          label: hz, axis: "pitch (Hz)"},
+  density: {lo: 0, hi: 16, ticks: [0, 4, 8, 12, 16], digits: 2, color: "#6a4c93", label: (v) => `${v}/s`,
+            axis: "density (onsets/s)"},
+  pan: {lo: -12, hi: 12, ticks: [12, 6, 0, -6, -12], digits: 2, color: "#3b7d4a", axis: "pan (dB, + = right)",
+        label: (v) => (v === 12 ? "right +12 dB" : v === -12 ? "left −12 dB" : v === 0 ? "centre"
+          : `${v > 0 ? "+" : "−"}${Math.abs(v)} dB`)},
+};
+state.curves = Object.fromEntries(Object.keys(CURVES).map((n) => [n, new Float32Array(CURVE_BINS).fill(NaN)]));
+state.curveNames = Object.keys(CURVES);  // the curves the chosen model follows
+state.steerMax = 50;
+state.like = null;  // the uploaded imitation ({id, filename, duration})
+state.likePending = null;
+
+function curveValue(name, frac) {
+  const c = CURVES[name];
+  return c.log ? c.lo * (c.hi / c.lo) ** frac : c.lo + (c.hi - c.lo) * frac;
+}
+
+function curveFrac(name, value) {
+  const c = CURVES[name];
+  return c.log ? Math.log(value / c.lo) / Math.log(c.hi / c.lo) : (value - c.lo) / (c.hi - c.lo);
+}
+
+function controlDuration() {
+  const d = Number($("#duration").value);
+  return Number.isFinite(d) && d > 0 ? d : 1;
+}
+
+function drawnCurves() {
+  return state.curveNames.filter((n) => state.curves[n].some((x) => !Number.isNaN(x)));
+}
+
+function sampleCurve(name, duration) {
+  // {times, values[, strength]} at CURVE_RATE points per second from 0 to `duration` s, or null when not drawn
+  const bins = state.curves[name];
+  const filled = Float64Array.from(bins), mask = Float64Array.from(bins, (x) => (Number.isNaN(x) ? 0 : 1));
+  if (!mask.some((m) => m)) return null;
+  let last = -1;  // undrawn bins take the nearest drawn height (with strength 0): values stay in range
+  const prev = new Int32Array(CURVE_BINS), next = new Int32Array(CURVE_BINS);
+  for (let i = 0; i < CURVE_BINS; i++) { if (mask[i]) last = i; prev[i] = last; }
+  last = -1;
+  for (let i = CURVE_BINS - 1; i >= 0; i--) { if (mask[i]) last = i; next[i] = last; }
+  for (let i = 0; i < CURVE_BINS; i++) {
+    if (mask[i]) continue;
+    const p = prev[i], q = next[i];
+    filled[i] = bins[q < 0 || (p >= 0 && i - p <= q - i) ? p : q];
+  }
+  const n = Math.max(2, Math.round(CURVE_RATE * duration)), scale = 10 ** CURVES[name].digits;
+  const times = [], values = [], strength = [];
+  for (let i = 0; i <= n; i++) {
+    const pos = i / n * (CURVE_BINS - 1), a = Math.floor(pos), b = Math.min(a + 1, CURVE_BINS - 1), f = pos - a;
+    times.push(i === n ? duration : Math.round(i * duration / n * 1e4) / 1e4);
+    values.push(Math.round(curveValue(name, filled[a] + (filled[b] - filled[a]) * f) * scale) / scale);
+    strength.push(Math.round((mask[a] + (mask[b] - mask[a]) * f) * 1000) / 1000);
+  }
+  return strength.every((s) => s === 1) ? {times, values} : {times, values, strength};
+}
+
+async function controlFields(duration) {
+  // the request's control fields from the Control section (nothing when the model cannot follow curves)
+  if ($("#control").hidden) return {};
+  const out = {}, steer = field("#steer");
+  if (steer !== undefined) {
+    const k = Number(steer);
+    if (!Number.isInteger(k) || k < 0 || k > state.steerMax) {
+      throw new Error(`steer iterations must be a whole number from 0 to ${state.steerMax}, got '${steer}'`);
+    }
+    out.steer = k;
+  }
+  const names = drawnCurves();
+  if (names.length) {
+    if (!(duration > 0)) throw new Error("set the duration before sending drawn curves");
+    out.controls = Object.fromEntries(names.map((n) => [n, sampleCurve(n, duration)]));
+  }
+  if (state.likePending) await state.likePending;
+  if (state.like) out.like = `upload:${state.like.id}`;
+  return out;
+}
+
+function applyControl(m, models) {
+  // show the Control section only for a model that follows control curves, and only its curves
+  const setting = (x, name) => (x.capabilities ? x.capabilities.settings.find((s) => s.name === name) : null);
+  const steers = (x) => x.available !== false && (!x.capabilities || !!setting(x, "steer"));
+  const can = steers(m), note = $("#control-note");
+  $("#control").hidden = !can;
+  note.hidden = can || !m.name;
+  if (!can) {
+    const able = models.filter(steers).map((x) => x.name);
+    note.textContent = `Control curves: model '${m.name}' cannot follow them` +
+      (able.length ? `; models here that can: ${able.join(", ")}.` : "; no model on this server can.");
+    return;
+  }
+  const choices = setting(m, "controls");
+  state.curveNames = Object.keys(CURVES).filter((n) => !choices || !choices.choices || choices.choices.includes(n));
+  const steer = setting(m, "steer");
+  state.steerMax = Math.min(50, steer && steer.maximum !== undefined ? steer.maximum : 50);
+  $("#steer").max = state.steerMax;
+  $("#steer").placeholder = steer && steer.default !== null && steer.default !== undefined
+    ? `server default (${steer.default})` : "server default";
+  const sel = $("#curve-name"), keep = sel.value;
+  sel.replaceChildren(...state.curveNames.map((n) => el("option", {value: n}, CURVES[n].axis)));
+  sel.value = state.curveNames.includes(keep) ? keep : (state.curveNames.includes("pitch") ? "pitch" : state.curveNames[0]);
+  renderCurves();
+}
+
+function renderCurves() {
+  const canvas = $("#curve-canvas"), g = canvas.getContext("2d"), w = canvas.width, h = canvas.height;
+  const active = $("#curve-name").value, dur = controlDuration();
+  const yOf = (frac) => h - CURVE_AXIS - CURVE_PAD - frac * (h - CURVE_AXIS - 2 * CURVE_PAD);
+  g.clearRect(0, 0, w, h);
+  g.fillStyle = "#f4f1ea";
+  g.fillRect(0, 0, w, h);
+  g.font = "11px system-ui, sans-serif";
+  g.lineWidth = 1;
+  if (CURVES[active]) {  // the active curve's axis, in its unit
+    for (const v of CURVES[active].ticks) {
+      const y = Math.round(yOf(curveFrac(active, v))) + 0.5;
+      g.strokeStyle = "#ddd6c8";
+      g.beginPath(); g.moveTo(0, y); g.lineTo(w, y); g.stroke();
+      g.fillStyle = "#6b7479";
+      g.textBaseline = y < 14 ? "top" : "bottom";
+      g.fillText(CURVES[active].label(v), 4, y < 14 ? y + 2 : y - 2);
+    }
+  }
+  g.fillStyle = "#ebe6da";
+  g.fillRect(0, h - CURVE_AXIS, w, CURVE_AXIS);
+  g.textBaseline = "bottom";
+  g.fillStyle = "#6b7479";
+  for (const [frac, align] of [[0, "left"], [0.25, "center"], [0.5, "center"], [0.75, "center"], [1, "right"]]) {
+    g.textAlign = align;  // the time axis, in seconds of the sound
+    g.fillText(`${fmt(frac * dur, 2)} s`, frac === 0 ? 4 : frac * w - (frac === 1 ? 4 : 0), h - 2);
+  }
+  if (CURVES[active] && state.curves[active].every((x) => Number.isNaN(x))) {
+    g.textAlign = "center";
+    g.textBaseline = "middle";
+    g.fillText(`press and drag to draw the ${active} curve`, w / 2, (h - CURVE_AXIS) / 2);
+  }
+  g.textAlign = "left";
+  for (const name of [...state.curveNames.filter((n) => n !== active), active]) {  // the active one on top
+    const bins = state.curves[name];
+    if (!bins) continue;
+    g.strokeStyle = CURVES[name].color;
+    g.globalAlpha = name === active ? 1 : 0.35;
+    g.lineWidth = name === active ? 2.5 : 1.5;
+    g.beginPath();
+    let pen = false;
+    bins.forEach((f, i) => {
+      if (Number.isNaN(f)) { pen = false; return; }
+      const x = i / (CURVE_BINS - 1) * w;
+      if (pen) g.lineTo(x, yOf(f)); else { g.moveTo(x, yOf(f)); pen = true; }
+    });
+    g.stroke();
+  }
+  g.globalAlpha = 1;
+  $("#curve-list").replaceChildren(...state.curveNames.map((name) => {
+    const bins = state.curves[name], on = [...bins.keys()].filter((i) => !Number.isNaN(bins[i]));
+    const span = on.length ? `drawn ${fmt(on[0] / (CURVE_BINS - 1) * dur, 2)}–` +
+      `${fmt(on[on.length - 1] / (CURVE_BINS - 1) * dur, 2)} s` : "not drawn";
+    return el("span", {class: `curve-item${name === active ? " active" : ""}`, "data-curve": name},
+      el("span", {class: "swatch", style: `background:${CURVES[name].color}`}),
+      el("a", {href: "#", onclick: (ev) => { ev.preventDefault(); $("#curve-name").value = name; renderCurves(); }},
+        name), ` ${span} `,
+      el("button", {type: "button", class: "curve-clear", disabled: !on.length, title: `clear the ${name} curve`,
+        onclick: () => { state.curves[name].fill(NaN); renderCurves(); }}, "clear"));
+  }));
+}
+
+(function curveDrawing() {
+  const canvas = $("#curve-canvas");
+  let last = null;  // [bin, frac] of the previous pointer position while drawing
+  const at = (ev) => {
+    const r = canvas.getBoundingClientRect();
+    const u = Math.min(Math.max((ev.clientX - r.left) / r.width, 0), 1);
+    const y = (ev.clientY - r.top) / r.height * canvas.height;
+    const frac = Math.min(Math.max((canvas.height - CURVE_AXIS - CURVE_PAD - y) /
+                                   (canvas.height - CURVE_AXIS - 2 * CURVE_PAD), 0), 1);
+    return [Math.round(u * (CURVE_BINS - 1)), frac];
+  };
+  const paint = ([b1, f1]) => {  // a straight stroke from the last point: it replaces what the range held
+    const bins = state.curves[$("#curve-name").value];
+    const [b0, f0] = last || [b1, f1];
+    const lo = Math.min(b0, b1), hi = Math.max(b0, b1);
+    for (let b = lo; b <= hi; b++) bins[b] = hi === lo ? f1 : f0 + (f1 - f0) * (b - b0) / (b1 - b0);
+    last = [b1, f1];
+    renderCurves();
+  };
+  canvas.addEventListener("pointerdown", (ev) => {
+    if (ev.button !== 0) return;
+    ev.preventDefault();
+    try { canvas.setPointerCapture(ev.pointerId); } catch (_) { /* a synthetic event has no active pointer */ }
+    last = null;
+    paint(at(ev));
+  });
+  canvas.addEventListener("pointermove", (ev) => { if (last) paint(at(ev)); });
+  for (const type of ["pointerup", "pointercancel", "lostpointercapture"]) {
+    canvas.addEventListener(type, () => { last = null; });
+  }
+  $("#curve-name").addEventListener("change", renderCurves);
+  $("#duration").addEventListener("input", renderCurves);
+})();
+
+$("#like-file").addEventListener("change", () => {
+  showError("#gen-error", null);
+  const f = $("#like-file").files[0];
+  state.like = null;
+  $("#like-clear").hidden = true;
+  if (!f) { $("#like-status").textContent = ""; return; }
+  $("#like-status").textContent = `uploading ${f.name}…`;
+  const fd = new FormData();
+  fd.append("file", f);
+  const pending = state.likePending = api("/v1/uploads", {method: "POST", body: fd}).then((up) => {
+    if (state.likePending !== pending) return;  // another file was chosen meanwhile
+    state.like = up;
+    $("#like-status").textContent = `${up.filename} (${fmt(up.duration, 2)} s): its curves are the targets`;
+    $("#like-clear").hidden = false;
+  }).catch((err) => {
+    if (state.likePending !== pending) return;
+    $("#like-status").textContent = "";
+    $("#like-file").value = "";
+    showError("#gen-error", `imitation ${f.name}: ${err.message}`);
+  }).finally(() => { if (state.likePending === pending) state.likePending = null; });
+});
+$("#like-clear").addEventListener("click", () => {
+  state.like = null;
+  $("#like-file").value = "";
+  $("#like-status").textContent = "";
+  $("#like-clear").hidden = true;
+});
+
+function adherenceLine(job, out) {
+  // how closely the sound follows its target curves: the sidecar's control.adherence (correlation per curve)
+  const r = job.request;
+  if (job.kind !== "generate" || !(r.controls || r.like || (r.steer !== null && r.steer !== undefined))) return null;
+  const line = el("div", {class: "meta adherence"});
+  api(out.provenance_url).then((prov) => {
+    const adh = (prov.control || {}).adherence || {};
+    const parts = Object.entries(adh).map(([name, a]) => {
+      const corr = a.correlation === null || a.correlation === undefined ? "–" : a.correlation.toFixed(2);
+      const err = a.mean_error === null || a.mean_error === undefined ? "" : ` (error ${fmt(a.mean_error, 1)} ${a.unit})`;
+      return `${name} r = ${corr}${err}`;
+    });
+    line.textContent = parts.length ? `follows the curves: ${parts.join(" · ")}` : "no curve was measured";
+  }).catch((err) => { line.textContent = `curve adherence unavailable: ${err.message}`; });
+  return line;
+}
+
 // --- streaming: GET /v1/stream, 16-bit PCM chunks played with Web Audio as they arrive ------------------------
 async function streamSound() {
   showError("#gen-error", null);
+  if (!$("#control").hidden && (drawnCurves().length || state.like || state.likePending)) {
+    showError("#gen-error", "a stream does not follow control curves or an imitation; use Generate (or clear them)");
+    return;
+  }
   const params = new URLSearchParams();
   const add = (name, v) => { if (v !== undefined) params.set(name, v); };
   add("prompt", $("#prompt").value);
