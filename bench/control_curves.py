@@ -1,16 +1,17 @@
-"""Curve adherence of DITTO steering: target curves from held-out real clips, with and without steering.
+"""Curve adherence of the control adapter and of DITTO steering: target curves from held-out real clips.
 
-    python bench/control_curves.py [--model starter] [--budgets 0 10 30 60] [--seed 0] [--steps N] [--threads 1]
-        [--clips N] [--out runs/control_curves] [--record]
+    python bench/control_curves.py [--model starter] [--configs none adapter steer10 adapter+steer10] [--seed 0]
+        [--steps N] [--threads 1] [--clips N] [--words] [--out runs/control_curves] [--record]
 
-Held-out clips: sounds of two Debian game packages that are NOT among the ten training packages of
-docs/data.md: ``redeclipse-data`` (Red Eclipse: ambience, weapons, effects, announcer voice, stereo music) and
-``neverball-data`` (Neverball effects). Each clip (cut to at most 4 s) gives the targets: all five curves
-measured from it (loudness, brightness, pitch, density; pan from the stereo music excerpts only, the others
-being mono), with the prompt written from its file name. The model makes a sound of the clip's length for
-each budget (0 = unsteered, the same seed), and the same analyzers measure it. Per signal: the mean Pearson
-correlation over the clips whose target moves (a flat target has none) and the mean absolute error;
-seconds per steering iteration. ``--record`` appends the table to docs/benchmarks.md.
+Held-out clips: sounds of Debian packages that are NOT allowed for training or tuning (DEVELOPERS.md keeps every
+package off its list for independent evaluation): ``supertux-data`` (SuperTux effects), ``extremetuxracer-data``
+(slides on snow, ice, rock; stereo music) and ``sound-theme-freedesktop`` (desktop alerts). Each clip (cut to at
+most 4 s) gives the targets: all five curves measured from it (pan from stereo clips only), with the prompt written
+from its file name. The model makes a sound of the clip's length for each configuration, with the same seed:
+``none`` (no adapter, no steering: the curves only measured), ``adapter`` (the model's control adapter reads the
+curves), ``steerN`` (N DITTO iterations, no adapter), ``adapter+steerN``. The same analyzers measure the result. Per
+signal: the mean Pearson correlation over the clips whose target moves (a flat target has none) and the mean
+absolute error; seconds per sound. ``--record`` appends the table to docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -23,23 +24,32 @@ from pathlib import Path
 
 import numpy as np
 
-RE = "/usr/share/games/redeclipse/data/sounds/"
-NB = "/usr/share/games/neverball/snd/"
+ST = "/usr/share/games/supertux2/sounds/"
+ETR = "/usr/share/games/etr/"
+FD = "/usr/share/sounds/freedesktop/stereo/"
+PACKAGES = "supertux-data extremetuxracer-data sound-theme-freedesktop"
 # (file, start s, prompt); durations are cut to MAX_SECONDS
 CLIPS = [
-    (RE + "ambience/teleport.ogg", 0.0, "a sci-fi teleport whoosh"),
-    (RE + "ambience/hum.ogg", 0.0, "an electric hum"),
-    (RE + "ambience/switch.ogg", 0.0, "a mechanical switch"),
-    (RE + "ambience/pneumatic.ogg", 0.0, "a pneumatic hiss"),
-    (RE + "weapons/energy.ogg", 0.0, "an energy weapon charging"),
-    (RE + "weapons/explode.ogg", 0.0, "an explosion"),
-    (RE + "sfx/itemspawn.ogg", 0.0, "a magical item appearing"),
-    (RE + "sfx/splashin.ogg", 0.0, "a splash into water"),
-    (RE + "sfx/burnfire.ogg", 0.0, "fire burning"),
-    (RE + "announcer/revenge.ogg", 0.0, "a male announcer voice saying revenge"),
-    (NB + "jump.ogg", 0.0, "a cartoon jump"),
-    (RE + "music/track_03.ogg", 30.0, "electronic game music"),
-    (RE + "music/track_07.ogg", 20.0, "electronic game music"),
+    (ST + "thunder.wav", 0.0, "a thunder clap rumbling"),
+    (ST + "rain.wav", 0.0, "rain falling"),
+    (ST + "lava.wav", 0.0, "bubbling lava"),
+    (ST + "waterfall.wav", 0.0, "a waterfall"),
+    (ST + "saw.wav", 0.0, "a saw cutting"),
+    (ST + "explosion.wav", 0.0, "an explosion"),
+    (ST + "yeti_roar.wav", 0.0, "a monster roaring"),
+    (ST + "fizz.wav", 0.0, "a fizzing sound"),
+    (ST + "lifeup.wav", 0.0, "a cheerful game jingle"),
+    (ST + "willowisp.wav", 0.0, "a ghostly whoosh"),
+    (ST + "door.wav", 0.0, "a door opening"),
+    (ST + "savebell2.wav", 0.0, "a bell ringing"),
+    (ETR + "sounds/rock_slide.wav", 0.0, "sliding on rocks"),
+    (ETR + "sounds/snow_slide.wav", 0.0, "sliding on snow"),
+    (ETR + "sounds/mud_slide.wav", 0.0, "sliding through mud"),
+    (FD + "alarm-clock-elapsed.oga", 0.0, "an alarm clock ringing"),
+    (FD + "phone-incoming-call.oga", 0.0, "a phone ringing"),
+    (FD + "service-login.oga", 0.0, "a soft chime"),
+    (ETR + "music/race1-jt.ogg", 20.0, "upbeat game music"),
+    (ETR + "music/calmrace-ks.ogg", 30.0, "calm game music"),
 ]
 # --words: one target curve from words per prompt, 4 s
 WORDS = [("a synth tone", "pitch=rise 300Hz->1200Hz"), ("a whistle", "pitch=fall"),
@@ -77,7 +87,8 @@ def moves(curve) -> bool:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="starter")
-    ap.add_argument("--budgets", type=int, nargs="+", default=[0, 10, 30, 60])
+    ap.add_argument("--configs", nargs="+", default=["none", "adapter", "steer10", "adapter+steer10"],
+                    help="none, adapter, steerN, adapter+steerN")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--steps", type=int, default=None, help="sampling steps of the final sound (model default)")
     ap.add_argument("--threads", type=int, default=1)
@@ -86,6 +97,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("runs/control_curves"))
     ap.add_argument("--record", action="store_true", help="append the result to docs/benchmarks.md")
     a = ap.parse_args()
+    a.configs = [parse_config(c) for c in a.configs]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
 
@@ -97,11 +109,11 @@ def main() -> None:
     a.out.mkdir(parents=True, exist_ok=True)
     if a.words:
         return words(gen, a)
-    rows = []  # (clip, budget, name, correlation or None, mean error, moves)
+    rows = []  # (clip, configuration, name, correlation or None, mean error, moves)
     per_iter, timing = [], {}
     for path, start, prompt in CLIPS[: a.clips]:
         if not Path(path).is_file():
-            print(f"skip {path}: not installed (apt-get install redeclipse-data neverball-data)")
+            print(f"skip {path}: not installed (apt-get install {PACKAGES})")
             continue
         clip = load_clip(path, start, gen.sample_rate)
         if clip.duration < MIN_SECONDS:
@@ -110,25 +122,27 @@ def main() -> None:
         names = [n for n in cv.NAMES if n != "pan" or clip.channels > 1]
         targets = {n: c for n, c in cv.measure(clip, names).items()}
         moving = {n: moves(c) for n, c in targets.items()}
-        for budget in a.budgets:
+        for label, adapter, budget in a.configs:
             t0 = time.perf_counter()
             out = gen.generate(prompt, duration=duration, seed=a.seed, controls=dict(targets.items()), steer=budget,
-                               prior=False, steps=a.steps)[0]
+                               prior=False, steps=a.steps, control_adapter=adapter)[0]
             spent = time.perf_counter() - t0
             control = out.meta["control"]
+            if adapter and "adapter" not in control:
+                raise SystemExit(f"model {a.model} has no control adapter (foley train control)")
             run = control.get("steering")
             if run:
                 per_iter.append(run["seconds_per_iteration"])
-            timing.setdefault(budget, []).append(spent)
-            stem = f"{Path(path).stem}_{budget}"
+            timing.setdefault(label, []).append(spent)
+            stem = f"{Path(path).stem}_{label.replace('+', '_')}"
             out.save(a.out / f"{stem}.wav")
             (a.out / f"{stem}.json").write_text(json.dumps(out.meta, indent=1, default=str))
             for n, d in control["adherence"].items():
-                rows.append((Path(path).name, budget, n, d["correlation"], d["mean_error"], moving[n]))
+                rows.append((Path(path).name, label, n, d["correlation"], d["mean_error"], moving[n]))
             line = ", ".join(f"{n} {d['correlation'] if d['correlation'] is not None else '-'}"
                              for n, d in control["adherence"].items())
-            print(f"{Path(path).name:16s} steer {budget:3d} ({spent:5.1f} s): {line}", flush=True)
-    body = table(rows, a.budgets, per_iter, timing)
+            print(f"{Path(path).name:16s} {label:16s} ({spent:5.1f} s): {line}", flush=True)
+    body = table(rows, [c[0] for c in a.configs], per_iter, timing)
     print(body)
     (a.out / "summary.md").write_text(body)
     if a.record:
@@ -140,26 +154,41 @@ def main() -> None:
         record("Control curves", body)
 
 
+def parse_config(text: str) -> tuple[str, bool, int]:
+    """"none" | "adapter" | "steerN" | "adapter+steerN" -> (label, adapter, steering iterations)."""
+    adapter, budget = False, 0
+    for part in text.split("+"):
+        if part == "adapter":
+            adapter = True
+        elif part.startswith("steer") and part[5:].isdigit():
+            budget = int(part[5:])
+        elif part != "none":
+            raise SystemExit(f"config {text!r}: use none, adapter, steerN or adapter+steerN")
+    return text, adapter, budget
+
+
 def words(gen, a) -> None:
-    """One curve from words per prompt: correlation and error per budget."""
-    lines = [f"Targets from words, {WORDS_SECONDS:g} s, seed {a.seed}, one curve per prompt (budget 0 = unsteered):",
-             "", "| prompt | control | " + " | ".join(f"r / error, steer {b}" for b in a.budgets) + " |",
-             "|---|---|" + "---:|" * len(a.budgets)]
+    """One curve from words per prompt: correlation and error per configuration."""
+    lines = [f"Targets from words, {WORDS_SECONDS:g} s, seed {a.seed}, one curve per prompt (none = neither adapter "
+             "nor steering):",
+             "", "| prompt | control | " + " | ".join(f"r / error, {c[0]}" for c in a.configs) + " |",
+             "|---|---|" + "---:|" * len(a.configs)]
     per_iter = []
     for prompt, spec in WORDS:
         cells = []
-        for budget in a.budgets:
+        for label, adapter, budget in a.configs:
             out = gen.generate(prompt, duration=WORDS_SECONDS, seed=a.seed, controls=[spec], steer=budget,
-                               prior=False)[0]
+                               prior=False, control_adapter=adapter)[0]
             run = out.meta["control"].get("steering")
             if run:
                 per_iter.append(run["seconds_per_iteration"])
             (d,) = out.meta["control"]["adherence"].values()
             r = "-" if d["correlation"] is None else f"{d['correlation']:.2f}"
             cells.append(f"{r} / {d['mean_error']:.1f} {d['unit']}")
-            print(f"{prompt:20s} {spec:28s} steer {budget:3d}: {cells[-1]}", flush=True)
+            print(f"{prompt:20s} {spec:28s} {label:16s}: {cells[-1]}", flush=True)
         lines.append(f"| {prompt} | `{spec}` | " + " | ".join(cells) + " |")
-    lines += ["", f"{np.mean(per_iter):.2f} s per iteration ({WORDS_SECONDS:g} s sounds)."]
+    if per_iter:
+        lines += ["", f"{np.mean(per_iter):.2f} s per steering iteration ({WORDS_SECONDS:g} s sounds)."]
     body = "\n".join(lines) + "\n"
     print(body)
     (a.out / "words.md").write_text(body)
@@ -172,22 +201,23 @@ def words(gen, a) -> None:
         record("Control curves: targets from words", body)
 
 
-def table(rows, budgets, per_iter, timing) -> str:
+def table(rows, labels, per_iter, timing) -> str:
     from foley import curves as cv
 
     clips = sorted({r[0] for r in rows})
-    lines = ["Target curves measured from held-out real clips (redeclipse-data, neverball-data: not training "
-             f"packages), {len(clips)} clips ({', '.join(clips)}), each generated at the clip's length with the "
-             "clip's five curves as targets (pan only from the stereo music excerpts), seed fixed, budget 0 = "
-             "unsteered. Correlation: mean over the clips whose target moves (n; standard deviation over 3 dB, a "
-             "quarter octave, a semitone, 0.5 onsets/s, 1 dB); error: mean absolute error over all clips (loudness "
+    lines = [f"Target curves measured from held-out real clips ({PACKAGES}: packages kept out of training), "
+             f"{len(clips)} clips ({', '.join(clips)}), each generated at the clip's length with the clip's five "
+             "curves as targets (pan only from stereo clips), seed fixed; none = neither adapter nor steering (the "
+             "curves only measured), adapter = the model's control adapter, steerN = N DITTO iterations. "
+             "Correlation: mean over the clips whose target moves (n; standard deviation over 3 dB, a quarter "
+             "octave, a semitone, 0.5 onsets/s, 1 dB); error: mean absolute error over all clips (loudness "
              "level-aligned).", "",
-             "| signal | n | " + " | ".join(f"r, steer {b}" for b in budgets) + " | "
-             + " | ".join(f"error, steer {b}" for b in budgets) + " |",
-             "|---|---:|" + "---:|" * (2 * len(budgets))]
+             "| signal | n | " + " | ".join(f"r, {b}" for b in labels) + " | "
+             + " | ".join(f"error, {b}" for b in labels) + " |",
+             "|---|---:|" + "---:|" * (2 * len(labels))]
     for name in cv.NAMES:
         cells, errs, n = [], [], 0
-        for b in budgets:
+        for b in labels:
             sel = [r for r in rows if r[2] == name and r[1] == b]
             rs = [r[3] for r in sel if r[5] and r[3] is not None]
             n = len(rs)
@@ -199,7 +229,10 @@ def table(rows, budgets, per_iter, timing) -> str:
         lines += ["", f"Steering cost: {np.mean(per_iter):.2f} s per iteration (median {np.median(per_iter):.2f}, "
                       f"clips of 1-4 s, {len(per_iter)} runs; one iteration = a {6}-step DPM-Solver++ sample with "
                       "guidance, the VAE decoder and the backward pass through both). Wall time per sound: "
-                  + ", ".join(f"steer {b}: {np.mean(t):.1f} s" for b, t in sorted(timing.items())) + "."]
+                  + ", ".join(f"{b}: {np.mean(t):.1f} s" for b, t in timing.items()) + "."]
+    elif timing:
+        lines += ["", "Wall time per sound: " + ", ".join(f"{b}: {np.mean(t):.1f} s" for b, t in timing.items())
+                  + "."]
     return "\n".join(lines) + "\n"
 
 

@@ -114,14 +114,14 @@ class Capabilities:
 
     def _check_steering(self, req, model: str, alternatives) -> None:
         asked = getattr(req, "steering", False) or getattr(req, "control_strength", None) or \
-            getattr(req, "prior", True) is False
+            getattr(req, "prior", True) is False or getattr(req, "control_adapter", True) is False
         if not asked:
             return
         if not self.steers:
             others = [n for n in (alternatives(STEER) if alternatives else []) if n != model]
             hint = f"; models that can: {', '.join(others)}" if others else ""
             raise RequestError(f"model '{model}' cannot follow control curves (--control, --like, --steer, "
-                               f"--control-strength, --no-prior){hint}")
+                               f"--control-strength, --no-prior, --no-control-adapter){hint}")
         if req.steer is not None:
             self.setting(STEER).check(req.steer, model)
         curves = self.setting("controls")

@@ -47,6 +47,9 @@ class Family:
     # few-step distillation of a model of this family (``foley train distill --from MODEL``):
     # ``distill(teacher_folder, teacher_name, manifests, recipe, run, dest, force, say) -> folder``
     distill: str | None = None
+    # a control adapter for a model of this family (``foley train control --from MODEL``):
+    # ``control(base_folder, base_name, manifests, recipe, run, dest, force, say) -> folder``
+    control: str | None = None
 
     def generator_class(self):
         return _attr(self.generator, self.name)
@@ -67,6 +70,14 @@ class Family:
             able = ", ".join(f.name for f in families().values() if f.distill) or "none"
             raise ModelError(f"models of the '{self.name}' family cannot be distilled yet (families that can: {able})")
         return _attr(self.distill, self.name)
+
+
+    def control_function(self):
+        if self.control is None:
+            able = ", ".join(f.name for f in families().values() if f.control) or "none"
+            raise ModelError(f"models of the '{self.name}' family cannot take a control adapter yet (families that "
+                             f"can: {able})")
+        return _attr(self.control, self.name)
 
 
 def _attr(spec: str, family: str):

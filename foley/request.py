@@ -70,6 +70,7 @@ class GenerationRequest(BaseModel):
     steer: int | None = None               # steering iterations (0 = measure only); DEFAULT_STEER with targets
     like: str | None = None                # imitation: a sound whose five curves become the targets
     prior: bool = True                     # words of the prompt ("rising", "fading") become target curves
+    control_adapter: bool = True           # target curves drive the model's control adapter when it has one
     interpolate: Interpolation | None = None  # outputs from (prompt, seed) to this end (models that interpolate)
 
     @field_validator("prompt")

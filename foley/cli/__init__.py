@@ -40,7 +40,7 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show the traceback 
 def _register() -> None:
     # Each sub-module adds its commands to `app`; none of them may import torch at module level.
     for name in ("data", "generate", "train", "train_lm", "train_finetune",
-                 "train_distill", "clap", "eval", "codec", "models", "serve",
+                 "train_distill", "train_control", "clap", "eval", "codec", "models", "serve",
                  "study", "token", "export"):
         try:
             __import__(f"{__name__}.{name}")

@@ -104,8 +104,12 @@ def generate(
                               "--control or --like; 0 = measure only)."),
     like: Path = typer.Option(None, "--like", help="A vocal or tapped imitation: its five curves become the "
                               "targets."),
-    no_prior: bool = typer.Option(False, "--no-prior", help="When steering, do not turn the prompt's words "
-                                  "('rising', 'fading out', 'from left to right') into target curves."),
+    no_prior: bool = typer.Option(False, "--no-prior", help="Do not turn the prompt's words ('rising', 'fading "
+                                  "out', 'from left to right') into target curves (they drive the model's control "
+                                  "adapter, and steering)."),
+    no_control_adapter: bool = typer.Option(False, "--no-control-adapter", help="Do not use the model's control "
+                                            "adapter (models/starter/control): curves are followed by steering "
+                                            "only."),
     interpolate: tuple[str, str] = typer.Option(None, "--interpolate", help="A B: -n sounds from A to B, both "
                                                 "ends included; each end a prompt (at --seed) or a seed of the "
                                                 "prompt (--interpolate 3 17). Models that interpolate only."),
@@ -160,7 +164,8 @@ def generate(
     ends = _interpolation(prompt, interpolate, seed, batch_file) if interpolate else None
     prompts = [ends["prompt"]] if ends else _prompts(prompt, batch_file)
     curves = {"controls": control or None, "control_strength": control_strength or None, "steer": steer,
-              "like": None if like is None else str(like), "prior": not no_prior}
+              "like": None if like is None else str(like), "prior": not no_prior,
+              "control_adapter": not no_control_adapter}
     if duration is None:
         duration = _default_duration(model)
     requests = [make_request(prompt=p, duration=duration, steps=steps, guidance_scale=guidance,

@@ -142,9 +142,11 @@ class FoleyLDMPipeline(DiffusionPipeline):
             if folder is None or not (folder / "clap_text").is_dir():
                 raise ModelError(f"{folder}: foley.json asks for foley-clap conditioning but clap_text/ is missing")
             head = load_text_head(folder / "clap_text")
-        return LatentAudioModel(self.vae, self.unet, self.scheduler_config, self.audio_settings, self.vocoder,
-                                name=name or (folder.name if folder is not None else "ldm"),
-                                weights_hash=weights_hash, global_head=head)
+        model = LatentAudioModel(self.vae, self.unet, self.scheduler_config, self.audio_settings, self.vocoder,
+                                 name=name or (folder.name if folder is not None else "ldm"),
+                                 weights_hash=weights_hash, global_head=head)
+        model.folder = folder if folder is not None and folder.is_dir() else None
+        return model
 
     @property
     def generator(self):

@@ -103,6 +103,26 @@ class LatentAudioModel:
         self.global_head = global_head  # foley-clap text head when cfg.conditioning["global"] == "clap"
         self.f_vae = vae_downsample(vae.config)
         self.frame_multiple = self.f_vae * unet_downsample(unet.config)
+        self.folder: Path | None = None  # the model folder (where an optional control adapter lives)
+        self._control = None
+        self._has_control: bool | None = None
+
+    # --- the control adapter (foley/families/ldm/control.py) --------------------------------------
+    @property
+    def has_control(self) -> bool:
+        if self._has_control is None:
+            from .control import has_adapter
+
+            self._has_control = self.folder is not None and has_adapter(self.folder)
+        return self._has_control
+
+    def control_adapter(self):
+        """``(ControlNetModel, its card)`` of the folder's ``control/``, loaded once; None without one."""
+        if self._control is None and self.has_control:
+            from .control import load_adapter
+
+            self._control = load_adapter(self.folder)
+        return self._control
 
     # --- loading -------------------------------------------------------------------------------
     @classmethod
@@ -163,22 +183,24 @@ class LatentAudioModel:
     def denoise(self, cond: Conditioning, uncond: Conditioning, noise: torch.Tensor, *, steps: int,
                 guidance: float, scheduler: str | None = None, init: torch.Tensor | None = None,
                 strength: float = 1.0, known: torch.Tensor | None = None, keep: torch.Tensor | None = None,
-                callback=None, grad: bool = False, trace: list | None = None) -> torch.Tensor:
+                callback=None, grad: bool = False, trace: list | None = None, control: torch.Tensor | None = None,
+                control_scale: float = 1.0) -> torch.Tensor:
         """Run the reverse diffusion from ``noise`` [B, C, H, W].
 
         ``init``+``strength`` start from a noised latent (style transfer, SDEdit); ``known``+``keep``
         (1 where the latent is kept) re-impose the known latent at every step (inpainting, outpainting,
         super-resolution in latent space). ``grad=True`` keeps the graph (steering differentiates the
         result with respect to ``noise``). ``trace``: a list that receives the latent after every step (the
-        teacher's trajectory in distillation).
+        teacher's trajectory in distillation). ``control``: the control adapter's input planes [B, CHANNELS, H, W]
+        (:func:`foley.families.ldm.control.target_planes`), its residuals scaled by ``control_scale``.
         """
         with torch.set_grad_enabled(grad):
             return self._denoise(cond, uncond, noise, steps=steps, guidance=guidance, scheduler=scheduler,
                                  init=init, strength=strength, known=known, keep=keep, callback=callback,
-                                 trace=trace)
+                                 trace=trace, control=control, control_scale=control_scale)
 
     def _denoise(self, cond, uncond, noise, *, steps, guidance, scheduler, init, strength, known, keep,
-                 callback, trace=None) -> torch.Tensor:
+                 callback, trace=None, control=None, control_scale=1.0) -> torch.Tensor:
         sched = self.scheduler(scheduler)
         sched.set_timesteps(steps)
         timesteps = sched.timesteps
@@ -196,10 +218,18 @@ class LatentAudioModel:
         both = uncond.cat(cond) if use_cfg else cond
         text = ({"encoder_hidden_states": both.tokens, "encoder_attention_mask": both.mask}
                 if self.cross_attention else {"encoder_hidden_states": None})
+        net = None
+        if control is not None:
+            from .control import residuals
+
+            net = self.control_adapter()[0]
+            control = torch.cat([control, control]) if use_cfg else control
         for i, t in enumerate(timesteps):
             inp = torch.cat([x, x]) if use_cfg else x
             inp = sched.scale_model_input(inp, t)
-            out = self.unet(inp, t, class_labels=both.pooled, **text).sample
+            extra = {} if net is None else residuals(net, inp, t, both.tokens, both.mask, both.pooled, control,
+                                                     control_scale)
+            out = self.unet(inp, t, class_labels=both.pooled, **text, **extra).sample
             if use_cfg:
                 out_u, out_c = out.chunk(2)
                 out = out_u + guidance * (out_c - out_u)

@@ -165,10 +165,12 @@ class LDMGenerator(Generator):
         items = expand(requests)  # (request index, variation, request, seed)
         groups: dict[tuple, list] = defaultdict(list)
         results: dict[tuple[int, int], Audio] = {}
-        for it in items:
-            if it[2].steering:  # control curves: one item at a time, its noise optimised (steer.py)
-                from .steer import steered
+        from .steer import prior_only, steered
 
+        for it in items:
+            # control curves (explicit, or the prompt's shape words with a control adapter): one item at a time,
+            # through the adapter and/or with its noise optimised (steer.py)
+            if it[2].steering or prior_only(self, it[2]):
                 results[(it[0], it[1])] = steered(self, it[2], it[3], it[1])
                 continue
             groups[(it[2].duration, *self._settings(it[2]))].append(it)

@@ -24,10 +24,26 @@ LOOP_STEPS = 6            # DPM-Solver++ steps per rendering inside the loop
 LOOP_SCHEDULER = "dpm++"  # deterministic, accurate in few steps
 
 
+def uses_adapter(gen, r) -> bool:
+    """The request's target curves drive the model's control adapter (it has one, the request allows it, and the
+    UNet runs in torch: the ONNX graph takes no adapter residuals)."""
+    return (bool(getattr(r, "control_adapter", True)) and getattr(gen.model, "backend", "torch") == "torch"
+            and gen.model.has_control)
+
+
+def prior_only(gen, r) -> bool:
+    """A text-only request whose prompt names a shape (the prior makes curves) on a model with a control adapter:
+    sampled through :func:`steered` with the adapter and no steering iterations (``steer`` unset)."""
+    return (r.task == "generate" and r.prior and not r.steering
+            and r.duration <= float(gen.model.cfg.extra.get("max_window_seconds", 12.0)) + 1e-9
+            and uses_adapter(gen, r) and bool(cv.prior(r.prompt)))
+
+
 def steered(gen, r, seed: int, variation: int) -> Audio:
-    """One output of request ``r`` (seed ``seed``) whose initial noise is optimised towards its target curves;
-    ``r.steer == 0`` measures the curves of the unsteered sound. The sidecar's ``control`` records the targets,
-    the run and the adherence."""
+    """One output of request ``r`` (seed ``seed``) towards its target curves: through the model's control adapter
+    when it has one, and/or with its initial noise optimised (DITTO, ``r.steer`` iterations); ``r.steer == 0``
+    without an adapter measures the curves of the unsteered sound. The sidecar's ``control`` records the targets,
+    the adapter, the run and the adherence."""
     m = gen.model
     steps, guidance, scheduler = gen._settings(r)
     window = float(m.cfg.extra.get("max_window_seconds", 12.0))
@@ -36,14 +52,25 @@ def steered(gen, r, seed: int, variation: int) -> Audio:
                            f"'{gen.card.name}' (asked {r.duration:g} s)")
     started = time.perf_counter()
     targets = cv.request_targets(r)
-    iterations = cv.steer_iterations(r)
+    iterations = cv.steer_iterations(r) if r.steering else 0
     width = m.latent_frames(r.duration)
+    planes = None
+    if uses_adapter(gen, r):
+        from .control import frame_seconds, target_planes
+
+        planes = target_planes(targets.curves, r.duration, width, m.latent_height, frame_seconds(m))[None]
     emb = m.encode_text([r.prompt, r.negative_prompt or ""])
     cond = Conditioning(emb.tokens[:1], emb.mask[:1], emb.pooled[:1])
     uncond = Conditioning(emb.tokens[1:], emb.mask[1:], emb.pooled[1:])
     noise = gen._noise([seed], width)
-    record = {"targets": targets.to_dict(), "method": "none (measured only)" if iterations == 0 else
-              "DITTO: Adam on the initial noise, kept on its Gaussian shell; curves measured on the decoded log-mel"}
+    method = ["control adapter (a ControlNet reading the target curves)"] if planes is not None else []
+    if iterations > 0:
+        method.append("DITTO: Adam on the initial noise, kept on its Gaussian shell; curves measured on the decoded "
+                      "log-mel")
+    record = {"targets": targets.to_dict(), "method": " + ".join(method) or "none (measured only)"}
+    if planes is not None:
+        card = m.control_adapter()[1]
+        record["adapter"] = {"weights": card["weights"], "steps": card.get("steps"), "scale": 1.0}
     if iterations > 0:
         frames = int(round(r.duration * m.cfg.mel.frame_rate))
         floor = float(np.log(m.cfg.mel.log_floor))
@@ -51,7 +78,7 @@ def steered(gen, r, seed: int, variation: int) -> Audio:
 
         def render(x: torch.Tensor) -> torch.Tensor:
             z = m.denoise(cond, uncond, x, steps=loop_steps, guidance=guidance, scheduler=LOOP_SCHEDULER,
-                          grad=torch.is_grad_enabled())
+                          grad=torch.is_grad_enabled(), control=planes)
             raw = m.cfg.space.decode(m.latent_to_mel(z))[..., :frames]
             return raw.clamp(min=floor)
 
@@ -59,7 +86,8 @@ def steered(gen, r, seed: int, variation: int) -> Audio:
                        curves=_curves(gen))
         noise = result.noise
         record["steering"] = {**result.record(), "loop_steps": loop_steps, "loop_scheduler": LOOP_SCHEDULER}
-    z = m.denoise(cond, uncond, noise, steps=steps, guidance=guidance, scheduler=scheduler, callback=gen.on_step)
+    z = m.denoise(cond, uncond, noise, steps=steps, guidance=guidance, scheduler=scheduler, callback=gen.on_step,
+                  control=planes)
     audio = gen._finish(gen._decode(z, r.duration)[0], r, seed, variation)
     record["adherence"] = cv.adherence(targets.curves, audio)
     record["seconds"] = round(time.perf_counter() - started, 2)

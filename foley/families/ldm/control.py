@@ -1,0 +1,382 @@
+"""The control adapter of the latent-diffusion family: ``foley train control --from starter --data M.jsonl``.
+
+A ControlNet (diffusers ``ControlNetModel.from_unet``: a trainable copy of the UNet's encoder whose zero-initialised
+outputs are added to the frozen UNet's skip connections) reads the five control curves of :mod:`foley.curves` as
+image-like planes on the latent grid (:func:`planes`). It is trained on curves measured from the training audio
+itself by the same analyzers that check a generated sound (no labels), each curve dropped at random so any subset
+works, pitch and brightness given absolute or relative (shape only) at random.
+
+Stages in ``<run>/``: ``windows`` (training windows of the base's corpora: the VAE's latent posterior mean, the five
+curves on the latent grid, the captions; resumable chunks) and ``control`` (:class:`ControlSolver` on the shared
+training harness). The result is ``<model folder>/control/`` (ControlNet weights in float16 + ``control.json``),
+which the model's sampler uses whenever a request carries target curves (``--control``, ``--like``, or shape words
+of the prompt through the prior).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ... import curves as cv
+from ...errors import FoleyError
+from ...fsutil import atomic_path, write_json_atomic
+from ...train.loop import warmup_cosine
+from ...train.solver import Solver
+
+CONTROL_DIR = "control"
+CONTROL_JSON = "control.json"
+NOT_BASE = (CONTROL_DIR, CONTROL_DIR + ".partial")  # left out of the base weights' hash
+ENCODING = 1
+# per curve: its value (in the space below, 0 where undefined) and its strength; then the relative flags of pitch and
+# brightness; then the frequency position along the latent's height (-1 .. 1)
+RELATIVE_FLAGS = ("pitch", "brightness")
+CHANNELS = 2 * len(cv.NAMES) + len(RELATIVE_FLAGS) + 1
+DEFAULTS = {"windows": 6000, "valid": 256, "chunk": 64, "seconds": None}
+
+
+def to_input(name: str, values: np.ndarray) -> np.ndarray:
+    """Values in the curve's unit -> the adapter's input space (about -3 .. 3)."""
+    v = np.asarray(values, np.float64)
+    if name == "loudness":
+        return v / 20.0
+    if name == "brightness":
+        return np.log2(np.maximum(v, 1.0) / 1000.0)
+    if name == "pitch":
+        return np.log2(np.maximum(v, 1.0) / 440.0)
+    if name == "density":
+        return np.log1p(np.maximum(v, 0.0)) / 2.0
+    return v / cv.PAN_WORDS_DB  # pan
+
+
+def frame_seconds(model) -> float:
+    """Seconds per latent frame of a :class:`~foley.families.ldm.model.LatentAudioModel`."""
+    return model.f_vae * model.cfg.mel.hop_length / model.cfg.mel.sample_rate
+
+
+def on_frames(curve: cv.Curve, duration: float, width: int, seconds_per_frame: float) -> tuple[np.ndarray, np.ndarray]:
+    """A curve stretched over ``duration`` s -> (values in the input space, strength) per latent frame [width]: the
+    strength-weighted mean of its 20-per-second points inside each frame; frames past ``duration`` have strength 0."""
+    c = curve.resample(duration)
+    v, w = to_input(c.name, c.values), c.weights
+    idx = np.floor(c.times / seconds_per_frame).astype(int)
+    keep = idx < width
+    idx, v, w = idx[keep], v[keep], w[keep]
+    wsum = np.bincount(idx, weights=w, minlength=width)
+    vsum = np.bincount(idx, weights=w * v, minlength=width)
+    count = np.bincount(idx, minlength=width)
+    values = np.where(wsum > 0, vsum / np.maximum(wsum, 1e-12), 0.0)
+    return values, np.divide(wsum, np.maximum(count, 1))
+
+
+def relative(values: np.ndarray, strength: np.ndarray) -> np.ndarray:
+    """Values minus their strength-weighted mean (a shape: what a relative curve or the loudness curve says)."""
+    s = strength.sum(-1, keepdims=True)
+    mean = (values * strength).sum(-1, keepdims=True) / np.maximum(s, 1e-8)
+    return np.where(strength > 0, values - mean, 0.0)
+
+
+def planes(values: np.ndarray, strength: np.ndarray, rel: np.ndarray, height: int) -> torch.Tensor:
+    """The adapter's input [CHANNELS, height, width] from per-curve ``values`` and ``strength`` [5, width] (in the
+    input space, undefined points at strength 0) and the relative flags [2] of pitch and brightness."""
+    values = np.asarray(values, np.float64).copy()
+    strength = np.clip(np.asarray(strength, np.float64), 0.0, 1.0)
+    for i, name in enumerate(cv.NAMES):  # loudness always, pitch and brightness when flagged: the shape only
+        if name in cv.ALWAYS_RELATIVE or (name in RELATIVE_FLAGS and rel[RELATIVE_FLAGS.index(name)]):
+            values[i] = relative(values[i], strength[i])
+    values = np.where(strength > 0, values, 0.0)
+    width = values.shape[-1]
+    rows = [values, strength, np.repeat(np.asarray(rel, np.float64)[:, None], width, 1)]
+    line = torch.from_numpy(np.concatenate(rows)).float()                       # [CHANNELS - 1, width]
+    out = line[:, None, :].expand(-1, height, -1)
+    pos = torch.linspace(-1.0, 1.0, height)[None, :, None].expand(1, height, width)
+    return torch.cat([out, pos]).contiguous()
+
+
+def target_planes(targets: dict[str, cv.Curve], duration: float, width: int, height: int,
+                  seconds_per_frame: float) -> torch.Tensor:
+    """A request's target curves (:class:`foley.curves.Targets` ``.curves``) -> the adapter's input; curves it does
+    not name are absent (strength 0), as the curves dropped in training."""
+    values, strength = np.zeros((len(cv.NAMES), width)), np.zeros((len(cv.NAMES), width))
+    rel = np.zeros(len(RELATIVE_FLAGS))
+    for i, name in enumerate(cv.NAMES):
+        if name in targets:
+            values[i], strength[i] = on_frames(targets[name], duration, width, seconds_per_frame)
+            if name in RELATIVE_FLAGS:
+                rel[RELATIVE_FLAGS.index(name)] = float(targets[name].relative)
+    return planes(values, strength, rel, height)
+
+
+def control_text(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """The adapter's text: one token per item, the mask-weighted mean of the token states [B, 1, D] (diffusers'
+    ControlNet has no encoder attention mask, so padded token lists would read differently with the batch)."""
+    m = mask.to(tokens.dtype)[..., None]
+    return (tokens * m).sum(1, keepdim=True) / m.sum(1, keepdim=True).clamp(min=1.0)
+
+
+def residuals(net, sample: torch.Tensor, t, tokens: torch.Tensor, mask: torch.Tensor, pooled, cond: torch.Tensor,
+              scale: float = 1.0) -> dict:
+    """The adapter's additions to the UNet (its ``down_block_additional_residuals`` and
+    ``mid_block_additional_residual`` keyword arguments)."""
+    down, mid = net(sample, t, encoder_hidden_states=control_text(tokens, mask), controlnet_cond=cond,
+                    conditioning_scale=scale, class_labels=pooled, return_dict=False)
+    return {"down_block_additional_residuals": down, "mid_block_additional_residual": mid}
+
+
+# --- the adapter in a model folder -----------------------------------------------------------------------------------
+def has_adapter(folder: Path) -> bool:
+    """The folder holds a control adapter trained for its own UNet (a folder copied from another model, e.g. a full
+    fine-tune of the starter, carries its base's adapter: not used, as it was trained for other weights)."""
+    from ...hashing import folder_hash
+
+    path = Path(folder) / CONTROL_DIR / CONTROL_JSON
+    if not path.is_file():
+        return False
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return False
+    return card.get("encoding") == ENCODING and card.get("base_weights") == folder_hash(folder, exclude=NOT_BASE)
+
+
+def load_adapter(folder: Path):
+    """``(ControlNetModel in float32, eval, its control.json with its weights hash)`` of a model folder."""
+    from ...hashing import folder_hash
+    from .components import load_component
+
+    d = Path(folder) / CONTROL_DIR
+    try:
+        card = json.loads((d / CONTROL_JSON).read_text())
+    except (OSError, ValueError) as e:
+        raise FoleyError(f"{d}: no readable {CONTROL_JSON} ({e}); train one with foley train control") from None
+    net = load_component("ControlNetModel", d).float().eval().requires_grad_(False)
+    return net, {**card, "weights": folder_hash(d)}
+
+
+# --- stage 1: training windows ---------------------------------------------------------------------------------------
+def _settings(recipe: dict) -> dict:
+    return {**DEFAULTS, **(recipe.get("windows") or {})}
+
+
+@torch.no_grad()
+def make_windows(base: Path, manifests: list[Path], recipe: dict, out: Path, say=print) -> Path:
+    """Stage ``windows``: ``<out>/windows/chunk-NNNNN.pt`` with latent means [B, C, H, W] (float16), curve values and
+    strengths [B, 5, W] (float32, input space, absolute), captions. The windows are spread evenly over the
+    manifests (each manifest's share in proportion to the square root of its size, so a large corpus does not
+    drown the others); the first ``valid`` windows are held out. Resumable by chunk."""
+    from ...audio import Audio
+    from ...data.dataset import ClipDataset
+    from ...data.manifest import clip_captions
+    from .model import LatentAudioModel
+    from .train import _mels
+
+    s = _settings(recipe)
+    d = Path(out) / "windows"
+    if (d / "done.json").exists():
+        return d
+    d.mkdir(parents=True, exist_ok=True)
+    model = LatentAudioModel.from_folder(base)
+    seconds = float(s["seconds"] or model.cfg.window_seconds)
+    rate = model.cfg.mel.sample_rate
+    width = model.latent_frames(seconds)
+    spf = frame_seconds(model)
+    sets = []
+    for m in manifests:
+        if not Path(m).exists():
+            raise FoleyError(f"{m}: manifest not found")
+        sets.append(ClipDataset([m], sample_rate=rate, channels=model.cfg.channels, clip_seconds=seconds, split="all",
+                                seed=int(recipe.get("seed", 0))))
+    total, chunk = int(s["windows"]) + int(s["valid"]), int(s["chunk"])
+    weights = np.sqrt([len(x) for x in sets])
+    shares = np.floor(weights / weights.sum() * total).astype(int)
+    shares[0] += total - shares.sum()
+    order = []  # (dataset, item) pairs, interleaved so every chunk mixes the corpora
+    for k, (ds, n) in enumerate(zip(sets, shares, strict=True)):
+        picks = np.linspace(0, len(ds) * max(1, math.ceil(n / len(ds))) - 1, n).astype(int) % len(ds)
+        order += [(j / max(1, n), k, int(i)) for j, i in enumerate(picks)]
+    rng = np.random.default_rng(int(recipe.get("seed", 0)))
+    order = [order[i] for i in rng.permutation(len(order))]
+    t0, made = time.time(), 0
+    for c in range(math.ceil(total / chunk)):
+        path = d / f"chunk-{c:05d}.pt"
+        if path.exists():
+            continue
+        items = [(sets[k], sets[k][i]) for _, k, i in order[c * chunk:(c + 1) * chunk]]
+        audio = torch.stack([it["audio"] for _, it in items])
+        z = model.vae.encode(model.cfg.space.encode(_mels(audio, model.cfg.mel))).latent_dist.mean
+        vals, strs = np.zeros((len(items), len(cv.NAMES), width)), np.zeros((len(items), len(cv.NAMES), width))
+        for b, (_, it) in enumerate(items):
+            measured = cv.measure(Audio(it["audio"].numpy(), rate))
+            for i, name in enumerate(cv.NAMES):
+                vals[b, i], strs[b, i] = on_frames(measured[name], seconds, width, spf)
+        caps = [clip_captions(ds.clips[it["index"]]) for ds, it in items]
+        with atomic_path(path) as tmp:
+            torch.save({"latents": (z * model.vae.config.scaling_factor).half(),
+                        "values": torch.from_numpy(vals).float(), "strength": torch.from_numpy(strs).float(),
+                        "captions": caps}, tmp)
+        made += len(items)
+        if c % 10 == 0:
+            rate_s = made / max(1e-9, time.time() - t0)
+            say(f"control windows {min(total, (c + 1) * chunk)}/{total} ({rate_s:.1f}/s)")
+    write_json_atomic(d / "done.json", {"windows": total, "valid": int(s["valid"]), "seconds": seconds,
+                                        "width": width, "base": str(base),
+                                        "manifests": [str(m) for m in manifests],
+                                        "shares": {str(m): int(n) for m, n in zip(manifests, shares, strict=True)}})
+    return d
+
+
+def _load_windows(d: Path) -> dict:
+    chunks = sorted(d.glob("chunk-*.pt"))
+    if not chunks:
+        raise FoleyError(f"{d}: no training windows; run the windows stage first")
+    parts = [torch.load(p, weights_only=True) for p in chunks]
+    return {"latents": torch.cat([p["latents"] for p in parts]), "values": torch.cat([p["values"] for p in parts]),
+            "strength": torch.cat([p["strength"] for p in parts]), "captions": sum((p["captions"] for p in parts), [])}
+
+
+# --- stage 2: the adapter ---------------------------------------------------------------------------------------------
+class ControlSolver(Solver):
+    """Stage ``control``: a ControlNet copied from the base's UNet, trained with the UNet frozen on the diffusion loss
+    of the windows' latents given their captions and their own measured curves (each kept with ``keep``, pitch and
+    brightness made relative with ``relative``, captions dropped with ``cfg_dropout``)."""
+
+    stage = section = "control"
+    defaults = {"lr": 2e-4, "weight_decay": 0.0, "steps": 3500, "warmup": 100, "ema_decay": 0.999,
+                "batch_size": 16, "keep": 0.5, "relative": 0.5, "cfg_dropout": 0.1, "min_snr_gamma": 5.0,
+                "embedding_channels": [16]}
+
+    def __init__(self, base: Path, recipe: dict, out: Path):
+        super().__init__([], recipe, out)
+        self.base = Path(base)
+
+    def build(self) -> None:
+        from diffusers import ControlNetModel, DDPMScheduler
+
+        from .model import LatentAudioModel
+
+        self.lm = LatentAudioModel.from_folder(self.base)
+        self.unet = self.lm.unet.float().eval().requires_grad_(False)
+        w = _load_windows(self.out / "windows")
+        nv = int(_settings(self.recipe)["valid"])
+        self.valid = {k: v[:nv] for k, v in w.items()}
+        self.train_set = {k: v[nv:] for k, v in w.items()}
+        r = self.settings
+        self.model = ControlNetModel.from_unet(self.unet, conditioning_channels=CHANNELS,
+                                               conditioning_embedding_out_channels=tuple(r["embedding_channels"]))
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=float(r["lr"]),
+                                           weight_decay=float(r["weight_decay"]))
+        self.scheduler = warmup_cosine(self.optimizer, int(r["warmup"]), self.steps)
+        self.noise_sched = DDPMScheduler.from_config(self.lm.scheduler_config)
+        self.alphas = self.noise_sched.alphas_cumprod
+        self.data = range(self.train_set["latents"].shape[0])
+        self.height = self.train_set["latents"].shape[2]
+
+    def collate(self, items: list):
+        return torch.tensor(items)
+
+    def conditions(self, part: dict, idx: torch.Tensor, gen: np.random.Generator, keep: float | None = None,
+                   rel: float | None = None) -> torch.Tensor:
+        """The adapter's inputs [B, CHANNELS, H, W] of windows ``idx``: each curve kept with probability ``keep``
+        (else absent), pitch and brightness relative with probability ``rel``."""
+        keep = float(self.settings["keep"]) if keep is None else keep
+        rel = float(self.settings["relative"]) if rel is None else rel
+        out = []
+        for i in idx.tolist():
+            v, s = part["values"][i].numpy().astype(np.float64), part["strength"][i].numpy().astype(np.float64)
+            kept = gen.random(len(cv.NAMES)) < keep
+            out.append(planes(v, s * kept[:, None], (gen.random(len(RELATIVE_FLAGS)) < rel).astype(float),
+                              self.height))
+        return torch.stack(out)
+
+    def loss(self, net, part: dict, idx: torch.Tensor, cond: torch.Tensor, generator=None, timesteps=None,
+             drop: torch.Tensor | None = None) -> torch.Tensor:
+        z = part["latents"][idx].float()
+        noise = torch.randn(z.shape, generator=generator)
+        ts = timesteps if timesteps is not None else torch.randint(0, self.noise_sched.config.num_train_timesteps,
+                                                                   (len(idx),), generator=generator)
+        noisy = self.noise_sched.add_noise(z, noise, ts)
+        target = self.noise_sched.get_velocity(z, noise, ts)
+        caps = [(part["captions"][i] or [""])[0] for i in idx.tolist()]
+        if drop is not None:
+            caps = ["" if d else c for c, d in zip(caps, drop.tolist(), strict=True)]
+        emb = self.lm.encode_text(caps)
+        extra = residuals(net, noisy, ts, emb.tokens, emb.mask, emb.pooled, cond)
+        pred = self.unet(noisy, ts, encoder_hidden_states=emb.tokens, class_labels=emb.pooled,
+                         encoder_attention_mask=emb.mask, **extra).sample
+        snr = self.alphas[ts] / (1 - self.alphas[ts])
+        weight = torch.clamp(snr, max=float(self.settings["min_snr_gamma"])) / (snr + 1)
+        return (weight * ((pred - target) ** 2).mean(dim=(1, 2, 3))).mean()
+
+    def train_step(self, idx: torch.Tensor) -> dict:
+        idx = idx.cpu()
+        gen = np.random.default_rng(self.seed * 1_000_003 + self.step)
+        cond = self.conditions(self.train_set, idx, gen)
+        drop = torch.from_numpy(gen.random(len(idx)) < float(self.settings["cfg_dropout"]))
+        # (each window's first caption; the random choice among its captions is the curve dropout's job here)
+        return {"loss": self.loss(self.train_model, self.train_set, idx, cond, drop=drop)}
+
+    def validate(self) -> dict:
+        """Held-out windows at fixed noise and timesteps: the loss with all five curves and with none (what the
+        curves tell the model is the gap)."""
+        n = self.valid["latents"].shape[0]
+        idx = torch.arange(n)
+        ts = torch.linspace(20, 980, n).long()
+        out = {}
+        for name, keep in (("valid_loss", 1.0), ("valid_loss_none", 0.0)):
+            cond = self.conditions(self.valid, idx, np.random.default_rng(7), keep=keep, rel=0.0)
+            out[name] = float(self.loss(self.model, self.valid, idx, cond, generator=torch.Generator().manual_seed(1),
+                                        timesteps=ts))
+        return out
+
+    def export(self, dest: Path) -> Path:
+        from .components import save_component
+
+        if self.ema is not None:
+            self.ema.copy_to(self.model.parameters())
+        import copy
+
+        save_component(copy.deepcopy(self.model).eval().half(), dest)
+        return dest
+
+
+def train_control(base: Path, base_name: str, manifests: list[Path], recipe: dict, run: Path, dest: Path | None = None,
+                  force: bool = False, say=print) -> Path:
+    """Both stages; the adapter lands in ``dest`` (default ``<base>/control``), written whole or not at all."""
+    from ...hashing import folder_hash
+
+    run, base = Path(run), Path(base)
+    dest = Path(dest) if dest is not None else base / CONTROL_DIR
+    if dest.exists() and not force:
+        raise FoleyError(f"{dest}: already exists; pass --force to replace it, or -o another folder")
+    run.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(run / "recipe.json", recipe)
+    t0 = time.time()
+    base_weights = folder_hash(base, exclude=NOT_BASE)
+    make_windows(base, manifests, recipe, run, say=say)
+    solver = ControlSolver(base, recipe, run)
+    final = solver.run()
+    log = [json.loads(ln) for ln in (run / "control" / "log.jsonl").read_text().splitlines() if ln.strip()]
+    valid = [r for r in log if "valid_loss" in r]
+    windows = json.loads((run / "windows" / "done.json").read_text())
+    tmp = dest.with_name(dest.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.copytree(final, tmp)
+    card = {"encoding": ENCODING, "curves": list(cv.NAMES), "channels": CHANNELS, "base": base_name,
+            "base_weights": base_weights, "recipe": recipe.get("name"),
+            "windows": windows["windows"] - windows["valid"], "heldout_windows": windows["valid"],
+            "manifests": windows["manifests"], "steps": valid[-1]["step"] if valid else None,
+            "valid_loss": valid[-1]["valid_loss"] if valid else None,
+            "valid_loss_without_curves": valid[-1]["valid_loss_none"] if valid else None,
+            "minutes_this_run": round((time.time() - t0) / 60, 1),
+            "settings": {k: solver.settings[k] for k in ControlSolver.defaults}}
+    write_json_atomic(tmp / CONTROL_JSON, card)
+    if dest.exists():
+        shutil.rmtree(dest)
+    tmp.rename(dest)
+    return dest
