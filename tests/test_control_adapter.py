@@ -147,6 +147,10 @@ def test_an_adapter_trained_for_other_weights_is_left_out(controlled, tmp_path):
     out = foley.load(str(other)).generate("a tone", duration=1.0, seed=3, controls=["pitch=rise"], steer=0)[0]
     assert "adapter" not in out.meta["control"]
     assert "control" not in foley.load(str(other)).generate("a rising tone", duration=1.0, seed=3)[0].meta
+    from foley.cli.models import _control_line  # `foley models info` says so
+
+    assert _control_line(model) == "adapter over loudness, brightness, pitch, density, pan, 6 steps"
+    assert "not used" in _control_line(other) and _control_line(model.parent / "nothing") is None
 
 
 def test_cli_refuses_a_family_without_adapters_and_an_existing_adapter(controlled, tmp_path):

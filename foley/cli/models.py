@@ -123,6 +123,9 @@ def info(name: str = typer.Argument(..., help="A registry name, e.g. facebook/mu
 
         lines += [("folder", folder), ("size", _size(hub.folder_bytes(folder))),
                   ("weights", f"{folder_hash(Path(folder))}  (sha256 of the safetensors files; in every sidecar)")]
+        control = _control_line(Path(folder))
+        if control:
+            lines.append(("control", control))
     if isinstance(card, HubCard):
         lines += [("hub", card.url), ("files", hub.describe_files(card)),
                   ("download", _size(card.size_mb * 1e6, approx=not card.size_exact))]
@@ -137,6 +140,24 @@ def info(name: str = typer.Argument(..., help="A registry name, e.g. facebook/mu
         lines.append(("recipe", card.recipe))
     for k, v in lines:
         typer.echo(f"{k + ':':<14}{v}")
+
+
+def _control_line(folder: Path) -> str | None:
+    """The folder's control adapter (``control/control.json``, ``foley train control``), in one line."""
+    import json
+
+    from ..hashing import folder_hash
+
+    path = folder / "control" / "control.json"
+    if not path.is_file():
+        return None
+    try:
+        card = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return "control/ has an unreadable control.json (retrain: foley train control)"
+    mine = card.get("base_weights") == folder_hash(folder, exclude=("control", "control.partial"))
+    what = f"adapter over {', '.join(card.get('curves', []))}, {card.get('steps')} steps"
+    return what + ("" if mine else "; trained for other weights: not used (retrain: foley train control)")
 
 
 @models_app.command()
