@@ -166,3 +166,25 @@ def test_cli_refuses_a_family_without_adapters_and_an_existing_adapter(controlle
                        capture_output=True, text=True, env=env)
     assert r.returncode != 0 and "already exists" in r.stderr and "--force" in r.stderr
     assert len(r.stderr.strip().splitlines()) == 1
+
+
+def test_eval_control_can_leave_the_prior_and_the_adapter_out(controlled, tmp_path):
+    """`foley eval control --no-prior / --no-control-adapter` (v-old vs v-new side by side) record what they left
+    out, and change the sounds only of the pairs whose words make curves."""
+    model, _ = controlled
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    res = {}
+    for flag in ("", "--no-control-adapter"):
+        out = tmp_path / (flag or "default")
+        cmd = [sys.executable, "-m", "foley", "--threads", "1", "eval", "control", "--model", str(model), "--seeds",
+               "1", "--duration", "1", "-o", str(out)] + ([flag] if flag else [])
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env)
+        assert r.returncode == 0, r.stderr[-2000:]
+        res[flag] = json.loads((out / "control.json").read_text())
+    assert res["--no-control-adapter"]["generation_settings"] == {"control_adapter": False}
+    assert res[""]["generation_settings"] == {}
+    # (the other prompts of a batch of 8 change with the items sampled apart: float rounding, ~1e-6)
+    moved = {t["low_prompt"]: abs(t["low"] - u["low"]) for t, u in zip(res[""]["trials"], res[
+        "--no-control-adapter"]["trials"], strict=True)}
+    assert moved["a hum dwindling away"] > 0.05               # "dwindling away": a fade-out through the adapter
+    assert moved["a drawn-out hum"] < 1e-3 and moved["unhurried beeps"] < 1e-3  # no shape words: the same sound

@@ -198,6 +198,10 @@ def eval_control(
                                 "the attributes the prompt names), as `foley generate --best-of`."),
     backend: str = typer.Option("torch", "--backend", help="torch or onnx: as `foley generate --backend`."),
     quantize: str = typer.Option(None, "--quantize", help="int8: as `foley generate --quantize`."),
+    no_prior: bool = typer.Option(False, "--no-prior", help="As `foley generate --no-prior`: the prompts' shape "
+                                  "words make no target curves (text alone)."),
+    no_control_adapter: bool = typer.Option(False, "--no-control-adapter", help="As `foley generate "
+                                            "--no-control-adapter`."),
 ):
     """Minimal-pair control test: per attribute, the share of prompt pairs that move the right way and the AUC."""
     from ..data.synth.control import minimal_pairs
@@ -216,6 +220,10 @@ def eval_control(
     settings = {k: v for k, v in (("guidance_scale", guidance), ("steps", steps)) if v is not None}
     if best_of != 1:
         settings["best_of"] = best_of
+    if no_prior:
+        settings["prior"] = False
+    if no_control_adapter:
+        settings["control_adapter"] = False
     res = control_test(gen, pairs, seeds, duration, log=_log, **settings)
     res["generation_settings"] = settings
     res["model"] = {"name": gen.card.name, "family": gen.card.family, "weight_hash": gen.weight_hash(),
