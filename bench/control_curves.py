@@ -2,6 +2,7 @@
 
     python bench/control_curves.py [--model starter] [--configs none adapter steer10 adapter+steer10] [--seed 0]
         [--steps N] [--threads 1] [--clips N] [--words] [--out runs/control_curves] [--record]
+    python bench/control_curves.py --speed 8 [--seconds 10] [--record]   # the adapter's cost: RTF with / without
 
 Held-out clips: sounds of Debian packages that are NOT allowed for training or tuning (DEVELOPERS.md keeps every
 package off its list for independent evaluation): ``supertux-data`` (SuperTux effects), ``extremetuxracer-data``
@@ -96,6 +97,8 @@ def main() -> None:
     ap.add_argument("--words", action="store_true", help="targets from words (WORDS) instead of clips")
     ap.add_argument("--out", type=Path, default=Path("runs/control_curves"))
     ap.add_argument("--record", action="store_true", help="append the result to docs/benchmarks.md")
+    ap.add_argument("--speed", type=int, default=0, help="rounds of the cost test (adapter on / off alternated)")
+    ap.add_argument("--seconds", type=float, default=10.0, help="sound length of the cost test")
     a = ap.parse_args()
     a.configs = [parse_config(c) for c in a.configs]
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -107,6 +110,8 @@ def main() -> None:
 
     gen = foley.load(a.model)
     a.out.mkdir(parents=True, exist_ok=True)
+    if a.speed:
+        return speed(gen, a)
     if a.words:
         return words(gen, a)
     rows = []  # (clip, configuration, name, correlation or None, mean error, moves)
@@ -152,6 +157,38 @@ def main() -> None:
         from common import record
 
         record("Control curves", body)
+
+
+def speed(gen, a) -> None:
+    """RTF of one sound with target curves through the adapter (no steering) and of the same request without the
+    adapter (the curves only measured), alternated round by round so both see the same machine; the ratio of
+    medians is the adapter's cost."""
+    ask = {"duration": a.seconds, "controls": ["pitch=rise 300Hz->1200Hz", "loudness=fade out"], "steer": 0,
+           "prior": False}
+    times = {True: [], False: []}
+    gen.generate("a synth tone", seed=99, **ask)  # warm both paths (adapter load, kernels)
+    gen.generate("a synth tone", seed=99, control_adapter=False, **ask)
+    for i in range(a.speed):
+        for adapter in ((True, False) if i % 2 == 0 else (False, True)):
+            t0 = time.perf_counter()
+            gen.generate("a synth tone", seed=i, control_adapter=adapter, **ask)
+            times[adapter].append(time.perf_counter() - t0)
+    on, off = np.median(times[True]), np.median(times[False])
+    load = os.getloadavg()[0]
+    body = (f"`{a.model}`, {a.seconds:g} s stereo, two target curves, steering off, torch on {a.threads} thread(s), "
+            f"{a.speed} rounds alternated (load average {load:.1f} at the end):\n\n"
+            "| | median s per sound | RTF |\n|---|---:|---:|\n"
+            f"| without the adapter | {off:.2f} | {off / a.seconds:.3f} |\n"
+            f"| with the adapter | {on:.2f} | {on / a.seconds:.3f} |\n\n"
+            f"Ratio with / without: {on / off:.2f}.\n")
+    print(body)
+    if a.record:
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).parent))
+        from common import record
+
+        record("Control adapter: cost", body)
 
 
 def parse_config(text: str) -> tuple[str, bool, int]:
