@@ -16,7 +16,8 @@ from .errors import RequestError
 TUNABLE = ("steps", "scheduler", "guidance_scale", "negative_prompt")
 FLAGS = {"steps": "--steps", "scheduler": "--scheduler", "guidance_scale": "--guidance",
          "negative_prompt": "--negative"}
-STEER = "steer"  # the pseudo-task ``alternatives`` is asked for when a model cannot follow control curves
+STEER = "steer"  # the setting (and pseudo-task) of models that steer towards control curves (DITTO)
+CONTROLS = "controls"  # the setting (and pseudo-task) of models that follow control curves, by steering or an adapter
 INTERPOLATE = "interpolate"  # the setting (and pseudo-task) of models that interpolate between two ends
 MAX_VARIATIONS = 64  # sounds per prompt in one request, unless the model says more (``max_variations``)
 
@@ -109,22 +110,37 @@ class Capabilities:
 
     @property
     def steers(self) -> bool:
-        """Follows control curves (``controls``, ``like``, ``steer``; docs/control.md)."""
+        """Steers towards control curves (``steer``: DITTO iterations; docs/control.md)."""
         return self.takes(STEER)
+
+    @property
+    def follows(self) -> bool:
+        """Follows control curves (``controls``, ``like``, the prompt's shape words): by steering, or through a
+        control adapter alone (a token LM with one: no ``steer`` setting)."""
+        return self.takes(CONTROLS)
 
     def _check_steering(self, req, model: str, alternatives) -> None:
         asked = getattr(req, "steering", False) or getattr(req, "control_strength", None) or \
             getattr(req, "prior", True) is False or getattr(req, "control_adapter", True) is False
         if not asked:
             return
-        if not self.steers:
-            others = [n for n in (alternatives(STEER) if alternatives else []) if n != model]
+        if not self.follows:
+            others = [n for n in (alternatives(CONTROLS) if alternatives else []) if n != model]
             hint = f"; models that can: {', '.join(others)}" if others else ""
             raise RequestError(f"model '{model}' cannot follow control curves (--control, --like, --steer, "
                                f"--control-strength, --no-prior, --no-control-adapter){hint}")
-        if req.steer is not None:
+        if not self.steers:  # an adapter alone: no steering iterations, nothing to weight them
+            if req.steer:
+                others = [n for n in (alternatives(STEER) if alternatives else []) if n != model]
+                hint = f"; models that can steer: {', '.join(others)}" if others else ""
+                raise RequestError(f"model '{model}' follows control curves through its control adapter but cannot "
+                                   f"steer (--steer {req.steer}); drop --steer or give --steer 0{hint}")
+            if getattr(req, "control_strength", None):
+                raise RequestError(f"model '{model}' has no control strength (it weights steering, which this model "
+                                   "does not do); drop --control-strength")
+        elif req.steer is not None:
             self.setting(STEER).check(req.steer, model)
-        curves = self.setting("controls")
+        curves = self.setting(CONTROLS)
         missing = [n for n in (getattr(req, "controls", None) or {}) if curves and n not in curves.choices]
         if missing:
             raise RequestError(f"model '{model}' has no {missing[0]} curve (it follows {', '.join(curves.choices)})")

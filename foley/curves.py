@@ -257,6 +257,111 @@ def measure(audio: Audio, names=None) -> dict[str, Curve]:
     return {n: ANALYZERS[n](audio) for n in names}
 
 
+# --- what control adapters read: curves and chroma on a coarse grid ------------------------------------------------
+RELATIVE_FLAGS = ("pitch", "brightness")  # the curves an adapter is told are given as a shape only (relative)
+CHROMA_BINS = 12
+CHROMA_FFT_SECONDS = 0.128      # STFT frame of the chroma (2048 samples at 16 kHz), hop a quarter of it
+CHROMA_FLOOR_DB = 40.0          # frames this far below the loudest carry no chroma (a hummed melody's pauses)
+
+
+def input_space(name: str, values: np.ndarray) -> np.ndarray:
+    """Values in the curve's unit -> a control adapter's input space (about -3 .. 3): loudness dB/20, brightness
+    log2(Hz/1000), pitch log2(Hz/440), density log(1 + onsets/s)/2, pan dB/12 (the latent-diffusion adapter's)."""
+    v = np.asarray(values, np.float64)
+    if name == "loudness":
+        return v / 20.0
+    if name == "brightness":
+        return np.log2(np.maximum(v, 1.0) / 1000.0)
+    if name == "pitch":
+        return np.log2(np.maximum(v, 1.0) / 440.0)
+    if name == "density":
+        return np.log1p(np.maximum(v, 0.0)) / 2.0
+    return v / PAN_WORDS_DB  # pan
+
+
+def on_grid(curve: Curve, duration: float, points: int, seconds_per_point: float) -> tuple[np.ndarray, np.ndarray]:
+    """A curve stretched over ``duration`` s -> (values in :func:`input_space`, strength) on ``points`` bins of
+    ``seconds_per_point``: the strength-weighted mean of its 20-per-second points inside each bin; bins past
+    ``duration`` have strength 0."""
+    c = curve.resample(duration)
+    v, w = input_space(c.name, c.values), c.weights
+    idx = np.floor(c.times / seconds_per_point).astype(int)
+    keep = idx < points
+    idx, v, w = idx[keep], v[keep], w[keep]
+    wsum = np.bincount(idx, weights=w, minlength=points)
+    vsum = np.bincount(idx, weights=w * v, minlength=points)
+    count = np.bincount(idx, minlength=points)
+    values = np.where(wsum > 0, vsum / np.maximum(wsum, 1e-12), 0.0)
+    return values, np.divide(wsum, np.maximum(count, 1))
+
+
+def centred(values: np.ndarray, strength: np.ndarray) -> np.ndarray:
+    """Values minus their strength-weighted mean along the last axis (a shape: what a relative curve says)."""
+    s = strength.sum(-1, keepdims=True)
+    mean = (values * strength).sum(-1, keepdims=True) / np.maximum(s, 1e-8)
+    return np.where(strength > 0, values - mean, 0.0)
+
+
+def chroma(audio: Audio, points: int, seconds_per_point: float) -> tuple[np.ndarray, np.ndarray]:
+    """The melody of a sound as MusicGen-melody reads it: per STFT frame of the mono mix the strongest of the 12
+    pitch classes (librosa's chroma filter bank, C = 0), one-hot; averaged over each of ``points`` bins of
+    ``seconds_per_point`` -> (chroma [12, points], each bin's share of the strongest class; strength [points],
+    the share of its frames within 40 dB of the loudest). Bins past the sound have strength 0."""
+    import librosa
+
+    x = an._mono(audio).astype(np.float32)
+    rate = audio.sample_rate
+    n_fft = 1 << max(8, int(round(math.log2(CHROMA_FFT_SECONDS * rate))))
+    hop = n_fft // 4
+    out, strength = np.zeros((CHROMA_BINS, points)), np.zeros(points)
+    if len(x) < 2:
+        return out, strength
+    S = np.abs(librosa.stft(x, n_fft=n_fft, hop_length=hop, center=True)) ** 2
+    c = librosa.feature.chroma_stft(S=S, sr=rate, n_fft=n_fft, tuning=0.0, norm=None)  # [12, N]
+    energy = S.sum(0)
+    peak = energy.max(initial=0.0)
+    if peak <= 0:
+        return out, strength
+    loud = (energy > peak * 10 ** (-CHROMA_FLOOR_DB / 10)).astype(np.float64)
+    hot = np.zeros_like(c, dtype=np.float64)
+    hot[c.argmax(0), np.arange(c.shape[1])] = 1.0
+    t = np.arange(c.shape[1]) * hop / rate
+    inside = t < len(x) / rate
+    idx = np.floor(t / seconds_per_point).astype(int)
+    keep = inside & (idx < points)
+    idx, hot, loud = idx[keep], hot[:, keep], loud[keep]
+    count = np.bincount(idx, minlength=points).astype(np.float64)
+    lsum = np.bincount(idx, weights=loud, minlength=points)
+    for k in range(CHROMA_BINS):
+        out[k] = np.bincount(idx, weights=hot[k] * loud, minlength=points)
+    out = out / np.maximum(lsum, 1e-12)
+    strength = lsum / np.maximum(count, 1.0)
+    return out, strength
+
+
+def melody_adherence(reference: Audio, audio: Audio, rate: float = 8.0) -> dict:
+    """How closely ``audio`` follows the melody of ``reference`` (both read from 0 s, over the shorter): per bin of
+    1/``rate`` s where both are sounding (chroma strength over 0.5), whether their strongest pitch classes agree
+    (``pitch_class_agreement``; chance is about 1/12) and the Pearson correlation of their 12-bin chroma
+    (``chroma_correlation``, mean over those bins)."""
+    duration = min(reference.duration, audio.duration)
+    n = max(1, int(math.ceil(duration * rate - 1e-9)))
+    a, sa = chroma(reference, n, 1.0 / rate)
+    b, sb = chroma(audio, n, 1.0 / rate)
+    both = (sa > 0.5) & (sb > 0.5)
+    out = {"bins": int(both.sum()), "pitch_class_agreement": None, "chroma_correlation": None}
+    if not both.any():
+        return out
+    a, b = a[:, both], b[:, both]
+    out["pitch_class_agreement"] = round(float(np.mean(a.argmax(0) == b.argmax(0))), 4)
+    am, bm = a - a.mean(0), b - b.mean(0)
+    den = np.sqrt((am ** 2).sum(0) * (bm ** 2).sum(0))
+    ok = den > 1e-9
+    if ok.any():
+        out["chroma_correlation"] = round(float(np.mean((am * bm).sum(0)[ok] / den[ok])), 4)
+    return out
+
+
 # --- adherence ---------------------------------------------------------------------------------------------------
 def compare(target: Curve, measured: Curve, duration: float) -> dict:
     """How well ``measured`` follows ``target`` over ``duration`` s: Pearson correlation (in the comparison space;

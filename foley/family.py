@@ -50,6 +50,7 @@ class Family:
     # a control adapter for a model of this family (``foley train control --from MODEL``):
     # ``control(base_folder, base_name, manifests, recipe, run, dest, force, say) -> folder``
     control: str | None = None
+    control_recipe: str | None = None  # its default recipe (None: recipes/starter-control.toml)
 
     def generator_class(self):
         return _attr(self.generator, self.name)

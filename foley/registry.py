@@ -77,12 +77,15 @@ def card_for(name: str) -> ModelCard | None:
 
 
 def supporting(task: str, duration: float | None = None) -> list[str]:
-    """Names of the registered models whose card lists ``task`` (``"steer"``: that follow control curves;
-    ``"interpolate"``: that interpolate), and with ``duration`` only those making sounds that long."""
+    """Names of the registered models whose card lists ``task`` (``"steer"``: that steer towards control curves;
+    ``"controls"``: that follow them, by steering or a control adapter; ``"interpolate"``: that interpolate), and
+    with ``duration`` only those making sounds that long."""
     if duration is not None:
         return [c.name for c in cards().values() if task in c.tasks and c.max_duration >= duration - 1e-9]
     if task == "steer":
         return _by_capability(lambda caps: caps.steers)
+    if task == "controls":
+        return _by_capability(lambda caps: caps.follows)
     if task == "interpolate":
         return _by_capability(lambda caps: caps.takes(task))
     return [c.name for c in cards().values() if task in c.tasks]

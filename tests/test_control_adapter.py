@@ -158,10 +158,10 @@ def test_cli_refuses_a_family_without_adapters_and_an_existing_adapter(controlle
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     m = tmp_path / "m.jsonl"
     m.write_text("")
-    r = subprocess.run([sys.executable, "-m", "foley", "train", "control", "--from", "starter-lm", "--data", str(m)],
-                       capture_output=True, text=True, env=env)
+    r = subprocess.run([sys.executable, "-m", "foley", "train", "control", "--from", "starter-wavegan", "--data",
+                        str(m)], capture_output=True, text=True, env=env)
     assert r.returncode != 0 and "Traceback" not in r.stderr
-    assert "cannot take a control adapter" in r.stderr and "ldm" in r.stderr
+    assert "cannot take a control adapter" in r.stderr and "ldm, lm" in r.stderr
     r = subprocess.run([sys.executable, "-m", "foley", "train", "control", "--from", str(model), "--data", str(m)],
                        capture_output=True, text=True, env=env)
     assert r.returncode != 0 and "already exists" in r.stderr and "--force" in r.stderr

@@ -354,8 +354,9 @@ def edit(
     input: Path = typer.Argument(..., help="Audio to edit."),
     prompt: str = typer.Argument(None, help="What the result should sound like."),
     task: str = typer.Option("style_transfer", "--task", "-t",
-                             help="style_transfer, inpaint, extend, continue, super_resolution, variation or loop "
-                                  "(what a model can do: foley models info NAME)."),
+                             help="style_transfer, inpaint, extend, continue, super_resolution, variation, loop or "
+                                  "melody (a new sound following the input's melody: MusicGen-melody, or a token "
+                                  "model with a control adapter) (what a model can do: foley models info NAME)."),
     output: Path = typer.Option(..., "--output", "-o", help="Output file."),
     strength: float = typer.Option(None, "--strength", help="Style transfer, variation: 0 keeps the input, 1 "
                                    "ignores it (variation: the share of tokens re-drawn)."),

@@ -1,4 +1,4 @@
-"""`foley train control`: a control adapter (ControlNet over the five control curves) for a shipped model."""
+"""`foley train control`: a control adapter (the five control curves; melody for token models) for a model."""
 
 from __future__ import annotations
 
@@ -13,15 +13,16 @@ from .train import train_app
 @train_app.command("control")
 @with_threads
 def control(
-    base: str = typer.Option("starter", "--from", help="The model to control: starter or a latent-diffusion model "
-                             "folder."),
+    base: str = typer.Option("starter", "--from", help="The model to control: starter, starter-lm, or a model "
+                             "folder of the latent-diffusion or token-LM family."),
     data: list[Path] = typer.Option(..., "--data", help="Manifest(s) (JSONL) of sounds to learn the curves from: its "
                                     "own training manifests; repeat for several. No labels needed: the curves are "
                                     "measured from the audio."),
     output: Path = typer.Option(None, "--output", "-o", help="Where to write the adapter (default: the model "
                                 "folder's control/, where its sampler finds it)."),
-    recipe: Path = typer.Option(Path("recipes/starter-control.toml"), "--recipe", help="Recipe (TOML): [windows] "
-                                "how many training windows; [control] training settings."),
+    recipe: Path = typer.Option(None, "--recipe", help="Recipe (TOML): [windows] how many training windows; [control] "
+                                "training settings (default: the family's, recipes/starter-control.toml for latent "
+                                "diffusion, recipes/starter-lm-control.toml for the token LM)."),
     run: Path = typer.Option(None, "--run", help="Working folder (default runs/control-<model name>); a killed run "
                              "resumes from it."),
     minutes: float = typer.Option(None, "--minutes", min=0.1, help="Time budget of the training stage in minutes."),
@@ -29,9 +30,11 @@ def control(
                                         "(repeat)."),
     force: bool = typer.Option(False, "--force", help="Replace an existing adapter."),
 ):
-    """Train a control adapter: a ControlNet that reads loudness, brightness, pitch, density and pan curves. The
-    curves are measured from the training sounds themselves; each is dropped at random so any subset works. Once in
-    the model folder, every request with target curves (--control, --like, shape words of the prompt) uses it."""
+    """Train a control adapter that reads loudness, brightness, pitch, density and pan curves (latent diffusion: a
+    ControlNet; token LM: conditioning frames + LoRA, which also read a melody's chroma). The curves are measured
+    from the training sounds themselves; each is dropped at random so any subset works. Once in the model folder,
+    every request with target curves (--control, --like, shape words of the prompt) uses it, and a token LM takes
+    `foley edit melody REF.wav "prompt"`."""
     from ..family import get
     from ..registry import family_of, resolve
     from ..train.loop import load_recipe
@@ -39,8 +42,9 @@ def control(
     folder, card = resolve(base)
     family = card.family if card is not None else family_of(folder)
     name = card.name if card is not None else str(folder)
-    train = get(family).control_function()
-    r = load_recipe(recipe, overrides)
+    fam = get(family)
+    train = fam.control_function()
+    r = load_recipe(recipe or Path(fam.control_recipe or "recipes/starter-control.toml"), overrides)
     if minutes is not None:
         r.setdefault("train", {})["max_minutes"] = minutes
     run = run or Path("runs") / f"control-{Path(folder).name}"

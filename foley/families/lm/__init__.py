@@ -6,13 +6,16 @@
 - :mod:`.stream` — token frames as they are sampled (a background ``generate`` and a streamer);
 - :mod:`.pipeline` — :class:`~foley.families.lm.pipeline.LMGenerator` (generate, continue, long-form,
   streaming);
-- :mod:`.train` — ``foley train lm``: pre-tokenise with the codec once, train the decoder, export.
+- :mod:`.train` — ``foley train lm``: pre-tokenise with the codec once, train the decoder, export;
+- :mod:`.control` — ``foley train control --from starter-lm``: curve and melody conditioning (conditioning frames
+  + LoRA), used by the generator for requests with target curves and for the ``melody`` task.
 """
 
 from ...family import Family
 
 FAMILY = Family(
     name="lm", generator="foley.families.lm.pipeline:LMGenerator", train="foley.families.lm.train:train_lm",
-    finetune="foley.families.lm.finetune:finetune_lm",
+    finetune="foley.families.lm.finetune:finetune_lm", control="foley.families.lm.control:train_control",
+    control_recipe="recipes/starter-lm-control.toml",
     stages=("tokens", "lm", "export"), recipe="recipes/starter-lm.toml",
     description="token language model over neural-codec tokens (MusicGen style); streams")

@@ -220,7 +220,7 @@ def sample(decoder, ids: torch.Tensor, states, mask, new_tokens: int, logits_pro
             # guidance would map the coupled one-hot pair to a one-hot, whose multinomial draw is its hot code after
             # drawing Exp(1) noise of the probabilities' shape (torch's one-sample path): draw that noise only, to
             # keep generate()'s random stream (other steps than Step's draw other codes anyway: skip it there)
-            if make_step is Step:
+            if make_step is Step or getattr(make_step, "wraps", None) is Step:
                 torch.empty((k, scores.shape[-1]), dtype=torch.float32).exponential_()
             nxt = coupled.choice
         else:

@@ -261,12 +261,21 @@ class TokenLM:
     # --- sampling --------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, states: torch.Tensor, mask: torch.Tensor, frames: int, seed: int, sampling: dict,
-               prompt: torch.Tensor | None = None, streamer=None, on_step=None) -> torch.Tensor:
+               prompt: torch.Tensor | None = None, streamer=None, on_step=None, control=None) -> torch.Tensor:
         """Sample ``frames`` new frames after ``prompt`` codes [K, P] -> codes [K, P + frames].
 
         ``states``/``mask`` come from :meth:`condition` (doubled when guidance > 1). Seeds the global torch
         generator with ``seed`` first (transformers' sampler has no per-call generator). ``on_step(i, n)`` is
-        called after each of the n = frames + delay sampling steps."""
+        called after each of the n = frames + delay sampling steps. ``control``: ``(decoder, frames)`` of the
+        control adapter (:mod:`.conditioning`): its decoder samples, with ``frames`` [B, N, d] added to the input
+        of positions 0..N-1 (B as ``states``; N covering the prompt and the new steps)."""
+        from .conditioning import added_frames
+
+        decoder, extra = (self.decoder, None) if control is None else control
+        with added_frames(decoder, extra):
+            return self._sample(decoder, extra, states, mask, frames, seed, sampling, prompt, streamer, on_step)
+
+    def _sample(self, decoder, extra, states, mask, frames, seed, sampling, prompt, streamer, on_step) -> torch.Tensor:
         k = self.num_codebooks
         start = torch.full((k, 1), self.pad, dtype=torch.long)
         ids = start if prompt is None else torch.cat([start, prompt.long()], dim=-1)
@@ -278,10 +287,10 @@ class TokenLM:
 
         # the decoder-only generate() would make a self-attention-only cache, into which the cross-attention
         # would then append its keys: give it the encoder-decoder cache the decoder itself builds
-        cfg = self.decoder.config
+        cfg = decoder.config
         cache = EncoderDecoderCache(DynamicCache(config=cfg), DynamicCache(config=cfg))
         if prompt is not None and prompt.shape[-1]:
-            self._prefill(ids, states, mask, cache, guidance > 1.0, frames)
+            self._prefill(ids, states, mask, cache, guidance > 1.0, frames, decoder)
         from transformers import LogitsProcessorList
 
         from .sampling import CoupledStereoSampling, StepCallback
@@ -294,10 +303,10 @@ class TokenLM:
         if on_step is not None:
             processors.append(StepCallback(on_step, frames + self.max_delay))
         loop = _loop()
-        if self.onnx_session is not None and (loop != "fast" or not fast.supported(self.decoder)):
+        if self.onnx_session is not None and (loop != "fast" or not fast.supported(decoder)):
             raise ModelError(f"--backend onnx runs the fast sampling loop on a plain MusicGen decoder "
-                             f"({LOOP_ENV}={loop}, supported: {fast.supported(self.decoder)}); use --backend torch")
-        if loop == "fast" and fast.supported(self.decoder):
+                             f"({LOOP_ENV}={loop}, supported: {fast.supported(decoder)}); use --backend torch")
+        if loop == "fast" and fast.supported(decoder):
             make_step = fast.Step
             if self.onnx_session is not None:
                 from functools import partial
@@ -305,23 +314,27 @@ class TokenLM:
                 from .accel import OnnxStep
 
                 make_step = partial(OnnxStep, self.onnx_session)
-            gc = self.decoder.generation_config  # what generate() would take where a setting is not passed
+            if extra is not None:
+                from .conditioning import control_step
+
+                make_step = control_step(extra, make_step)
+            gc = decoder.generation_config  # what generate() would take where a setting is not passed
             chain = fast.processors(processors, guidance, kwargs["temperature"],
                                     kwargs["top_k"] if kwargs["top_k"] is not None else gc.top_k,
                                     kwargs["top_p"] if kwargs["top_p"] is not None else gc.top_p)
             torch.manual_seed(seed)
-            return fast.sample(self.decoder, ids, states, mask, frames + self.max_delay, chain, guidance > 1.0,
+            return fast.sample(decoder, ids, states, mask, frames + self.max_delay, chain, guidance > 1.0,
                                streamer, cache, make_step)[0]
         torch.manual_seed(seed)
-        out = self.decoder.generate(
+        out = decoder.generate(
             input_ids=ids, attention_mask=torch.ones(1, ids.shape[-1], dtype=torch.long),
-            **{_cache_kwarg(self.decoder): cache},
+            **{_cache_kwarg(decoder): cache},
             encoder_hidden_states=states, encoder_attention_mask=mask, do_sample=True, logits_processor=processors,
             guidance_scale=guidance if guidance > 1.0 else None, max_new_tokens=frames + self.max_delay,
             num_return_sequences=1, streamer=streamer, **{k_: v for k_, v in kwargs.items() if v is not None})
         return out[0]
 
-    def _prefill(self, ids: torch.Tensor, states, mask, cache, guided: bool, frames: int) -> None:
+    def _prefill(self, ids: torch.Tensor, states, mask, cache, guided: bool, frames: int, decoder=None) -> None:
         """Run the delayed prompt columns but the last through the decoder into ``cache``.
 
         MusicGen's ``prepare_inputs_for_generation`` feeds only the last column of ``input_ids`` once it has a
@@ -330,15 +343,15 @@ class TokenLM:
         ignored its context (measured: the first forward got 1 column over an empty cache for a 47-frame
         prompt). With the cache holding the columns before the last, that last column lands at its true
         position and attends to the whole prompt, as in training."""
-        delayed, _ = self.decoder.build_delay_pattern_mask(ids, self.pad, max_length=ids.shape[-1] + frames
-                                                           + self.max_delay)
+        delayed, _ = decoder.build_delay_pattern_mask(ids, self.pad, max_length=ids.shape[-1] + frames
+                                                      + self.max_delay)
         head = delayed[:, :-1]                                         # [K, P]: start token + prompt, delayed
         if guided:
             head = head.repeat((2, 1))                                 # the guidance's unconditional half
         b = head.shape[0] // self.num_codebooks
-        self.decoder(input_ids=head, attention_mask=torch.ones(b, head.shape[-1], dtype=torch.long),
-                     encoder_hidden_states=states, encoder_attention_mask=mask,
-                     **{_cache_kwarg(self.decoder): cache}, use_cache=True)
+        decoder(input_ids=head, attention_mask=torch.ones(b, head.shape[-1], dtype=torch.long),
+                encoder_hidden_states=states, encoder_attention_mask=mask, **{_cache_kwarg(decoder): cache},
+                use_cache=True)
 
 
 def _loop() -> str:

@@ -32,6 +32,7 @@ from ...generator import EXTEND_SECONDS, Generator, ModelCard, card_from_config,
 from ...request import GenerationRequest, make_request
 from .model import TokenLM
 
+MELODY = "melody"  # the task a control adapter adds: a new sound following a reference's melody (chroma)
 KNEE, CEILING = 0.7079, 0.98  # soft clip: linear up to -3 dBFS, then bending towards 0.98 (never reaching it)
 
 
@@ -56,6 +57,7 @@ class LMGenerator(Generator):
         # progress of non-streamed sampling: on_step(i, n) per sampled frame of the whole request (the server)
         self.on_step = None
         self.sampling = {**lm.cfg.defaults, **{k: v for k, v in (sampling or {}).items() if v is not None}}
+        self._control = None  # the control adapter (conditioning.Control), loaded on first use
 
     @classmethod
     def from_folder(cls, folder: str | Path, card: ModelCard | None = None, top_k: int | None = None,
@@ -85,7 +87,7 @@ class LMGenerator(Generator):
             accel.use_onnx(lm, onnx_dir, quantize)
         cfg = lm.cfg
         card = card or ModelCard(name=Path(folder).name, family="lm", weights=str(folder), sample_rate=cfg.sample_rate,
-                                 channels=cfg.channels, max_duration=cfg.max_duration, tasks=TOKEN_TASKS,
+                                 channels=cfg.channels, max_duration=cfg.max_duration, tasks=tasks_of(folder),
                                  licence=cfg.extra.get("licence", "unknown"), defaults=dict(cfg.defaults))
         return cls(lm, card, {"top_k": top_k, "top_p": top_p, "temperature": temperature})
 
@@ -111,16 +113,76 @@ class LMGenerator(Generator):
 
     @classmethod
     def capabilities_for(cls, card: ModelCard) -> Capabilities:
+        """With a control adapter (its card then lists the ``melody`` task) the model follows control curves
+        (``controls``, ``like``, the prompt's shape words) through it; it never steers (no ``steer`` setting)."""
+        from ...capabilities import CONTROLS
+        from ...curves import NAMES
+
+        follows = (Setting(CONTROLS, choices=NAMES, help="control curves, read by the model's control adapter (no "
+                                                         "steering)"),) if MELODY in card.tasks else ()
         return Capabilities(
             tasks=tuple(card.tasks), max_duration=card.max_duration, streams=True, progress="frames",
             settings=(Setting("guidance_scale", card.defaults.get("guidance_scale", 3.0), 0.0, 30.0,
                               help="classifier-free guidance (<= 1: off)"),
-                      Setting("negative_prompt", help="the guidance's other branch")))
+                      Setting("negative_prompt", help="the guidance's other branch"), *follows))
 
     @classmethod
     def read_card(cls, folder) -> ModelCard:
         cfg = read_foley_json(folder)
-        return card_from_config(folder, cfg, "lm", cfg["sample_rate"], TOKEN_TASKS, max_duration=60.0)
+        return card_from_config(folder, cfg, "lm", cfg["sample_rate"], tasks_of(folder), max_duration=60.0)
+
+    # --- the control adapter (conditioning.py) ---------------------------------------------------
+    @property
+    def has_control(self) -> bool:
+        """The folder holds a control adapter trained for this decoder."""
+        from .conditioning import has_adapter
+
+        return self.lm.folder is not None and has_adapter(self.lm.folder)
+
+    def control_adapter(self):
+        """The loaded adapter (:class:`~.conditioning.Control`), once; None without one."""
+        if self._control is None and self.has_control:
+            from .conditioning import load_adapter
+
+            if self.lm.backend != "torch":
+                raise RequestError("the control adapter runs in torch: drop --backend onnx / --quantize for control "
+                                   "curves and melodies")
+            self._control = load_adapter(self.lm.folder, self.lm.decoder)
+        return self._control
+
+    def _uses_adapter(self, r: GenerationRequest) -> bool:
+        return bool(r.control_adapter) and self.has_control
+
+    def _controlled(self, r: GenerationRequest) -> bool:
+        """The request has target curves (explicit, an imitation, or, with an adapter, the prompt's shape words)."""
+        if r.steering:
+            return True
+        if r.task != "generate" or not r.prior or not self._uses_adapter(r):
+            return False
+        from ... import curves as cv
+
+        return bool(cv.prior(r.prompt))
+
+    def _plan(self, r: GenerationRequest, melody: Audio | None = None):
+        """(conditioning features or None, the sidecar's ``control`` record without adherence, targets)."""
+        from ... import curves as cv
+
+        targets = cv.request_targets(r)
+        record: dict = {"targets": targets.to_dict()}
+        feats = None
+        if self._uses_adapter(r):
+            from .conditioning import target_features
+
+            control = self.control_adapter()
+            feats = target_features(targets.curves, r.duration, melody)
+            record["method"] = "control adapter (conditioning frames read through LoRA of the decoder)"
+            record["adapter"] = {"weights": control.card["weights"], "steps": control.card.get("steps"),
+                                 "scale": 1.0}
+        else:
+            record["method"] = "none (measured only)"
+        if melody is not None:
+            record["melody"] = {"seconds": round(melody.duration, 3)}
+        return feats, record, targets
 
     # --- settings ------------------------------------------------------------------------------
     def _settings(self, r: GenerationRequest) -> dict:
@@ -130,18 +192,34 @@ class LMGenerator(Generator):
         return s
 
     # --- generation ----------------------------------------------------------------------------
-    def _generate(self, requests: list[GenerationRequest]) -> list[Audio]:
+    def _generate(self, requests: list[GenerationRequest], melody: Audio | None = None) -> list[Audio]:
+        import time
+
+        from ... import curves as cv
+
         outs = []
         for r in requests:
             base = seed_of(r)
             settings = self._settings(r)
+            controlled = melody is not None or self._controlled(r)
+            feats, record, targets = self._plan(r, melody) if controlled else (None, None, None)
             for j in range(r.num_variations):
-                def draw(seed, r=r, settings=settings):
-                    return np.concatenate(list(self._chunks(r, seed, settings, streaming=False)), axis=-1)
+                started = time.perf_counter()
+
+                def draw(seed, r=r, settings=settings, feats=feats):
+                    return np.concatenate(list(self._chunks(r, seed, settings, streaming=False, feats=feats)),
+                                          axis=-1)
                 samples, seed, redrawn = self._draw_audible(draw, base + j)
                 audio = self._finish(samples, r, seed, j, settings)
                 if redrawn:
                     audio.meta["redrawn"] = redrawn
+                if record is not None:
+                    rec = copy.deepcopy(record)
+                    rec["adherence"] = cv.adherence(targets.curves, audio)
+                    if melody is not None:
+                        rec["melody"].update(cv.melody_adherence(melody, audio))
+                    rec["seconds"] = round(time.perf_counter() - started, 2)
+                    audio.meta["control"] = rec
                 outs.append(audio)
         return outs
 
@@ -153,14 +231,17 @@ class LMGenerator(Generator):
             raise RequestError("streaming makes one sound from text: task 'generate', one variation")
         self.check(r)
         seed, settings = seed_of(r), self._settings(r)
+        feats, record, _ = self._plan(r) if self._controlled(r) else (None, None, None)
         meta: dict = {}
 
         def describe():  # once per stream, while the first frames are sampled (package metadata: ~30 ms a call)
             if not meta:
                 meta.update(self._meta(r, seed, 0, settings))
+                if record is not None:
+                    meta["control"] = record  # (no adherence: the whole sound is not there yet)
 
         offset = 0
-        for i, chunk in enumerate(self._chunks(r, seed, settings, streaming=True, on_wait=describe)):
+        for i, chunk in enumerate(self._chunks(r, seed, settings, streaming=True, on_wait=describe, feats=feats)):
             describe()
             audio = Audio(np.ascontiguousarray(chunk, np.float32), self.sample_rate)
             audio.meta = {**copy.deepcopy(meta), "chunk": i, "offset": offset}
@@ -168,14 +249,14 @@ class LMGenerator(Generator):
             yield audio
 
     def _chunks(self, r: GenerationRequest, seed: int, settings: dict, streaming: bool,
-                on_wait=None) -> Iterator[np.ndarray]:
+                on_wait=None, feats: np.ndarray | None = None) -> Iterator[np.ndarray]:
         """Samples [C, n] chunk by chunk, ``r.duration`` seconds in all. ``on_wait()`` (streaming) runs once while
-        the sampler thread draws the first frames."""
+        the sampler thread draws the first frames. ``feats``: the control adapter's features over the sound."""
         lm = self.lm
         total = int(round(r.duration * self.sample_rate))
         dec = lm.chunk_decoder(lm.cfg.channels)
         made = 0
-        blocks = self._blocks(r, seed, settings, lm.frames(r.duration), streaming, None, on_wait)
+        blocks = self._blocks(r, seed, settings, lm.frames(r.duration), streaming, None, on_wait, feats)
         for block in _then_none(blocks):
             out = dec.flush() if block is None else dec.push(lm.per_channel(block))
             out = soft_clip(np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0))[:, : total - made]
@@ -212,9 +293,11 @@ class LMGenerator(Generator):
         return [float(f / self.lm.cfg.frame_rate) for f in starts]
 
     def _blocks(self, r: GenerationRequest, seed: int, settings: dict, frames: int, streaming: bool,
-                prompt: torch.Tensor | None, on_wait=None) -> Iterator[torch.Tensor]:
+                prompt: torch.Tensor | None, on_wait=None, feats: np.ndarray | None = None) -> Iterator[torch.Tensor]:
         """New code frames [K, n] in order (the kept frames of each window of :meth:`windows`); every window
-        after the first is prompted with the last ``context_frames`` codes before it."""
+        after the first is prompted with the last ``context_frames`` codes before it. With ``feats`` (the control
+        adapter's features over the whole sound) each window is sampled by the adapter's decoder with the
+        conditioning frames of its own span of the sound."""
         from .stream import stream_frames
 
         lm = self.lm
@@ -224,10 +307,14 @@ class LMGenerator(Generator):
         made = 0
         for window, (p, n, keep) in enumerate(self.windows(frames, 0 if ctx is None else ctx.shape[-1])):
             s = window_seed(seed, window)
+            control = None
+            if feats is not None:  # position q of this window draws frame made - p + q of the sound
+                adapter = self.control_adapter()
+                control = (adapter.decoder, adapter.frames(feats, 1 + p + n + lm.max_delay, made - p, guided))
             if streaming:
                 parts = []
                 for block in stream_frames(lm, states, mask, n, s, settings, prompt=ctx, keep=keep,
-                                           on_wait=on_wait if window == 0 else None):
+                                           on_wait=on_wait if window == 0 else None, control=control):
                     parts.append(block)
                     yield block
                 new = torch.cat(parts, dim=-1)
@@ -237,7 +324,7 @@ class LMGenerator(Generator):
                     def hook(i, steps, done=made, keep=keep, fn=self.on_step):
                         if i <= keep:  # once per kept frame (the last steps complete earlier frames)
                             fn(done + i, frames)
-                new = lm.sample(states, mask, n, s, settings, prompt=ctx, on_step=hook)[:, p:p + keep]
+                new = lm.sample(states, mask, n, s, settings, prompt=ctx, on_step=hook, control=control)[:, p:p + keep]
                 yield new
             ctx = (new if ctx is None else torch.cat([ctx, new], dim=-1))[:, -lm.context_frames:]
             made += keep
@@ -254,7 +341,11 @@ class LMGenerator(Generator):
     # --- continuation --------------------------------------------------------------------------
     def _edit(self, audio: Audio, r: GenerationRequest) -> list[Audio]:
         """Continue ``audio`` to ``r.duration`` seconds in all (default: 5 s more); the input is kept
-        bit-exact up to its last 50 ms, which crossfade into the continuation."""
+        bit-exact up to its last 50 ms, which crossfade into the continuation. Task ``melody`` (with a control
+        adapter): a new sound of ``r.duration`` s (default: the input's length) from the prompt, following the
+        input's melody (its chroma, MusicGen-melody style), plus any target curves of the request."""
+        if r.task == MELODY:
+            return self._melody(audio, r)
         src = audio.to_channels(self.channels) if audio.channels != self.channels else audio
         if src.sample_rate != self.sample_rate:
             src = src.resample(self.sample_rate)
@@ -281,6 +372,18 @@ class LMGenerator(Generator):
             outs.append(self._finish(joined, r, base + j, j, settings))
         return outs
 
+    def _melody(self, audio: Audio, r: GenerationRequest) -> list[Audio]:
+        if r.strength is not None:
+            raise RequestError("melody conditioning has no strength setting; drop --strength")
+        if not r.control_adapter or not self.has_control:
+            raise RequestError(f"model '{self.card.name}' follows a melody through its control adapter: "
+                               + ("drop --no-control-adapter" if self.has_control else "it has none (foley train "
+                                  "control)"))
+        melody = audio.to_mono()
+        if melody.sample_rate != self.sample_rate:
+            melody = melody.resample(self.sample_rate)
+        return self._generate([r], melody=melody)
+
     def _continue_chunks(self, r, seed, settings, prompt: torch.Tensor, overlap: int) -> Iterator[np.ndarray]:
         """Decoded audio from the last ``overlap`` prompt frames on: those frames' audio, then the new."""
         lm = self.lm
@@ -291,6 +394,13 @@ class LMGenerator(Generator):
         for block in self._blocks(r, seed, settings, max(frames, 0), False, prompt):
             yield dec.push(lm.per_channel(block))
         yield dec.flush()
+
+
+def tasks_of(folder) -> tuple[str, ...]:
+    """A folder's tasks: the token tasks, and ``melody`` when it holds a control adapter for its own decoder."""
+    from .conditioning import has_adapter
+
+    return TOKEN_TASKS + ((MELODY,) if folder is not None and has_adapter(folder) else ())
 
 
 def _then_none(it):

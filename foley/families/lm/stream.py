@@ -53,7 +53,8 @@ class FrameStreamer:
 
 
 def stream_frames(lm, states, mask, frames: int, seed: int, sampling: dict,
-                  prompt: torch.Tensor | None = None, keep: int | None = None, on_wait=None) -> Iterator[torch.Tensor]:
+                  prompt: torch.Tensor | None = None, keep: int | None = None, on_wait=None,
+                  control=None) -> Iterator[torch.Tensor]:
     """Yield the first ``keep`` (default: all) of the ``frames`` new frames after ``prompt`` as int64 blocks
     [K, n] while they are sampled; sampling goes on to ``frames`` (the frames past ``keep`` are dropped).
     ``on_wait()`` runs once in the caller's thread after the sampler thread has started.
@@ -65,7 +66,7 @@ def stream_frames(lm, states, mask, frames: int, seed: int, sampling: dict,
 
     def run():
         try:
-            lm.sample(states, mask, frames, seed, sampling, prompt=prompt, streamer=streamer)
+            lm.sample(states, mask, frames, seed, sampling, prompt=prompt, streamer=streamer, control=control)
         except _Cancelled:
             pass
         except BaseException as e:  # handed to the consumer below

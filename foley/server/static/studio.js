@@ -231,7 +231,7 @@ function sampleCurve(name, duration) {
 async function controlFields(duration) {
   // the request's control fields from the Control section (nothing when the model cannot follow curves)
   if ($("#control").hidden) return {};
-  const out = {}, steer = field("#steer");
+  const out = {}, steer = $("#steer-label").hidden ? undefined : field("#steer");
   if (steer !== undefined) {
     const k = Number(steer);
     if (!Number.isInteger(k) || k < 0 || k > state.steerMax) {
@@ -250,14 +250,15 @@ async function controlFields(duration) {
 }
 
 function applyControl(m, models) {
-  // show the Control section only for a model that follows control curves, and only its curves
+  // show the Control section only for a model that follows control curves (by steering, or through a control
+  // adapter alone: then without the steering field), and only its curves
   const setting = (x, name) => (x.capabilities ? x.capabilities.settings.find((s) => s.name === name) : null);
-  const steers = (x) => x.available !== false && (!x.capabilities || !!setting(x, "steer"));
-  const can = steers(m), note = $("#control-note");
+  const follows = (x) => x.available !== false && (!x.capabilities || !!setting(x, "controls") || !!setting(x, "steer"));
+  const can = follows(m), note = $("#control-note");
   $("#control").hidden = !can;
   note.hidden = can || !m.name;
   if (!can) {
-    const able = models.filter(steers).map((x) => x.name);
+    const able = models.filter(follows).map((x) => x.name);
     note.textContent = `Control curves: model '${m.name}' cannot follow them` +
       (able.length ? `; models here that can: ${able.join(", ")}.` : "; no model on this server can.");
     return;
@@ -265,6 +266,7 @@ function applyControl(m, models) {
   const choices = setting(m, "controls");
   state.curveNames = Object.keys(CURVES).filter((n) => !choices || !choices.choices || choices.choices.includes(n));
   const steer = setting(m, "steer");
+  $("#steer-label").hidden = !!m.capabilities && !steer;  // an adapter alone: no steering iterations to set
   state.steerMax = Math.min(50, steer && steer.maximum !== undefined ? steer.maximum : 50);
   $("#steer").max = state.steerMax;
   $("#steer").placeholder = steer && steer.default !== null && steer.default !== undefined
