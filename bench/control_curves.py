@@ -156,7 +156,7 @@ def main() -> None:
         sys.path.insert(0, str(Path(__file__).parent))
         from common import record
 
-        record("Control curves", body)
+        record("Control curves" + (f" ({a.model})" if a.model != "starter" else ""), body)
 
 
 def speed(gen, a) -> None:

@@ -156,7 +156,8 @@ def _control_line(folder: Path) -> str | None:
     except (OSError, ValueError):
         return "control/ has an unreadable control.json (retrain: foley train control)"
     mine = card.get("base_weights") == folder_hash(folder, exclude=("control", "control.partial"))
-    what = f"adapter over {', '.join(card.get('curves', []))}, {card.get('steps')} steps"
+    melody = " and a melody (chroma)" if card.get("melody") else ""
+    what = f"adapter over {', '.join(card.get('curves', []))}{melody}, {card.get('steps')} steps"
     return what + ("" if mine else "; trained for other weights: not used (retrain: foley train control)")
 
 
