@@ -203,10 +203,12 @@ def make_windows(base: Path, manifests: list[Path], recipe: dict, out: Path, say
     rng = np.random.default_rng(int(recipe.get("seed", 0)))
     order = [order[i] for i in rng.permutation(len(order))]
     t0, made = time.time(), 0
+    times = json.loads((d / "times.json").read_text()) if (d / "times.json").exists() else {}
     for c in range(math.ceil(total / chunk)):
         path = d / f"chunk-{c:05d}.pt"
         if path.exists():
             continue
+        t_chunk = time.time()
         items = [(sets[k], sets[k][i]) for _, k, i in order[c * chunk:(c + 1) * chunk]]
         audio = torch.stack([it["audio"] for _, it in items])
         z = model.vae.encode(model.cfg.space.encode(_mels(audio, model.cfg.mel))).latent_dist.mean
@@ -220,15 +222,32 @@ def make_windows(base: Path, manifests: list[Path], recipe: dict, out: Path, say
             torch.save({"latents": (z * model.vae.config.scaling_factor).half(),
                         "values": torch.from_numpy(vals).float(), "strength": torch.from_numpy(strs).float(),
                         "captions": caps}, tmp)
+        times[path.name] = time.time() - t_chunk
+        write_json_atomic(d / "times.json", times)
         made += len(items)
         if c % 10 == 0:
             rate_s = made / max(1e-9, time.time() - t0)
             say(f"control windows {min(total, (c + 1) * chunk)}/{total} ({rate_s:.1f}/s)")
+    chunks = sorted(p.name for p in d.glob("chunk-*.pt"))
+    minutes = round(sum(times[c] for c in chunks) / 60, 1) if all(c in times for c in chunks) else None
     write_json_atomic(d / "done.json", {"windows": total, "valid": int(s["valid"]), "seconds": seconds,
+                                        "minutes": minutes,
                                         "width": width, "base": str(base),
                                         "manifests": [str(m) for m in manifests],
                                         "shares": {str(m): int(n) for m, n in zip(manifests, shares, strict=True)}})
     return d
+
+
+def _training_minutes(log: list[dict]) -> float | None:
+    """The training stage's time over all its (resumed) runs: each logged interval's steps over its rate."""
+    rows = [r for r in log if r.get("steps_per_s")]
+    if not rows:
+        return None
+    total, last = 0.0, 0
+    for r in rows:
+        total += max(0, r["step"] - last) / r["steps_per_s"]
+        last = r["step"]
+    return round(total / 60, 1)
 
 
 def _load_windows(d: Path) -> dict:
@@ -373,7 +392,8 @@ def train_control(base: Path, base_name: str, manifests: list[Path], recipe: dic
             "manifests": windows["manifests"], "steps": valid[-1]["step"] if valid else None,
             "valid_loss": valid[-1]["valid_loss"] if valid else None,
             "valid_loss_without_curves": valid[-1]["valid_loss_none"] if valid else None,
-            "minutes_this_run": round((time.time() - t0) / 60, 1),
+            "minutes_this_run": round((time.time() - t0) / 60, 1), "training_minutes": _training_minutes(log),
+            "windows_minutes": windows.get("minutes"),
             "settings": {k: solver.settings[k] for k in ControlSolver.defaults}}
     write_json_atomic(tmp / CONTROL_JSON, card)
     if dest.exists():
