@@ -266,7 +266,7 @@ class ControlSolver(Solver):
     brightness made relative with ``relative``, captions dropped with ``cfg_dropout``)."""
 
     stage = section = "control"
-    defaults = {"lr": 2e-4, "weight_decay": 0.0, "steps": 3500, "warmup": 100, "ema_decay": 0.999,
+    defaults = {"lr": 2e-4, "weight_decay": 0.0, "steps": 8000, "warmup": 100, "ema_decay": 0.999,
                 "batch_size": 16, "keep": 0.5, "relative": 0.5, "cfg_dropout": 0.1, "min_snr_gamma": 5.0,
                 "embedding_channels": [16]}
 
