@@ -19,3 +19,15 @@ def folder_hash(folder: str | Path, exclude: tuple[str, ...] = ()) -> str:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()[:12]
+
+
+# a model folder's control adapter (``foley train control``) lives in CONTROL_DIR with its card CONTROL_JSON; the card
+# holds the hash of the rest of the folder (the weights it was trained for)
+CONTROL_DIR = "control"
+CONTROL_JSON = "control.json"
+NOT_BASE = (CONTROL_DIR, CONTROL_DIR + ".partial")
+
+
+def base_hash(folder: str | Path) -> str:
+    """:func:`folder_hash` of a model folder without its control adapter (and an unfinished one)."""
+    return folder_hash(folder, exclude=NOT_BASE)

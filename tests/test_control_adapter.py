@@ -83,14 +83,14 @@ def test_an_untrained_adapter_changes_no_sample(tiny_ldm, tmp_path):
     import foley
     from foley.families.ldm import control as C
     from foley.families.ldm.components import load_component, save_component
-    from foley.hashing import folder_hash
+    from foley.hashing import base_hash
 
     model = _copy_model(tiny_ldm, tmp_path)
     net = ControlNetModel.from_unet(load_component("UNet2DConditionModel", model / "unet").float(),
                                     conditioning_channels=C.CHANNELS, conditioning_embedding_out_channels=(16,))
     save_component(net, model / "control")
     (model / "control" / "control.json").write_text(json.dumps(
-        {"encoding": C.ENCODING, "base_weights": folder_hash(model, exclude=C.NOT_BASE)}))
+        {"encoding": C.ENCODING, "base_weights": base_hash(model)}))
     gen = foley.load(str(model))
     ask = {"duration": 1.0, "seed": 3, "controls": ["pitch=rise 200Hz->800Hz"], "steer": 0}
     with_adapter = gen.generate("a tone", **ask)[0]

@@ -146,16 +146,16 @@ def _control_line(folder: Path) -> str | None:
     """The folder's control adapter (``control/control.json``, ``foley train control``), in one line."""
     import json
 
-    from ..hashing import folder_hash
+    from ..hashing import CONTROL_DIR, CONTROL_JSON, base_hash
 
-    path = folder / "control" / "control.json"
+    path = folder / CONTROL_DIR / CONTROL_JSON
     if not path.is_file():
         return None
     try:
         card = json.loads(path.read_text())
     except (OSError, ValueError):
         return "control/ has an unreadable control.json (retrain: foley train control)"
-    mine = card.get("base_weights") == folder_hash(folder, exclude=("control", "control.partial"))
+    mine = card.get("base_weights") == base_hash(folder)
     melody = " and a melody (chroma)" if card.get("melody") else ""
     what = f"adapter over {', '.join(card.get('curves', []))}{melody}, {card.get('steps')} steps"
     return what + ("" if mine else "; trained for other weights: not used (retrain: foley train control)")

@@ -27,59 +27,21 @@ import torch
 from ... import curves as cv
 from ...errors import FoleyError
 from ...fsutil import atomic_path, write_json_atomic
+from ...hashing import CONTROL_DIR, CONTROL_JSON, base_hash
 from ...train.loop import warmup_cosine
 from ...train.solver import Solver
 
-CONTROL_DIR = "control"
-CONTROL_JSON = "control.json"
-NOT_BASE = (CONTROL_DIR, CONTROL_DIR + ".partial")  # left out of the base weights' hash
 ENCODING = 1
-# per curve: its value (in the space below, 0 where undefined) and its strength; then the relative flags of pitch and
-# brightness; then the frequency position along the latent's height (-1 .. 1)
-RELATIVE_FLAGS = ("pitch", "brightness")
+# per curve: its value (foley.curves.input_space, 0 where undefined) and its strength; then the relative flags of
+# pitch and brightness; then the frequency position along the latent's height (-1 .. 1)
+RELATIVE_FLAGS = cv.RELATIVE_FLAGS
 CHANNELS = 2 * len(cv.NAMES) + len(RELATIVE_FLAGS) + 1
 DEFAULTS = {"windows": 6000, "valid": 256, "chunk": 64, "seconds": None}
-
-
-def to_input(name: str, values: np.ndarray) -> np.ndarray:
-    """Values in the curve's unit -> the adapter's input space (about -3 .. 3)."""
-    v = np.asarray(values, np.float64)
-    if name == "loudness":
-        return v / 20.0
-    if name == "brightness":
-        return np.log2(np.maximum(v, 1.0) / 1000.0)
-    if name == "pitch":
-        return np.log2(np.maximum(v, 1.0) / 440.0)
-    if name == "density":
-        return np.log1p(np.maximum(v, 0.0)) / 2.0
-    return v / cv.PAN_WORDS_DB  # pan
 
 
 def frame_seconds(model) -> float:
     """Seconds per latent frame of a :class:`~foley.families.ldm.model.LatentAudioModel`."""
     return model.f_vae * model.cfg.mel.hop_length / model.cfg.mel.sample_rate
-
-
-def on_frames(curve: cv.Curve, duration: float, width: int, seconds_per_frame: float) -> tuple[np.ndarray, np.ndarray]:
-    """A curve stretched over ``duration`` s -> (values in the input space, strength) per latent frame [width]: the
-    strength-weighted mean of its 20-per-second points inside each frame; frames past ``duration`` have strength 0."""
-    c = curve.resample(duration)
-    v, w = to_input(c.name, c.values), c.weights
-    idx = np.floor(c.times / seconds_per_frame).astype(int)
-    keep = idx < width
-    idx, v, w = idx[keep], v[keep], w[keep]
-    wsum = np.bincount(idx, weights=w, minlength=width)
-    vsum = np.bincount(idx, weights=w * v, minlength=width)
-    count = np.bincount(idx, minlength=width)
-    values = np.where(wsum > 0, vsum / np.maximum(wsum, 1e-12), 0.0)
-    return values, np.divide(wsum, np.maximum(count, 1))
-
-
-def relative(values: np.ndarray, strength: np.ndarray) -> np.ndarray:
-    """Values minus their strength-weighted mean (a shape: what a relative curve or the loudness curve says)."""
-    s = strength.sum(-1, keepdims=True)
-    mean = (values * strength).sum(-1, keepdims=True) / np.maximum(s, 1e-8)
-    return np.where(strength > 0, values - mean, 0.0)
 
 
 def planes(values: np.ndarray, strength: np.ndarray, rel: np.ndarray, height: int) -> torch.Tensor:
@@ -89,7 +51,7 @@ def planes(values: np.ndarray, strength: np.ndarray, rel: np.ndarray, height: in
     strength = np.clip(np.asarray(strength, np.float64), 0.0, 1.0)
     for i, name in enumerate(cv.NAMES):  # loudness always, pitch and brightness when flagged: the shape only
         if name in cv.ALWAYS_RELATIVE or (name in RELATIVE_FLAGS and rel[RELATIVE_FLAGS.index(name)]):
-            values[i] = relative(values[i], strength[i])
+            values[i] = cv.centred(values[i], strength[i])
     values = np.where(strength > 0, values, 0.0)
     width = values.shape[-1]
     rows = [values, strength, np.repeat(np.asarray(rel, np.float64)[:, None], width, 1)]
@@ -107,7 +69,7 @@ def target_planes(targets: dict[str, cv.Curve], duration: float, width: int, hei
     rel = np.zeros(len(RELATIVE_FLAGS))
     for i, name in enumerate(cv.NAMES):
         if name in targets:
-            values[i], strength[i] = on_frames(targets[name], duration, width, seconds_per_frame)
+            values[i], strength[i] = cv.on_grid(targets[name], duration, width, seconds_per_frame)
             if name in RELATIVE_FLAGS:
                 rel[RELATIVE_FLAGS.index(name)] = float(targets[name].relative)
     return planes(values, strength, rel, height)
@@ -133,8 +95,6 @@ def residuals(net, sample: torch.Tensor, t, tokens: torch.Tensor, mask: torch.Te
 def has_adapter(folder: Path) -> bool:
     """The folder holds a control adapter trained for its own UNet (a folder copied from another model, e.g. a full
     fine-tune of the starter, carries its base's adapter: not used, as it was trained for other weights)."""
-    from ...hashing import folder_hash
-
     path = Path(folder) / CONTROL_DIR / CONTROL_JSON
     if not path.is_file():
         return False
@@ -142,7 +102,7 @@ def has_adapter(folder: Path) -> bool:
         card = json.loads(path.read_text())
     except (OSError, ValueError):
         return False
-    return card.get("encoding") == ENCODING and card.get("base_weights") == folder_hash(folder, exclude=NOT_BASE)
+    return card.get("encoding") == ENCODING and card.get("base_weights") == base_hash(folder)
 
 
 def load_adapter(folder: Path):
@@ -216,7 +176,7 @@ def make_windows(base: Path, manifests: list[Path], recipe: dict, out: Path, say
         for b, (_, it) in enumerate(items):
             measured = cv.measure(Audio(it["audio"].numpy(), rate))
             for i, name in enumerate(cv.NAMES):
-                vals[b, i], strs[b, i] = on_frames(measured[name], seconds, width, spf)
+                vals[b, i], strs[b, i] = cv.on_grid(measured[name], seconds, width, spf)
         caps = [clip_captions(ds.clips[it["index"]]) for ds, it in items]
         with atomic_path(path) as tmp:
             torch.save({"latents": (z * model.vae.config.scaling_factor).half(),
@@ -367,8 +327,6 @@ class ControlSolver(Solver):
 def train_control(base: Path, base_name: str, manifests: list[Path], recipe: dict, run: Path, dest: Path | None = None,
                   force: bool = False, say=print) -> Path:
     """Both stages; the adapter lands in ``dest`` (default ``<base>/control``), written whole or not at all."""
-    from ...hashing import folder_hash
-
     run, base = Path(run), Path(base)
     dest = Path(dest) if dest is not None else base / CONTROL_DIR
     if dest.exists() and not force:
@@ -376,7 +334,7 @@ def train_control(base: Path, base_name: str, manifests: list[Path], recipe: dic
     run.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run / "recipe.json", recipe)
     t0 = time.time()
-    base_weights = folder_hash(base, exclude=NOT_BASE)
+    base_weights = base_hash(base)
     make_windows(base, manifests, recipe, run, say=say)
     solver = ControlSolver(base, recipe, run)
     final = solver.run()
