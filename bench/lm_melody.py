@@ -2,6 +2,7 @@
 
     python bench/lm_melody.py [--model starter-lm] [--seeds 0 1] [--per-kind 6] [--seconds 4] [--threads 1]
         [--out runs/lm_melody] [--record]
+    python bench/lm_melody.py --ceiling [--record]   # the same references through the model's codec and back
 
 References, none of them training audio: **hummed** (a voice-like tone: a few harmonics, vibrato, soft note onsets and
 breaths between phrases) and **whistled** (a near-sine an octave or two higher, with slides) melodies drawn from a
@@ -13,6 +14,8 @@ prompt (hummed: "a synth lead melody"; whistled: "a flute melody"; played: the c
 :func:`foley.curves.melody_adherence` on 1/8 s bins where both sound: the share of bins whose strongest pitch class
 agrees with the reference's (chance ~ 1/12), and the mean correlation of the 12-bin chroma; ``other ref`` is the
 adapter's sound against another reference of the same kind (what agreement by chance looks like here).
+``--ceiling``: each reference encoded by the model's codec and decoded again, measured the same way (how much of the
+melody its tokens can carry at all).
 """
 
 from __future__ import annotations
@@ -110,6 +113,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--out", type=Path, default=Path("runs/lm_melody"))
     ap.add_argument("--record", action="store_true", help="append the result to docs/benchmarks.md")
+    ap.add_argument("--ceiling", action="store_true", help="only the codec round trip of the references")
     a = ap.parse_args()
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import torch
@@ -119,12 +123,12 @@ def main() -> None:
     from foley import curves as cv
 
     gen = foley.load(a.model)
+    if a.ceiling:
+        return ceiling(gen, a)
     if "melody" not in gen.card.tasks:
         raise SystemExit(f"model {a.model} has no control adapter (foley train control --from {a.model})")
     a.out.mkdir(parents=True, exist_ok=True)
-    refs = {k: [(synth(k, 1000 * j + (k == "whistled"), a.seconds, gen.sample_rate), PROMPTS[k])
-                for j in range(a.per_kind)] for k in PROMPTS}
-    refs["played"] = played(a.per_kind, a.seconds, gen.sample_rate, a.out / "played")
+    refs = references(gen, a)
     rows, timing = [], {"melody": [], "none": []}
     for kind, items in refs.items():
         for j, (ref, prompt) in enumerate(items):
@@ -156,6 +160,43 @@ def main() -> None:
         from common import record
 
         record(f"Melody conditioning ({a.model})", body)
+
+
+def references(gen, a) -> dict:
+    refs = {k: [(synth(k, 1000 * j + (k == "whistled"), a.seconds, gen.sample_rate), PROMPTS[k])
+                for j in range(a.per_kind)] for k in PROMPTS}
+    refs["played"] = played(a.per_kind, a.seconds, gen.sample_rate, a.out / "played")
+    return refs
+
+
+def ceiling(gen, a) -> None:
+    """The references through the model's codec (all its codebooks the LM models) and back."""
+    from foley import curves as cv
+    from foley.audio import Audio
+
+    lm = gen.lm
+    lines = [f"The references of `bench/lm_melody.py` ({a.per_kind} per kind, {a.seconds:g} s) encoded by "
+             f"`{a.model}`'s codec ({lm.n_q} codebooks) and decoded again: how much of a melody its tokens carry "
+             "(the most melody conditioning can give back).", "",
+             "| references | agreement, codec round trip | chroma r, codec round trip |", "|---|---:|---:|"]
+    for kind, items in references(gen, a).items():
+        got = []
+        for ref, _ in items:
+            dec = lm.chunk_decoder(lm.cfg.channels)
+            out = np.concatenate([dec.push(lm.per_channel(lm.audio_codes(ref))), dec.flush()], -1)
+            got.append(cv.melody_adherence(ref, Audio(out[:, :ref.frames].astype(np.float32), ref.sample_rate)))
+        vals = [np.mean([g[k] for g in got if g[k] is not None]) for k in ("pitch_class_agreement",
+                                                                             "chroma_correlation")]
+        lines.append(f"| {kind} | {vals[0]:.2f} | {vals[1]:.2f} |")
+    body = "\n".join(lines) + "\n"
+    print(body)
+    if a.record:
+        import sys
+
+        sys.path.insert(0, str(Path(__file__).parent))
+        from common import record
+
+        record(f"Melody conditioning ({a.model}): the codec's ceiling", body)
 
 
 def table(rows, a, timing) -> str:

@@ -264,9 +264,9 @@ def test_a_model_that_cannot_steer_refuses_and_names_the_ones_that_can():
     card, caps = describe("starter")
     assert caps.steers and caps.setting("steer").maximum == 500
     assert "steer" in [s["name"] for s in caps.to_dict()["settings"]]
-    with pytest.raises(RequestError, match="model 'starter-lm' cannot follow control curves .*models that can: "
-                                           "starter"):
-        check_request("starter-lm", make_request(prompt="a tone", controls=["pitch=rise"]))
+    with pytest.raises(RequestError, match="model 'starter-wavegan' cannot follow control curves .*models that "
+                                           "can: starter"):
+        check_request("starter-wavegan", make_request(prompt="a tone", controls=["pitch=rise"], duration=1))
     with pytest.raises(RequestError, match="cannot follow control curves"):
-        check_request("starter-lm", make_request(prompt="a tone", prior=False))
-    check_request("starter-lm", make_request(prompt="a rising tone"))  # the prior alone asks nothing
+        check_request("starter-wavegan", make_request(prompt="a tone", prior=False, duration=1))
+    check_request("starter-wavegan", make_request(prompt="a rising tone", duration=1))  # the prior alone asks nothing

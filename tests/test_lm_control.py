@@ -236,3 +236,25 @@ def _wav(write_audio, tmp_path):
     path = tmp_path / "x.wav"
     write_audio(path, seconds=1.0, freq=330.0)
     return path
+
+
+def test_the_shipped_starter_lm_follows_curves_and_melodies_without_steering():
+    from foley.paths import models_dir
+    from foley.registry import check_request, describe, supporting
+    from foley.request import make_request
+
+    if not (models_dir() / "starter-lm" / "control" / "control.json").is_file():
+        pytest.skip("models/starter-lm/control not shipped")
+    card, caps = describe("starter-lm")
+    assert "melody" in card.tasks and caps.follows and not caps.steers
+    assert "starter-lm" in supporting("controls") and "starter-lm" not in supporting("steer")
+    assert "starter-lm" in supporting("melody")
+    check_request("starter-lm", make_request(prompt="a tone", controls=["pitch=rise"], steer=0))
+    with pytest.raises(RequestError, match="cannot steer.*models that can steer: starter"):
+        check_request("starter-lm", make_request(prompt="a tone", controls=["pitch=rise"], steer=10))
+    import foley
+
+    out = foley.load("starter-lm").generate("a hum gliding upward", duration=1.0, seed=0)[0]
+    assert out.meta["control"]["targets"]["pitch"]["source"].startswith("prior")
+    assert out.meta["control"]["adapter"]["steps"] == json.loads(
+        (models_dir() / "starter-lm" / "control" / "control.json").read_text())["steps"]

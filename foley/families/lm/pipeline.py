@@ -144,14 +144,20 @@ class LMGenerator(Generator):
         if self._control is None and self.has_control:
             from .conditioning import load_adapter
 
-            if self.lm.backend != "torch":
-                raise RequestError("the control adapter runs in torch: drop --backend onnx / --quantize for control "
-                                   "curves and melodies")
             self._control = load_adapter(self.lm.folder, self.lm.decoder)
         return self._control
 
     def _uses_adapter(self, r: GenerationRequest) -> bool:
-        return bool(r.control_adapter) and self.has_control
+        """The request's curves (or melody) drive the control adapter: it has one, the request allows it, and the
+        decoder runs in torch (the exported step graph takes no added frames)."""
+        if not (r.control_adapter and self.has_control):
+            return False
+        if self.lm.backend != "torch":
+            if r.steering or r.task == MELODY:  # asked for in so many words: say why it cannot be done
+                raise RequestError("the control adapter runs in torch: drop --backend onnx / --quantize for control "
+                                   "curves and melodies")
+            return False  # the prompt's shape words alone: sampled as without an adapter
+        return True
 
     def _controlled(self, r: GenerationRequest) -> bool:
         """The request has target curves (explicit, an imitation, or, with an adapter, the prompt's shape words)."""
@@ -375,7 +381,7 @@ class LMGenerator(Generator):
     def _melody(self, audio: Audio, r: GenerationRequest) -> list[Audio]:
         if r.strength is not None:
             raise RequestError("melody conditioning has no strength setting; drop --strength")
-        if not r.control_adapter or not self.has_control:
+        if not self._uses_adapter(r):
             raise RequestError(f"model '{self.card.name}' follows a melody through its control adapter: "
                                + ("drop --no-control-adapter" if self.has_control else "it has none (foley train "
                                   "control)"))
