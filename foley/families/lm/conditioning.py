@@ -22,13 +22,11 @@ import torch
 
 from ... import curves as cv
 from ...errors import ModelError
+from ...hashing import CONTROL_DIR, CONTROL_JSON, NOT_BASE  # noqa: F401  (the folder layout every family's adapter shares)
 
-CONTROL_DIR = "control"
-CONTROL_JSON = "control.json"
 CONDITIONER = "conditioner.safetensors"
 LORA = "lora.safetensors"
 LORA_CONFIG = "lora_config.json"
-NOT_BASE = (CONTROL_DIR, CONTROL_DIR + ".partial")  # left out of the base weights' hash
 ENCODING = 1
 GRID = 8.0  # conditioning points per second (curves and chroma)
 # per grid point: per curve its value and strength, the relative flags of pitch and brightness, chroma, its strength
@@ -183,7 +181,7 @@ _STATE: dict = {}
 def adapter_state(folder) -> str | None:
     """None (no adapter), ``"ok"``, or why it is not used (``"other weights"``, ``"unreadable"``); cached by the
     files' sizes and times, so asking again (capabilities) costs a few stat calls."""
-    from ...hashing import folder_hash
+    from ...hashing import base_hash
 
     folder = Path(folder)
     path = folder / CONTROL_DIR / CONTROL_JSON
@@ -199,7 +197,7 @@ def adapter_state(folder) -> str | None:
         return _STATE[key]
     try:
         card = json.loads(path.read_text())
-        ok = card.get("encoding") == ENCODING and card.get("base_weights") == folder_hash(folder, exclude=NOT_BASE)
+        ok = card.get("encoding") == ENCODING and card.get("base_weights") == base_hash(folder)
         state = "ok" if ok else "other weights"
     except (OSError, ValueError, AttributeError):
         state = "unreadable"

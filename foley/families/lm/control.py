@@ -12,7 +12,7 @@ of windows of the base's corpora given their captions and their **own measured c
 curve and the chroma dropped at random (so any subset works), with a share of items given nothing, learnt as the
 frozen base's own prediction (so the adapted decoder without conditioning stays the base).
 
-At sampling time nothing changes in the loop (:meth:`TokenLM.sample` takes a :class:`Control`): the additive frames go
+At sampling time (:mod:`.conditioning`, the half of this that inference imports) nothing changes in the loop (:meth:`TokenLM.sample` takes a :class:`Control`): the additive frames go
 through a forward hook on the position embedding (full forwards: prompt prefill, transformers' ``generate``) and
 through the fast loop's position table (:class:`ControlStep`); the guidance's unconditional half gets no conditioning.
 Requests without curves sample with the base decoder, untouched.
@@ -301,7 +301,7 @@ class LMControlSolver(Solver):
 def train_control(base: Path, base_name: str, manifests: list[Path], recipe: dict, run: Path, dest: Path | None = None,
                   force: bool = False, say=print) -> Path:
     """Both stages; the adapter lands in ``dest`` (default ``<base>/control``), written whole or not at all."""
-    from ...hashing import folder_hash
+    from ...hashing import base_hash
 
     run, base = Path(run), Path(base)
     dest = Path(dest) if dest is not None else base / CONTROL_DIR
@@ -315,7 +315,7 @@ def train_control(base: Path, base_name: str, manifests: list[Path], recipe: dic
     run.mkdir(parents=True, exist_ok=True)
     write_json_atomic(run / "recipe.json", recipe)
     t0 = time.time()
-    base_weights = folder_hash(base, exclude=NOT_BASE)
+    base_weights = base_hash(base)
     make_windows(base, manifests, recipe, run, say=say)
     solver = LMControlSolver(base, recipe, run)
     final = solver.run()
