@@ -50,7 +50,7 @@ def controlled(tiny_ldm, tmp_path_factory):
 
 def test_planes_carry_values_strength_and_shape_only_where_asked():
     from foley import curves as cv
-    from foley.families.ldm import control as C
+    from foley.families.ldm import controlnet as C
 
     rise = cv.from_words("pitch", "rise 200Hz->800Hz")             # absolute
     fade = cv.from_words("loudness", "fade out")                   # loudness: always a shape
@@ -81,7 +81,7 @@ def test_an_untrained_adapter_changes_no_sample(tiny_ldm, tmp_path):
     from diffusers import ControlNetModel
 
     import foley
-    from foley.families.ldm import control as C
+    from foley.families.ldm import controlnet as C
     from foley.families.ldm.components import load_component, save_component
     from foley.hashing import base_hash
 

@@ -107,11 +107,11 @@ class LatentAudioModel:
         self._control = None
         self._has_control: bool | None = None
 
-    # --- the control adapter (foley/families/ldm/control.py) --------------------------------------
+    # --- the control adapter (foley/families/ldm/controlnet.py) -----------------------------------
     @property
     def has_control(self) -> bool:
         if self._has_control is None:
-            from .control import has_adapter
+            from .controlnet import has_adapter
 
             self._has_control = self.folder is not None and has_adapter(self.folder)
         return self._has_control
@@ -119,7 +119,7 @@ class LatentAudioModel:
     def control_adapter(self):
         """``(ControlNetModel, its card)`` of the folder's ``control/``, loaded once; None without one."""
         if self._control is None and self.has_control:
-            from .control import load_adapter
+            from .controlnet import load_adapter
 
             self._control = load_adapter(self.folder)
         return self._control
@@ -220,7 +220,7 @@ class LatentAudioModel:
                 if self.cross_attention else {"encoder_hidden_states": None})
         net = None
         if control is not None:
-            from .control import residuals
+            from .controlnet import residuals
 
             net = self.control_adapter()[0]
             control = torch.cat([control, control]) if use_cfg else control

@@ -56,7 +56,7 @@ def steered(gen, r, seed: int, variation: int) -> Audio:
     width = m.latent_frames(r.duration)
     planes = None
     if uses_adapter(gen, r):
-        from .control import frame_seconds, target_planes
+        from .controlnet import frame_seconds, target_planes
 
         planes = target_planes(targets.curves, r.duration, width, m.latent_height, frame_seconds(m))[None]
     emb = m.encode_text([r.prompt, r.negative_prompt or ""])

@@ -12,9 +12,10 @@ of windows of the base's corpora given their captions and their **own measured c
 curve and the chroma dropped at random (so any subset works), with a share of items given nothing, learnt as the
 frozen base's own prediction (so the adapted decoder without conditioning stays the base).
 
-At sampling time (:mod:`.conditioning`, the half of this that inference imports) nothing changes in the loop (:meth:`TokenLM.sample` takes a :class:`Control`): the additive frames go
-through a forward hook on the position embedding (full forwards: prompt prefill, transformers' ``generate``) and
-through the fast loop's position table (:class:`ControlStep`); the guidance's unconditional half gets no conditioning.
+At sampling time (:mod:`.conditioning`, the half of this that inference imports) nothing changes in the loop
+(:meth:`TokenLM.sample` takes a :class:`Control`): the additive frames go through a forward hook on the position
+embedding (full forwards: prompt prefill, transformers' ``generate``) and through the fast loop's position table
+(:class:`ControlStep`); the guidance's unconditional half gets no conditioning.
 Requests without curves sample with the base decoder, untouched.
 
 Stages in ``<run>/``: ``windows`` (training windows of the base's corpora: codec codes, the five curves and the chroma
