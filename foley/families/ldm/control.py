@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 
@@ -27,7 +26,6 @@ import torch
 from ... import curves as cv
 from ...errors import FoleyError
 from ...fsutil import atomic_path, write_json_atomic
-from ...hashing import CONTROL_DIR, CONTROL_JSON, base_hash
 from ...train.loop import warmup_cosine
 from ...train.solver import Solver
 from .controlnet import CHANNELS, ENCODING, RELATIVE_FLAGS, frame_seconds, planes, residuals
@@ -112,18 +110,6 @@ def make_windows(base: Path, manifests: list[Path], recipe: dict, out: Path, say
                                         "manifests": [str(m) for m in manifests],
                                         "shares": {str(m): int(n) for m, n in zip(manifests, shares, strict=True)}})
     return d
-
-
-def _training_minutes(log: list[dict]) -> float | None:
-    """The training stage's time over all its (resumed) runs: each logged interval's steps over its rate."""
-    rows = [r for r in log if r.get("steps_per_s")]
-    if not rows:
-        return None
-    total, last = 0.0, 0
-    for r in rows:
-        total += max(0, r["step"] - last) / r["steps_per_s"]
-        last = r["step"]
-    return round(total / 60, 1)
 
 
 def _load_windows(d: Path) -> dict:
@@ -243,34 +229,10 @@ class ControlSolver(Solver):
 def train_control(base: Path, base_name: str, manifests: list[Path], recipe: dict, run: Path, dest: Path | None = None,
                   force: bool = False, say=print) -> Path:
     """Both stages; the adapter lands in ``dest`` (default ``<base>/control``), written whole or not at all."""
-    run, base = Path(run), Path(base)
-    dest = Path(dest) if dest is not None else base / CONTROL_DIR
-    if dest.exists() and not force:
-        raise FoleyError(f"{dest}: already exists; pass --force to replace it, or -o another folder")
-    run.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(run / "recipe.json", recipe)
-    t0 = time.time()
-    base_weights = base_hash(base)
-    make_windows(base, manifests, recipe, run, say=say)
-    solver = ControlSolver(base, recipe, run)
-    final = solver.run()
-    log = [json.loads(ln) for ln in (run / "control" / "log.jsonl").read_text().splitlines() if ln.strip()]
-    valid = [r for r in log if "valid_loss" in r]
-    windows = json.loads((run / "windows" / "done.json").read_text())
-    tmp = dest.with_name(dest.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(final, tmp)
-    card = {"encoding": ENCODING, "curves": list(cv.NAMES), "channels": CHANNELS, "base": base_name,
-            "base_weights": base_weights, "recipe": recipe.get("name"),
-            "windows": windows["windows"] - windows["valid"], "heldout_windows": windows["valid"],
-            "manifests": windows["manifests"], "steps": valid[-1]["step"] if valid else None,
-            "valid_loss": valid[-1]["valid_loss"] if valid else None,
-            "valid_loss_without_curves": valid[-1]["valid_loss_none"] if valid else None,
-            "minutes_this_run": round((time.time() - t0) / 60, 1), "training_minutes": _training_minutes(log),
-            "windows_minutes": windows.get("minutes"),
-            "settings": {k: solver.settings[k] for k in ControlSolver.defaults}}
-    write_json_atomic(tmp / CONTROL_JSON, card)
-    if dest.exists():
-        shutil.rmtree(dest)
-    tmp.rename(dest)
-    return dest
+    from ...train.control import run_control
+
+    def card(final: Path, last: dict, windows: dict) -> dict:
+        return {"encoding": ENCODING, "curves": list(cv.NAMES), "channels": CHANNELS, "base": base_name,
+                "valid_loss": last.get("valid_loss"), "valid_loss_without_curves": last.get("valid_loss_none")}
+
+    return run_control(base, manifests, recipe, run, dest, force, make_windows, ControlSolver, card, say=say)

@@ -29,7 +29,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import shutil
 import time
 from pathlib import Path
 
@@ -302,43 +301,14 @@ class LMControlSolver(Solver):
 def train_control(base: Path, base_name: str, manifests: list[Path], recipe: dict, run: Path, dest: Path | None = None,
                   force: bool = False, say=print) -> Path:
     """Both stages; the adapter lands in ``dest`` (default ``<base>/control``), written whole or not at all."""
-    from ...hashing import base_hash
+    from ...train.control import run_control
 
-    run, base = Path(run), Path(base)
-    dest = Path(dest) if dest is not None else base / CONTROL_DIR
-    if dest.exists() and not force:
-        raise FoleyError(f"{dest}: already exists; pass --force to replace it, or -o another folder")
-    if not manifests:
-        raise FoleyError("no --data manifest given: the adapter learns the curves of those sounds")
-    for m in manifests:
-        if not Path(m).is_file():
-            raise FoleyError(f"{m}: manifest not found")
-    run.mkdir(parents=True, exist_ok=True)
-    write_json_atomic(run / "recipe.json", recipe)
-    t0 = time.time()
-    base_weights = base_hash(base)
-    make_windows(base, manifests, recipe, run, say=say)
-    solver = LMControlSolver(base, recipe, run)
-    final = solver.run()
-    log = [json.loads(ln) for ln in (run / "control" / "log.jsonl").read_text().splitlines() if ln.strip()]
-    valid = [r for r in log if "valid_loss" in r]
-    windows = json.loads((run / "windows" / "done.json").read_text())
-    tmp = dest.with_name(dest.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(final, tmp)
-    last = valid[-1] if valid else {}
-    card = {"encoding": ENCODING, "kind": "conditioning frames + LoRA", "curves": list(cv.NAMES), "melody": "chroma",
-            "grid_per_second": GRID, "features": FEATURES,
-            "conditioner": json.loads((final / "conditioner.json").read_text()), "base": base_name,
-            "base_weights": base_weights, "recipe": recipe.get("name"),
-            "windows": windows["windows"] - windows["valid"], "heldout_windows": windows["valid"],
-            "window_seconds": windows["seconds"], "manifests": windows["manifests"], "steps": last.get("step"),
-            "valid_loss": last.get("valid_loss"), "valid_loss_curves_only": last.get("valid_loss_curves"),
-            "valid_loss_without_conditioning": last.get("valid_loss_none"),
-            "minutes_this_run": round((time.time() - t0) / 60, 1),
-            "settings": {k: solver.settings[k] for k in LMControlSolver.defaults}}
-    write_json_atomic(tmp / CONTROL_JSON, card)
-    if dest.exists():
-        shutil.rmtree(dest)
-    tmp.rename(dest)
-    return dest
+    def card(final: Path, last: dict, windows: dict) -> dict:
+        return {"encoding": ENCODING, "kind": "conditioning frames + LoRA", "curves": list(cv.NAMES),
+                "melody": "chroma", "grid_per_second": GRID, "features": FEATURES,
+                "conditioner": json.loads((final / "conditioner.json").read_text()), "base": base_name,
+                "window_seconds": windows["seconds"], "valid_loss": last.get("valid_loss"),
+                "valid_loss_curves_only": last.get("valid_loss_curves"),
+                "valid_loss_without_conditioning": last.get("valid_loss_none")}
+
+    return run_control(base, manifests, recipe, run, dest, force, make_windows, LMControlSolver, card, say=say)
