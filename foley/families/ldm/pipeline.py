@@ -165,12 +165,12 @@ class LDMGenerator(Generator):
         items = expand(requests)  # (request index, variation, request, seed)
         groups: dict[tuple, list] = defaultdict(list)
         results: dict[tuple[int, int], Audio] = {}
-        from .steer import prior_only, steered
-
         for it in items:
             # control curves (explicit, or the prompt's shape words with a control adapter): one item at a time,
             # through the adapter and/or with its noise optimised (steer.py)
-            if it[2].steering or prior_only(self, it[2]):
+            if it[2].steering or self.prior_only(it[2]):
+                from .steer import steered
+
                 results[(it[0], it[1])] = steered(self, it[2], it[3], it[1])
                 continue
             groups[(it[2].duration, *self._settings(it[2]))].append(it)
@@ -191,6 +191,21 @@ class LDMGenerator(Generator):
                     audio.meta["redrawn"] = redrawn
                 results[(it[0], it[1])] = audio
         return [results[(i, j)] for i, j, _, _ in items]
+
+    def uses_adapter(self, r: GenerationRequest) -> bool:
+        """The request's target curves drive the model's control adapter (it has one, the request allows it, and the
+        UNet runs in torch: the ONNX graph takes no adapter residuals)."""
+        return (bool(r.control_adapter) and self.runtime().get("backend", "torch") == "torch"
+                and self.model.has_control)
+
+    def prior_only(self, r: GenerationRequest) -> bool:
+        """A text-only request whose prompt names a shape (the prior makes curves) on a model with a control adapter:
+        sampled through :func:`~foley.families.ldm.steer.steered` with the adapter and no steering iterations. (The
+        cheap checks first: the torch-free ONNX generator loads nothing for a prompt without shape words.)"""
+        from ... import curves as cv
+
+        return (r.task == "generate" and r.prior and not r.steering and bool(cv.prior(r.prompt))
+                and r.duration <= self._window() + 1e-9 and self.uses_adapter(r))
 
     def _draw_one(self, r, width, steps, guidance, scheduler, duration, seed) -> np.ndarray:
         return self._decode(self._sample([r], [seed], width, steps, guidance, scheduler), duration)[0]

@@ -24,21 +24,6 @@ LOOP_STEPS = 6            # DPM-Solver++ steps per rendering inside the loop
 LOOP_SCHEDULER = "dpm++"  # deterministic, accurate in few steps
 
 
-def uses_adapter(gen, r) -> bool:
-    """The request's target curves drive the model's control adapter (it has one, the request allows it, and the
-    UNet runs in torch: the ONNX graph takes no adapter residuals)."""
-    return (bool(getattr(r, "control_adapter", True)) and getattr(gen.model, "backend", "torch") == "torch"
-            and gen.model.has_control)
-
-
-def prior_only(gen, r) -> bool:
-    """A text-only request whose prompt names a shape (the prior makes curves) on a model with a control adapter:
-    sampled through :func:`steered` with the adapter and no steering iterations (``steer`` unset)."""
-    return (r.task == "generate" and r.prior and not r.steering
-            and r.duration <= float(gen.model.cfg.extra.get("max_window_seconds", 12.0)) + 1e-9
-            and uses_adapter(gen, r) and bool(cv.prior(r.prompt)))
-
-
 def steered(gen, r, seed: int, variation: int) -> Audio:
     """One output of request ``r`` (seed ``seed``) towards its target curves: through the model's control adapter
     when it has one, and/or with its initial noise optimised (DITTO, ``r.steer`` iterations); ``r.steer == 0``
@@ -55,7 +40,7 @@ def steered(gen, r, seed: int, variation: int) -> Audio:
     iterations = cv.steer_iterations(r) if r.steering else 0
     width = m.latent_frames(r.duration)
     planes = None
-    if uses_adapter(gen, r):
+    if gen.uses_adapter(r):
         from .controlnet import frame_seconds, target_planes
 
         planes = target_planes(targets.curves, r.duration, width, m.latent_height, frame_seconds(m))[None]
