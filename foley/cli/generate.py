@@ -108,8 +108,8 @@ def generate(
                                   "out', 'from left to right') into target curves (they drive the model's control "
                                   "adapter, and steering)."),
     no_control_adapter: bool = typer.Option(False, "--no-control-adapter", help="Do not use the model's control "
-                                            "adapter (models/starter/control): curves are followed by steering "
-                                            "only."),
+                                            "adapter (its control/ folder, foley train control): curves are then "
+                                            "followed by steering only, where the model steers."),
     interpolate: tuple[str, str] = typer.Option(None, "--interpolate", help="A B: -n sounds from A to B, both "
                                                 "ends included; each end a prompt (at --seed) or a seed of the "
                                                 "prompt (--interpolate 3 17). Models that interpolate only."),
