@@ -28,7 +28,7 @@ import numpy as np
 ST = "/usr/share/games/supertux2/sounds/"
 ETR = "/usr/share/games/etr/"
 FD = "/usr/share/sounds/freedesktop/stereo/"
-PACKAGES = "supertux-data extremetuxracer-data sound-theme-freedesktop"
+PACKAGES = "supertux-data extremetuxracer-data sound-theme-freedesktop"  # foley.data.gamesfx.EVALUATION_ONLY
 # (file, start s, prompt); durations are cut to MAX_SECONDS
 CLIPS = [
     (ST + "thunder.wav", 0.0, "a thunder clap rumbling"),

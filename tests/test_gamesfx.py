@@ -360,3 +360,23 @@ def test_new_package_rules():
     files = find_audio("pingus-data", [c.original_path])
     d = describe(c, files.hints.get(c.logical_path))
     assert d.description == 'a voice saying "good idea"' and d.category == "voice"
+
+
+def test_evaluation_only_packages_never_enter_a_corpus(tmp_path):
+    """supertux-data, extremetuxracer-data and sound-theme-freedesktop are kept for independent evaluation
+    (bench/control_curves.py): not in the corpus's packages, refused by name, nothing written."""
+    import sys
+    from pathlib import Path
+
+    from foley.data.gamesfx.games import EVALUATION_ONLY, PACKAGES
+    from foley.errors import FoleyError
+
+    assert not set(EVALUATION_ONLY) & set(PACKAGES)
+    for package in EVALUATION_ONLY:
+        with pytest.raises(FoleyError, match="reserved for independent evaluation"):
+            build_corpus(tmp_path / "out", (package,), files_of=lambda p: [])
+    assert not (tmp_path / "out").exists()
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "bench"))
+    import control_curves
+
+    assert set(control_curves.PACKAGES.split()) == set(EVALUATION_ONLY)

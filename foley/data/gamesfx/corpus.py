@@ -20,7 +20,7 @@ from ...errors import AudioError, FoleyError
 from ...fsutil import atomic_path, write_json_atomic, write_text_atomic
 from .archives import Archive, open_archive
 from .captions import describe
-from .games import GAMES, PACKAGES, Candidate, dpkg_files, find_audio, licence_exception
+from .games import EVALUATION_ONLY, GAMES, PACKAGES, Candidate, dpkg_files, find_audio, licence_exception
 from .licence import parse_copyright
 
 MANIFEST_NAME = "manifest.jsonl"
@@ -69,6 +69,10 @@ def build_corpus(out_dir: str | Path, packages: tuple[str, ...] = PACKAGES, doc_
     Reads audio headers only (duration, rate, channels); files whose header cannot be read are dropped
     with the reason "unreadable audio". Identical files (same SHA-1) are kept once.
     """
+    reserved = [p for p in packages if p in EVALUATION_ONLY]
+    if reserved:
+        raise FoleyError(f"{', '.join(reserved)}: reserved for independent evaluation; its audio may not be used "
+                         f"for training or tuning")
     unknown = [p for p in packages if p not in GAMES]
     if unknown:
         raise FoleyError(f"{', '.join(unknown)}: not one of the game packages this corpus may use "

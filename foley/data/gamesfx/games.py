@@ -21,6 +21,8 @@ PACKAGES = ("0ad-data", "wesnoth-1.16-data", "hedgewars-data", "warzone2100-data
             "scorched3d-data", "widelands-data", "megaglest-data", "ktuberling-data", "klettres-data",
             "supertuxkart-data", "neverball-data", "xmoto-data", "pingus-data", "openttd-opensfx",
             "gcompris-qt-data", "warmux-data", "redeclipse-data", "kobodeluxe-data", "tuxtype-data", "ri-li-data")
+# reserved for independent evaluation (DEVELOPERS.md): their audio never enters a training or tuning corpus
+EVALUATION_ONLY = ("extremetuxracer-data", "sound-theme-freedesktop", "supertux-data")
 AUDIO_EXTENSIONS = (".ogg", ".oga", ".wav", ".flac", ".mp3")
 
 
