@@ -26,6 +26,24 @@ def training_minutes(log: list[dict]) -> float | None:
     return round(total / 60, 1)
 
 
+def window_order(sizes: list[int], total: int, seed: int) -> tuple[list[tuple[int, int]], list[int]]:
+    """Which ``total`` windows a control adapter learns from, over manifests of ``sizes`` clips: each manifest's share
+    in proportion to the square root of its size (a large corpus does not drown the others), its clips spread evenly
+    (cycled when the share exceeds them); ``(manifest, clip)`` pairs shuffled by ``seed`` so every chunk mixes the
+    corpora, and the shares."""
+    import numpy as np
+
+    weights = np.sqrt(sizes)
+    shares = np.floor(weights / weights.sum() * total).astype(int)
+    shares[0] += total - shares.sum()
+    order = []
+    for k, (size, n) in enumerate(zip(sizes, shares, strict=True)):
+        picks = np.linspace(0, size * max(1, -(-int(n) // size)) - 1, n).astype(int) % size
+        order += [(k, int(i)) for i in picks]
+    rng = np.random.default_rng(seed)
+    return [order[i] for i in rng.permutation(len(order))], [int(n) for n in shares]
+
+
 def run_control(base: Path, manifests: list[Path], recipe: dict, run: Path, dest: Path | None, force: bool,
                 make_windows: Callable, solver: Callable, card: Callable[[Path, dict, dict], dict],
                 say=print) -> Path:

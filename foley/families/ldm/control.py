@@ -15,9 +15,7 @@ of the prompt through the prior).
 
 from __future__ import annotations
 
-import json
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,7 +23,9 @@ import torch
 
 from ... import curves as cv
 from ...errors import FoleyError
-from ...fsutil import atomic_path, write_json_atomic
+from ...fsutil import write_json_atomic
+from ...train.chunks import load_chunks, write_chunks
+from ...train.control import window_order
 from ...train.loop import warmup_cosine
 from ...train.solver import Solver
 from .controlnet import CHANNELS, ENCODING, RELATIVE_FLAGS, frame_seconds, planes, residuals
@@ -67,23 +67,10 @@ def make_windows(base: Path, manifests: list[Path], recipe: dict, out: Path, say
         sets.append(ClipDataset([m], sample_rate=rate, channels=model.cfg.channels, clip_seconds=seconds, split="all",
                                 seed=int(recipe.get("seed", 0))))
     total, chunk = int(s["windows"]) + int(s["valid"]), int(s["chunk"])
-    weights = np.sqrt([len(x) for x in sets])
-    shares = np.floor(weights / weights.sum() * total).astype(int)
-    shares[0] += total - shares.sum()
-    order = []  # (dataset, item) pairs, interleaved so every chunk mixes the corpora
-    for k, (ds, n) in enumerate(zip(sets, shares, strict=True)):
-        picks = np.linspace(0, len(ds) * max(1, math.ceil(n / len(ds))) - 1, n).astype(int) % len(ds)
-        order += [(j / max(1, n), k, int(i)) for j, i in enumerate(picks)]
-    rng = np.random.default_rng(int(recipe.get("seed", 0)))
-    order = [order[i] for i in rng.permutation(len(order))]
-    t0, made = time.time(), 0
-    times = json.loads((d / "times.json").read_text()) if (d / "times.json").exists() else {}
-    for c in range(math.ceil(total / chunk)):
-        path = d / f"chunk-{c:05d}.pt"
-        if path.exists():
-            continue
-        t_chunk = time.time()
-        items = [(sets[k], sets[k][i]) for _, k, i in order[c * chunk:(c + 1) * chunk]]
+    order, shares = window_order([len(x) for x in sets], total, int(recipe.get("seed", 0)))
+
+    def make(c: int) -> dict:
+        items = [(sets[k], sets[k][i]) for k, i in order[c * chunk:(c + 1) * chunk]]
         audio = torch.stack([it["audio"] for _, it in items])
         z = model.vae.encode(model.cfg.space.encode(_mels(audio, model.cfg.mel))).latent_dist.mean
         vals, strs = np.zeros((len(items), len(cv.NAMES), width)), np.zeros((len(items), len(cv.NAMES), width))
@@ -91,19 +78,11 @@ def make_windows(base: Path, manifests: list[Path], recipe: dict, out: Path, say
             measured = cv.measure(Audio(it["audio"].numpy(), rate))
             for i, name in enumerate(cv.NAMES):
                 vals[b, i], strs[b, i] = cv.on_grid(measured[name], seconds, width, spf)
-        caps = [clip_captions(ds.clips[it["index"]]) for ds, it in items]
-        with atomic_path(path) as tmp:
-            torch.save({"latents": (z * model.vae.config.scaling_factor).half(),
-                        "values": torch.from_numpy(vals).float(), "strength": torch.from_numpy(strs).float(),
-                        "captions": caps}, tmp)
-        times[path.name] = time.time() - t_chunk
-        write_json_atomic(d / "times.json", times)
-        made += len(items)
-        if c % 10 == 0:
-            rate_s = made / max(1e-9, time.time() - t0)
-            say(f"control windows {min(total, (c + 1) * chunk)}/{total} ({rate_s:.1f}/s)")
-    chunks = sorted(p.name for p in d.glob("chunk-*.pt"))
-    minutes = round(sum(times[c] for c in chunks) / 60, 1) if all(c in times for c in chunks) else None
+        return {"latents": (z * model.vae.config.scaling_factor).half(), "values": torch.from_numpy(vals).float(),
+                "strength": torch.from_numpy(strs).float(),
+                "captions": [clip_captions(ds.clips[it["index"]]) for ds, it in items]}
+
+    minutes = write_chunks(d, math.ceil(total / chunk), make, "control windows", total, say=say)
     write_json_atomic(d / "done.json", {"windows": total, "valid": int(s["valid"]), "seconds": seconds,
                                         "minutes": minutes,
                                         "width": width, "base": str(base),
@@ -113,12 +92,7 @@ def make_windows(base: Path, manifests: list[Path], recipe: dict, out: Path, say
 
 
 def _load_windows(d: Path) -> dict:
-    chunks = sorted(d.glob("chunk-*.pt"))
-    if not chunks:
-        raise FoleyError(f"{d}: no training windows; run the windows stage first")
-    parts = [torch.load(p, weights_only=True) for p in chunks]
-    return {"latents": torch.cat([p["latents"] for p in parts]), "values": torch.cat([p["values"] for p in parts]),
-            "strength": torch.cat([p["strength"] for p in parts]), "captions": sum((p["captions"] for p in parts), [])}
+    return load_chunks(d, "training windows; run the windows stage first")
 
 
 # --- stage 2: the adapter ---------------------------------------------------------------------------------------------

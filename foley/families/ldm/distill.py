@@ -19,13 +19,13 @@ import copy
 import json
 import math
 import shutil
-import time
 from pathlib import Path
 
 import torch
 
 from ...errors import FoleyError
-from ...fsutil import atomic_path, write_json_atomic
+from ...fsutil import write_json_atomic
+from ...train.chunks import load_chunks, write_chunks
 from ...train.loop import warmup_cosine
 from ...train.solver import Solver
 
@@ -87,7 +87,7 @@ def make_trajectories(teacher: Path, manifests: list[Path], recipe: dict, out: P
     """Stage ``teacher``: ``<out>/teacher/chunk-NNNNN.pt`` with the states [B, K + 1, C, H, W] (float16) at the
     student's boundaries (noise first, the teacher's sample last), their prompts and seeds. Resumable: finished
     chunks are kept; ``done.json`` marks the stage finished."""
-    from .model import LatentAudioModel
+    from .model import Conditioning, LatentAudioModel
 
     s = _settings(recipe)
     d = Path(out) / "teacher"
@@ -100,50 +100,30 @@ def make_trajectories(teacher: Path, manifests: list[Path], recipe: dict, out: P
     total, chunk = int(s["trajectories"]) + int(s["valid"]), int(s["chunk"])
     width = model.latent_frames(float(s["seconds"]))
     shape = (model.vae.config.latent_channels, model.latent_height, width)
-    t0, made = time.time(), 0
-    times = json.loads((d / "times.json").read_text()) if (d / "times.json").exists() else {}
-    for c in range(math.ceil(total / chunk)):
-        path = d / f"chunk-{c:05d}.pt"
-        if path.exists():
-            continue
-        t_chunk = time.time()
+
+    def make(c: int) -> dict:
         idx = list(range(c * chunk, min(total, (c + 1) * chunk)))
         texts = [prompts[i % len(prompts)] for i in idx]
         seeds = [int(recipe.get("seed", 0)) * 1_000_003 + i for i in idx]
         noise = torch.stack([torch.randn(shape, generator=torch.Generator().manual_seed(sd)) for sd in seeds])
         emb = model.encode_text(texts + [""] * len(texts))
-        from .model import Conditioning
-
         n = len(texts)
         cond = Conditioning(emb.tokens[:n], emb.mask[:n], emb.pooled[:n])
         uncond = Conditioning(emb.tokens[n:], emb.mask[n:], emb.pooled[n:])
         trace: list[torch.Tensor] = []
         model.denoise(cond, uncond, noise, steps=int(s["teacher_steps"]), guidance=float(s["guidance"]),
                       scheduler=s["teacher_scheduler"], trace=trace)
-        states = torch.stack([noise] + [trace[m] for m in marks], dim=1).half()
-        with atomic_path(path) as tmp:
-            torch.save({"states": states, "prompts": texts, "seeds": seeds}, tmp)
-        times[path.name] = time.time() - t_chunk  # the stage's CPU time, kept apart so no chunk is read again for it
-        write_json_atomic(d / "times.json", times)
-        made += n
-        if c % 10 == 0:
-            rate = made / max(1e-9, time.time() - t0)
-            left = (total - (c + 1) * chunk) / max(rate, 1e-9)
-            say(f"teacher trajectories {min(total, (c + 1) * chunk)}/{total} ({rate:.1f}/s, ~{left / 60:.0f} min left)")
-    # the stage's time over all its (resumed) runs; None when a chunk's time was not recorded
-    chunks = sorted(p.name for p in d.glob("chunk-*.pt"))
-    minutes = round(sum(times[c] for c in chunks) / 60, 1) if all(c in times for c in chunks) else None
+        return {"states": torch.stack([noise] + [trace[m] for m in marks], dim=1).half(), "prompts": texts,
+                "seeds": seeds}
+
+    minutes = write_chunks(d, math.ceil(total / chunk), make, "teacher trajectories", total, say=say)
     write_json_atomic(d / "done.json", {"trajectories": total, "teacher": str(teacher), "settings": s,
                                         "boundaries": marks, "latent": list(shape), "minutes": minutes})
     return d
 
 
 def _load_trajectories(d: Path) -> dict:
-    chunks = sorted(d.glob("chunk-*.pt"))
-    if not chunks:
-        raise FoleyError(f"{d}: no teacher trajectories; run the teacher stage first")
-    parts = [torch.load(p, weights_only=True) for p in chunks]
-    return {"states": torch.cat([p["states"] for p in parts]), "prompts": sum((p["prompts"] for p in parts), [])}
+    return load_chunks(d, "teacher trajectories; run the teacher stage first")
 
 
 LOSSES = ("state", "v", "rollout")

@@ -29,7 +29,6 @@ from __future__ import annotations
 import copy
 import json
 import math
-import time
 from pathlib import Path
 
 import numpy as np
@@ -38,6 +37,8 @@ import torch
 from ... import curves as cv
 from ...errors import FoleyError
 from ...fsutil import atomic_path, write_json_atomic
+from ...train.chunks import load_chunks, write_chunks
+from ...train.control import window_order
 from ...train.loop import warmup_cosine
 from ...train.solver import Solver
 from .conditioning import (  # noqa: F401  (re-exported: the adapter's names with its training)
@@ -103,20 +104,9 @@ def make_windows(base: Path, manifests: list[Path], recipe: dict, out: Path, say
     sets = [ClipDataset([m], sample_rate=rate, channels=channels, clip_seconds=seconds, split="all",
                         cache_dir=s["cache_dir"], seed=int(recipe.get("seed", 0))) for m in manifests]
     total, chunk = int(s["windows"]) + int(s["valid"]), int(s["chunk"])
-    weights = np.sqrt([len(x) for x in sets])
-    shares = np.floor(weights / weights.sum() * total).astype(int)
-    shares[0] += total - shares.sum()
-    order = []  # (dataset, item) pairs, shuffled so every chunk mixes the corpora
-    for k, (ds, n) in enumerate(zip(sets, shares, strict=True)):
-        picks = np.linspace(0, len(ds) * max(1, math.ceil(n / len(ds))) - 1, n).astype(int) % len(ds)
-        order += [(k, int(i)) for i in picks]
-    rng = np.random.default_rng(int(recipe.get("seed", 0)))
-    order = [order[i] for i in rng.permutation(len(order))]
-    t0, made = time.time(), 0
-    for c in range(math.ceil(total / chunk)):
-        path = d / f"chunk-{c:05d}.pt"
-        if path.exists():
-            continue
+    order, shares = window_order([len(x) for x in sets], total, int(recipe.get("seed", 0)))
+
+    def make(c: int) -> dict:
         items = [(sets[k], sets[k][i]) for k, i in order[c * chunk:(c + 1) * chunk]]
         audio = torch.stack([it["audio"] for _, it in items])                     # [B, C, T]
         b = audio.shape[0]
@@ -131,29 +121,20 @@ def make_windows(base: Path, manifests: list[Path], recipe: dict, out: Path, say
         for j, (_, it) in enumerate(items):
             vals[j], strs[j], chroma[j], cs[j] = window_features(Audio(it["audio"].numpy(), rate), seconds)
         caps = [clip_captions(ds.clips[it["index"]]) for ds, it in items]
-        with atomic_path(path) as tmp:
-            torch.save({"codes": codes.to(torch.int16), "values": torch.from_numpy(vals).float(),
-                        "strength": torch.from_numpy(strs).float(), "chroma": torch.from_numpy(chroma).float(),
-                        "chroma_strength": torch.from_numpy(cs).float(), "captions": caps}, tmp)
-        made += b
-        if c % 5 == 0:
-            say(f"control windows {min(total, (c + 1) * chunk)}/{total} ({made / max(1e-9, time.time() - t0):.1f}/s)")
+        return {"codes": codes.to(torch.int16), "values": torch.from_numpy(vals).float(),
+                "strength": torch.from_numpy(strs).float(), "chroma": torch.from_numpy(chroma).float(),
+                "chroma_strength": torch.from_numpy(cs).float(), "captions": caps}
+
+    minutes = write_chunks(d, math.ceil(total / chunk), make, "control windows", total, say=say, every=5)
     write_json_atomic(d / "done.json", {"windows": total, "valid": int(s["valid"]), "seconds": seconds,
-                                        "frames": frames, "grid": GRID, "base": str(base),
+                                        "minutes": minutes, "frames": frames, "grid": GRID, "base": str(base),
                                         "manifests": [str(m) for m in manifests],
                                         "shares": {str(m): int(n) for m, n in zip(manifests, shares, strict=True)}})
     return d
 
 
 def _load_windows(d: Path) -> dict:
-    chunks = sorted(d.glob("chunk-*.pt"))
-    if not chunks:
-        raise FoleyError(f"{d}: no training windows; run the windows stage first")
-    parts = [torch.load(p, weights_only=True) for p in chunks]
-    keys = ("codes", "values", "strength", "chroma", "chroma_strength")
-    out = {k: torch.cat([p[k] for p in parts]) for k in keys}
-    out["captions"] = sum((p["captions"] for p in parts), [])
-    return out
+    return load_chunks(d, "training windows; run the windows stage first")
 
 
 # --- stage 2: the adapter ---------------------------------------------------------------------------------------------
