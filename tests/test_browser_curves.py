@@ -160,3 +160,17 @@ def test_an_imitation_is_uploaded_and_sent_as_like(server, page, tmp_path):  # n
     # the job shows the upload by its file name, never the server's folders
     assert job["request"]["like"] == body["like"].removeprefix("upload:") + ".wav" and job["request"]["steer"] == 0
     assert page.errors == []
+
+
+def test_the_edit_tab_offers_melody_only_with_models_that_follow_one(page):
+    """Task melody shows its length field and lists only the models whose card has the melody task (neither of the
+    fixture's models has a control adapter, so the list says so instead of offering one that would fail)."""
+    page.click("nav button[data-tab=edit]")
+    page.select_option("#edit-task", "melody")
+    assert page.is_visible("#melody-duration") and page.is_hidden("#loop-duration")
+    assert page.eval_on_selector_all("#edit-model option", "os => os.map(o => o.textContent)") == \
+        ["no model here can do melody"]
+    page.select_option("#edit-task", "extend")
+    assert page.is_hidden("#melody-duration")
+    assert "tinylm" in page.eval_on_selector_all("#edit-model option", "os => os.map(o => o.value)")
+    assert page.errors == []

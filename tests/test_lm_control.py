@@ -9,6 +9,7 @@ import copy
 import json
 import os
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -258,3 +259,37 @@ def test_the_shipped_starter_lm_follows_curves_and_melodies_without_steering():
     assert out.meta["control"]["targets"]["pitch"]["source"].startswith("prior")
     assert out.meta["control"]["adapter"]["steps"] == json.loads(
         (models_dir() / "starter-lm" / "control" / "control.json").read_text())["steps"]
+
+
+def test_server_and_studio_offer_the_melody_edit_for_a_model_with_an_adapter(controlled, base, tmp_path):
+    """REST: task melody on an uploaded hum gives a new sound of the input's length (or the asked one) whose sidecar
+    carries the melody's adherence; a model without an adapter is refused at the request, naming the one that can."""
+    from fastapi.testclient import TestClient
+
+    from foley.server import Settings, create_app
+    from tests.test_server import wait, wav_bytes
+
+    model, _ = controlled
+    folder, _ = base
+    with TestClient(create_app(Settings(data=tmp_path / "serve", models={"ctl": str(model), "plain": str(folder)},
+                                        default_model="plain"))) as c:
+        tasks = {m["name"]: m["tasks"] for m in c.get("/v1/models").json()["models"]}
+        assert "melody" in tasks["ctl"] and "melody" not in tasks["plain"]
+        hum = wav_bytes(1.5)
+        r = c.post("/v1/edits", data={"task": "melody", "prompt": "a flute", "model": "plain", "seed": 1},
+                   files={"file": ("hum.wav", hum, "audio/wav")})
+        assert r.status_code == 422 and "ctl" in r.json()["detail"], r.text
+        r = c.post("/v1/edits", data={"task": "melody", "prompt": "a flute", "model": "ctl", "seed": 1},
+                   files={"file": ("hum.wav", hum, "audio/wav")})
+        assert r.status_code == 202, r.text
+        job = wait(c, r.json()["id"])
+        assert job["status"] == "done", job["error"]
+        assert job["outputs"][0]["duration"] == pytest.approx(1.5, abs=1e-3)
+        r = c.post("/v1/edits", data={"task": "melody", "prompt": "a flute", "model": "ctl", "seed": 1,
+                                      "duration": 1.0, "source_job": job["id"]})
+        done = wait(c, r.json()["id"])
+        assert done["status"] == "done" and done["outputs"][0]["duration"] == pytest.approx(1.0, abs=1e-3)
+        melody = c.get(done["outputs"][0]["provenance_url"]).json()["control"]["melody"]
+        assert melody["seconds"] == pytest.approx(1.5) and "pitch_class_agreement" in melody
+    html = (Path(__file__).resolve().parents[1] / "foley/server/static/index.html").read_text()
+    assert '<option value="melody">' in html

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse
 from pydantic import ConfigDict, field_validator
 
-from ..editing import EDIT_TASKS as ALL_EDIT_TASKS
+from ..editing import EDIT_TASKS
 from ..request import GenerationRequest
 from .auth import caller
 from .db import Job, Upload, new_id
@@ -29,7 +29,6 @@ from .storage import UploadError, hide_paths, safe_name, valid_id
 router = APIRouter(prefix="/v1", dependencies=[Depends(caller)])
 MAX_PAGE = 1_000_000  # beyond it the row offset would overflow the database's integers
 Owner = Depends(caller)  # the calling token's id (None in open mode); FastAPI caches it per request
-EDIT_TASKS = tuple(t for t in ALL_EDIT_TASKS if t != "melody")  # melody conditioning is not an edit of a clip
 SUPER_RES_PROMPT = "clear, detailed, full-band sound"  # the same default as `foley edit`
 
 
@@ -247,7 +246,8 @@ def create_edit(
     model: str | None = Form(None), seed: int | None = Form(None), steps: int | None = Form(None),
     guidance_scale: float | None = Form(None), negative_prompt: str | None = Form(None),
     scheduler: str | None = Form(None), num_variations: int = Form(1),
-    duration: float | None = Form(None, description="extend/continue: total length in seconds"),
+    duration: float | None = Form(None, description="extend/continue: total length in seconds; melody: the "
+                                                    "new sound's length (default: the input's)"),
     strength: float | None = Form(None), mask_start: float | None = Form(None),
     mask_end: float | None = Form(None), cutoff_hz: float | None = Form(None),
     period: float | None = Form(None, description="loop: seconds between the input's kept frames (60/BPM)"),

@@ -404,6 +404,7 @@ $("#like-clear").addEventListener("click", () => {
 function adherenceLine(job, out) {
   // how closely the sound follows its target curves: the sidecar's control.adherence (correlation per curve)
   const r = job.request;
+  if (r.task === "melody") return melodyLine(out);
   if (job.kind !== "generate" || !(r.controls || r.like || (r.steer !== null && r.steer !== undefined))) return null;
   const line = el("div", {class: "meta adherence"});
   api(out.provenance_url).then((prov) => {
@@ -415,6 +416,18 @@ function adherenceLine(job, out) {
     });
     line.textContent = parts.length ? `follows the curves: ${parts.join(" · ")}` : "no curve was measured";
   }).catch((err) => { line.textContent = `curve adherence unavailable: ${err.message}`; });
+  return line;
+}
+
+function melodyLine(out) {
+  // a melody edit: how often the strongest pitch class agrees with the input's (the sidecar's control.melody)
+  const line = el("div", {class: "meta adherence"});
+  api(out.provenance_url).then((prov) => {
+    const m = (prov.control || {}).melody || {};
+    const agree = m.pitch_class_agreement;
+    line.textContent = agree === null || agree === undefined ? "no common sounding frames to compare the melody"
+      : `follows the melody: pitch class agrees in ${(100 * agree).toFixed(0)} % of ${m.bins} frames (chance ~8 %)`;
+  }).catch((err) => { line.textContent = `melody adherence unavailable: ${err.message}`; });
   return line;
 }
 
@@ -663,6 +676,7 @@ $("#edit-submit").addEventListener("click", async () => {
   if (task === "super_resolution") add("cutoff_hz", "#cutoff");
   if (task === "variation") add("strength", "#variation-strength");
   if (task === "loop") { add("period", "#period"); add("duration", "#loop-duration"); }
+  if (task === "melody") add("duration", "#melody-duration");
   $("#edit-submit").disabled = true;
   try {
     const job = await api("/v1/edits", {method: "POST", body: fd});
