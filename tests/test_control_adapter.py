@@ -126,6 +126,26 @@ def test_a_trained_adapter_steers_requests_with_curves(controlled):
     assert "control" not in gen.generate("a tone", duration=1.0, seed=3)[0].meta
 
 
+def test_an_inaudible_sound_through_the_adapter_is_redrawn_and_its_seed_reproduces_it(controlled, monkeypatch):
+    """The adapter path (one item at a time) redraws an inaudible sound as the batch path does; steered noise is
+    the result of its iterations and is kept."""
+    import foley
+    from foley.generator import SEED_STRIDE
+
+    model, _ = controlled
+    gen = foley.load(str(model))
+    ask = {"duration": 1.0, "controls": ["pitch=rise 200Hz->800Hz"], "steer": 0}
+    again = gen.generate("a tone", seed=3 + SEED_STRIDE, **ask)[0]
+    monkeypatch.setattr(gen, "silent_dbfs", 200.0)  # every sound counts as inaudible: all retries are used
+    monkeypatch.setattr(gen, "silence_retries", 1)
+    out = gen.generate("a tone", seed=3, **ask)[0]
+    assert out.meta["redrawn"] == {"reason": "RMS below 200 dBFS", "from_seed": 3, "tries": 1, "silent": True}
+    assert out.meta["seed"] == 3 + SEED_STRIDE and np.array_equal(out.samples, again.samples)
+    assert "adapter" in out.meta["control"]
+    steered = gen.generate("a tone", seed=3, **{**ask, "steer": 1})[0]
+    assert "redrawn" not in steered.meta and steered.meta["seed"] == 3
+
+
 def test_steering_runs_through_the_adapter(controlled):
     import foley
 

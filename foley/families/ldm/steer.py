@@ -71,9 +71,20 @@ def steered(gen, r, seed: int, variation: int) -> Audio:
                        curves=_curves(gen))
         noise = result.noise
         record["steering"] = {**result.record(), "loop_steps": loop_steps, "loop_scheduler": LOOP_SCHEDULER}
-    z = m.denoise(cond, uncond, noise, steps=steps, guidance=guidance, scheduler=scheduler, callback=gen.on_step,
-                  control=planes)
-    audio = gen._finish(gen._decode(z, r.duration)[0], r, seed, variation)
+
+    def draw(s: int, x: torch.Tensor | None = None) -> np.ndarray:
+        z = m.denoise(cond, uncond, gen._noise([s], width) if x is None else x, steps=steps, guidance=guidance,
+                      scheduler=scheduler, callback=gen.on_step, control=planes)
+        return gen._decode(z, r.duration)[0]
+
+    redrawn = None
+    if iterations > 0:  # the steered noise is the result of the iterations: kept as it is
+        samples, used = draw(seed, noise), seed
+    else:  # as the batch path: an inaudible sound is drawn again from a derived seed
+        samples, used, redrawn = gen._draw_audible(draw, seed)
+    audio = gen._finish(samples, r, used, variation)
+    if redrawn:
+        audio.meta["redrawn"] = redrawn
     record["adherence"] = cv.adherence(targets.curves, audio)
     record["seconds"] = round(time.perf_counter() - started, 2)
     audio.meta["control"] = record
