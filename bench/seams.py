@@ -18,7 +18,8 @@ when that is above the clip's 95th-percentile d. Reported per (model, variant, d
   indistinguishable from the frames around it scores. With +-1 frame tolerance and b
   boundaries per clip a seamless joining scores about (1 - 0.1)^b, not 100 %.
 
-``--variant`` runs the same clips with the LM card's long-form settings changed (e.g. ``ctx2:context_seconds=2.0``),
+``--variant`` runs the same clips with the card's long-form settings changed (token LM: ``ctx2:context_seconds=2.0``;
+latent diffusion: ``hard:outpaint_ramp_seconds=0``),
 side by side with the card as it is ("card"); ``--baseline old=old.json`` adds the clips of an earlier run
 (``--json``, e.g. of an older commit checked out elsewhere). Appends a "Window seams (MODEL)" section to
 docs/benchmarks.md unless ``--no-record``.
@@ -47,6 +48,7 @@ PROMPTS = ["a dog barking", "birds chirping", "rain on a roof", "wind howling", 
 FLOOR_DB = 80.0  # log-mel floor below the clip's peak
 TOLERANCE = 1    # frames either side of a boundary
 LONG_FORM_KEYS = ("context_seconds", "discard_frames")  # token-LM card settings a --variant may change
+LDM_LONG_FORM_KEYS = ("outpaint_ramp_seconds",)  # the latent diffusion card's (``extra``)
 EDGE = 2         # frames at each end of a clip left out (reflect padding of the STFT)
 CONTROL_GAP = 0.1   # seconds between a control position and any boundary (6 frames: outside the STFT window)
 CONTROL_LEAD = 0.5  # control positions start this long before the first boundary
@@ -100,12 +102,21 @@ def clip_figures(samples: np.ndarray, sample_rate: int, seams: list[float], rng:
 
 
 def apply_variant(gen, settings: dict) -> None:
-    """Set LM card fields (context_seconds, discard_frames, ...) on a loaded generator."""
-    cfg = gen.lm.cfg
+    """Set long-form card fields on a loaded generator: the token LM's (context_seconds, discard_frames) or the
+    latent diffusion model's ``extra`` (outpaint_ramp_seconds)."""
+    if hasattr(gen, "lm"):
+        cfg = gen.lm.cfg
+        for k, v in settings.items():
+            if not hasattr(cfg, k):
+                raise SystemExit(f"--variant: {k} is not a setting of this model's card")
+            setattr(cfg, k, v)
+        return
+    extra = gen.model.cfg.extra
     for k, v in settings.items():
-        if not hasattr(cfg, k):
-            raise SystemExit(f"--variant: {k} is not a setting of this model's card")
-        setattr(cfg, k, v)
+        if k not in LDM_LONG_FORM_KEYS:
+            raise SystemExit(f"--variant: {k} is not a long-form setting of this model "
+                             f"({', '.join(LDM_LONG_FORM_KEYS)})")
+        extra[k] = v
 
 
 def parse_variant(text: str) -> tuple[str, dict]:
@@ -177,7 +188,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--prompts", type=int, default=len(PROMPTS), help="the first N prompts of the list")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--variant", action="append", default=[], help="NAME:key=value,... (LM card settings)")
+    ap.add_argument("--variant", action="append", default=[], help="NAME:key=value,... (long-form card settings)")
     ap.add_argument("--baseline", action="append", default=[],
                     help="NAME=PATH: a --json file of an earlier run (e.g. an older commit), shown first")
     ap.add_argument("--json", type=Path, help="write every clip's figures here")
@@ -196,7 +207,12 @@ def main() -> None:
     seeds = [int(x) for x in a.seeds.split(",")]
     prompts = PROMPTS[: a.prompts]
     variants = [parse_variant(v) for v in a.variant] + [("card", {})]
-    base = {k: getattr(gen.lm.cfg, k) for k in LONG_FORM_KEYS if hasattr(gen.lm.cfg, k)} if is_lm else {}
+    if is_lm:
+        base = {k: getattr(gen.lm.cfg, k) for k in LONG_FORM_KEYS if hasattr(gen.lm.cfg, k)}
+    else:
+        from foley.families.ldm.pipeline import OUTPAINT_RAMP_SECONDS
+
+        base = {"outpaint_ramp_seconds": gen.model.cfg.extra.get("outpaint_ramp_seconds", OUTPAINT_RAMP_SECONDS)}
 
     results = {}
     for item in a.baseline:
@@ -204,10 +220,7 @@ def main() -> None:
         results[name] = json.loads(Path(path).read_text())["card"]
     t0 = time.perf_counter()
     for name, settings in variants:
-        if settings and not is_lm:
-            raise SystemExit("--variant changes token-LM card settings only")
-        if is_lm:
-            apply_variant(gen, {**base, **settings})
+        apply_variant(gen, {**base, **settings})
         rows = run(gen, durations, seeds, prompts)
         results[name] = {"settings": {**base, **settings}, "commit": commit(), "rows": rows}
         print(f"[{name}] {len(rows)} clips, {time.perf_counter() - t0:.0f} s", flush=True)

@@ -146,6 +146,32 @@ def test_an_inaudible_sound_through_the_adapter_is_redrawn_and_its_seed_reproduc
     assert "redrawn" not in steered.meta and steered.meta["seed"] == 3
 
 
+def test_curves_over_several_windows_go_through_the_adapter_window_by_window(controlled):
+    """A sound longer than one sampling window follows curves through the adapter, each window its own stretch of
+    the planes; steering (one window's noise) is refused there, as is a long sound with curves and no adapter."""
+    import foley
+    from foley.errors import RequestError
+
+    model, _ = controlled
+    gen = foley.load(str(model))
+    window = gen._window()
+    d = round(window * 1.6, 2)
+    ask = {"duration": d, "seed": 3, "controls": ["loudness=fade out", "pitch=rise 200Hz->800Hz"]}
+    out = gen.generate("a tone", **ask)[0]
+    c = out.meta["control"]
+    assert abs(out.duration - d) < 1e-3 and out.meta["seed"] == 3 and "each long-form window" in c["method"]
+    assert c["adapter"]["steps"] == 6 and set(c["adherence"]) == {"loudness", "pitch"} and "steering" not in c
+    assert np.array_equal(gen.generate("a tone", **ask)[0].samples, out.samples)       # a seed reproduces it
+    plain = gen.generate("a tone", duration=d, seed=3)[0]
+    assert "control" not in plain.meta and np.abs(plain.samples - out.samples).max() > 1e-4
+    worded = gen.generate("a tone slowly fading out", duration=d, seed=3)[0]          # the prior's curves too
+    assert "adapter" in worded.meta["control"]
+    with pytest.raises(RequestError, match="drop --steer"):
+        gen.generate("a tone", **ask, steer=2)
+    with pytest.raises(RequestError, match="drop --no-control-adapter"):
+        gen.generate("a tone", **ask, control_adapter=False)
+
+
 def test_steering_runs_through_the_adapter(controlled):
     import foley
 

@@ -184,3 +184,25 @@ def test_strict_loading_names_keys(tiny_model, tmp_path):
     save_file(state, path)
     with pytest.raises(ModelError, match="missing: " + key.replace(".", r"\.")):
         LDMGenerator.from_folder(bad)
+
+
+def test_long_form_windows_hand_over_through_a_ramp(gen, monkeypatch):
+    """The overlap's last frames blend the kept latents into the new window's (card ``outpaint_ramp_seconds``;
+    0 = the hard join): the latents before the ramp are the same either way, the join moves into the ramp's
+    middle, and the length is unchanged."""
+    extra, latents = gen.model.cfg.extra, []
+    decode = gen._decode
+    monkeypatch.setattr(gen, "_decode", lambda z, d: latents.append(z.clone()) or decode(z, d))
+    win, overlap, ramp = gen._outpaint_sizes(gen._window())
+    assert 0 < ramp < overlap
+    soft, seams = gen.generate("a steady tone", duration=5.0, seed=1)[0], gen.seams(5.0)
+    monkeypatch.setitem(extra, "outpaint_ramp_seconds", 0.0)
+    assert gen._outpaint_sizes(gen._window())[2] == 0
+    hard, hard_seams = gen.generate("a steady tone", duration=5.0, seed=1)[0], gen.seams(5.0)
+    frame = gen.model.f_vae * gen.model.cfg.mel.hop_length / gen.sample_rate
+    assert seams == pytest.approx([s - ramp * frame / 2 for s in hard_seams])
+    assert hard.frames == soft.frames == 80000
+    zs, zh = latents
+    assert zs.shape == zh.shape
+    torch.testing.assert_close(zs[..., :win - ramp], zh[..., :win - ramp], rtol=0, atol=0)  # the first window's
+    assert (zs[..., win - ramp:win] - zh[..., win - ramp:win]).abs().amax() > 1e-3        # the ramp blends

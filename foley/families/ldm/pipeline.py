@@ -30,6 +30,8 @@ if TYPE_CHECKING:  # torch and the model load only when a torch model is made (t
 
     from .model import LatentAudioModel
 
+OUTPAINT_RAMP_SECONDS = 1.0  # long-form: the last second of each window's overlap hands over softly (bench/seams.py)
+
 
 class LDMGenerator(Generator):
     """Generator over a :class:`LatentAudioModel` folder (ours or any compatible one)."""
@@ -178,7 +180,8 @@ class LDMGenerator(Generator):
         for (duration, steps, guidance, scheduler), group in groups.items():
             if duration > window:
                 for it in group:
-                    results[(it[0], it[1])] = self._long_form(it[2], it[3], steps, guidance, scheduler, window)
+                    results[(it[0], it[1])] = self._long_form(it[2], it[3], steps, guidance, scheduler, window,
+                                                                  variation=it[1])
                 continue
             width = self._latent_frames(duration)
             z = self._sample([it[2] for it in group], [it[3] for it in group], width, steps, guidance, scheduler)
@@ -205,7 +208,7 @@ class LDMGenerator(Generator):
         from ... import curves as cv
 
         return (r.task == "generate" and r.prior and not r.steering and bool(cv.prior(r.prompt))
-                and r.duration <= self._window() + 1e-9 and self.uses_adapter(r))
+                and self.uses_adapter(r))
 
     def _draw_one(self, r, width, steps, guidance, scheduler, duration, seed) -> np.ndarray:
         return self._decode(self._sample([r], [seed], width, steps, guidance, scheduler), duration)[0]
@@ -247,11 +250,16 @@ class LDMGenerator(Generator):
     def _window(self) -> float:
         return float(self.model.cfg.extra.get("max_window_seconds", 12.0))
 
-    def _outpaint_sizes(self, window: float) -> tuple[int, int]:
-        """Latent frames of one long-form window and of its overlap with the previous one (kept, outpainted)."""
+    def _outpaint_sizes(self, window: float) -> tuple[int, int, int]:
+        """Latent frames of one long-form window, of its overlap with the previous one (outpainted), and of the
+        overlap's last stretch where the kept latents hand over to the new ones (a linear ramp; the card's
+        ``extra.outpaint_ramp_seconds``, default :data:`OUTPAINT_RAMP_SECONDS`; 0 = a hard join)."""
         m = self.model
         win = m.latent_frames(window)
-        return win, max(m.frame_multiple // m.f_vae, win // 4)
+        overlap = max(m.frame_multiple // m.f_vae, win // 4)
+        seconds = float(m.cfg.extra.get("outpaint_ramp_seconds", OUTPAINT_RAMP_SECONDS))
+        frame = m.f_vae * m.cfg.mel.hop_length / m.cfg.mel.sample_rate
+        return win, overlap, min(overlap - 1, max(0, int(round(seconds / frame))))
 
     def seams(self, duration: float) -> list[float]:
         """Seconds at which a long-form window's new latent frames start after the previous window's (text to
@@ -260,27 +268,42 @@ class LDMGenerator(Generator):
             return []
         m = self.model
         total = m.latent_frames(duration)
-        win, overlap = self._outpaint_sizes(self._window())
+        win, overlap, ramp = self._outpaint_sizes(self._window())
         seconds = m.f_vae * m.cfg.mel.hop_length / m.cfg.mel.sample_rate
-        return [f * seconds for f in range(win, total, win - overlap)]
+        return [(f - ramp / 2) * seconds for f in range(win, total, win - overlap)]  # a ramp's middle
 
-    def _long_form(self, r, seed, steps, guidance, scheduler, window) -> Audio:
+    def _long_form(self, r, seed, steps, guidance, scheduler, window, planes=None, variation: int = 0) -> Audio:
+        """Text to a sound longer than one window: windows joined by latent outpainting. ``planes`` [1, C, H, total]
+        (the control adapter's input over the whole sound): each window reads its own stretch."""
         import torch
 
         m = self.model
         total = m.latent_frames(r.duration)
-        win, overlap = self._outpaint_sizes(window)
-        z = self._sample([r], [seed], win, steps, guidance, scheduler)
+        win, overlap, ramp = self._outpaint_sizes(window)
+
+        def control(start: int) -> dict:
+            if planes is None:
+                return {}
+            part = planes[..., start:start + win]
+            if part.shape[-1] < win:  # the last window reaches past the sound's end: no curve there
+                part = torch.nn.functional.pad(part, (0, win - part.shape[-1]))
+            return {"control": part}
+
+        z = self._sample([r], [seed], win, steps, guidance, scheduler, **control(0))
         pos = 1
         while z.shape[-1] < total:
             keep = torch.zeros(1, 1, 1, win)
             keep[..., :overlap] = 1.0
+            if ramp:  # the overlap's last frames: kept less and less (1 -> 0), so the new window takes over softly
+                keep[..., overlap - ramp:overlap] = torch.linspace(1.0, 0.0, ramp + 2)[1:-1]
             known = torch.zeros(1, z.shape[1], z.shape[2], win)
             known[..., :overlap] = z[..., -overlap:]
-            nxt = self._sample([r], [window_seed(seed, pos)], win, steps, guidance, "ddim", known=known, keep=keep)
-            z = torch.cat([z, nxt[..., overlap:]], dim=-1)
+            nxt = self._sample([r], [window_seed(seed, pos)], win, steps, guidance, "ddim", known=known, keep=keep,
+                               **control(z.shape[-1] - overlap))
+            # the ramp's frames come out as keep x kept + (1 - keep) x new (the last reimpose): they replace the old
+            z = torch.cat([z[..., :z.shape[-1] - ramp], nxt[..., overlap - ramp:]], dim=-1)
             pos += 1
-        return self._finish(self._decode(z[..., :total], r.duration)[0], r, seed, 0)
+        return self._finish(self._decode(z[..., :total], r.duration)[0], r, seed, variation)
 
     # --- editing -------------------------------------------------------------------------------
     def _edit(self, audio: Audio, r: GenerationRequest) -> list[Audio]:

@@ -27,14 +27,14 @@ LOOP_SCHEDULER = "dpm++"  # deterministic, accurate in few steps
 def steered(gen, r, seed: int, variation: int) -> Audio:
     """One output of request ``r`` (seed ``seed``) towards its target curves: through the model's control adapter
     when it has one, and/or with its initial noise optimised (DITTO, ``r.steer`` iterations); ``r.steer == 0``
-    without an adapter measures the curves of the unsteered sound. The sidecar's ``control`` records the targets,
-    the adapter, the run and the adherence."""
+    without an adapter measures the curves of the unsteered sound; a sound longer than one window follows its
+    curves through the adapter alone (:func:`_long_form`). The sidecar's ``control`` records the targets, the
+    adapter, the run and the adherence."""
     m = gen.model
     steps, guidance, scheduler = gen._settings(r)
     window = float(m.cfg.extra.get("max_window_seconds", 12.0))
     if r.duration > window + 1e-9:
-        raise RequestError(f"steering works on one sampling window: at most {window:g} s with "
-                           f"'{gen.card.name}' (asked {r.duration:g} s)")
+        return _long_form(gen, r, seed, variation, window)
     started = time.perf_counter()
     targets = cv.request_targets(r)
     iterations = cv.steer_iterations(r) if r.steering else 0
@@ -88,6 +88,37 @@ def steered(gen, r, seed: int, variation: int) -> Audio:
     record["adherence"] = cv.adherence(targets.curves, audio)
     record["seconds"] = round(time.perf_counter() - started, 2)
     audio.meta["control"] = record
+    return audio
+
+
+def _long_form(gen, r, seed: int, variation: int, window: float) -> Audio:
+    """A sound longer than one sampling window follows its curves through the control adapter alone: the target
+    planes over the whole sound, each outpainted window reading its own stretch (steering optimises one window's
+    noise, so it is refused here unless asked for with 0 iterations or left to its default)."""
+    if r.steer is not None and r.steer > 0:
+        raise RequestError(f"steering works on one sampling window: at most {window:g} s with '{gen.card.name}' "
+                           f"(asked {r.duration:g} s); longer sounds follow curves through the control adapter: "
+                           "drop --steer")
+    if not gen.uses_adapter(r):
+        why = ("drop --no-control-adapter" if gen.model.has_control and not r.control_adapter
+               else "it has no control adapter here (foley train control)")
+        raise RequestError(f"curves over more than one sampling window ({window:g} s with '{gen.card.name}', asked "
+                           f"{r.duration:g} s) are followed through the control adapter: {why}")
+    from .controlnet import frame_seconds, target_planes
+
+    m = gen.model
+    started = time.perf_counter()
+    steps, guidance, scheduler = gen._settings(r)
+    targets = cv.request_targets(r)
+    total = m.latent_frames(r.duration)
+    planes = target_planes(targets.curves, r.duration, total, m.latent_height, frame_seconds(m))[None]
+    audio = gen._long_form(r, seed, steps, guidance, scheduler, window, planes=planes, variation=variation)
+    card = m.control_adapter()[1]
+    audio.meta["control"] = {
+        "targets": targets.to_dict(),
+        "method": "control adapter (a ControlNet reading the target curves), each long-form window its stretch",
+        "adapter": {"weights": card["weights"], "steps": card.get("steps"), "scale": 1.0},
+        "adherence": cv.adherence(targets.curves, audio), "seconds": round(time.perf_counter() - started, 2)}
     return audio
 
 
