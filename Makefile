@@ -12,6 +12,9 @@ export TRANSFORMERS_OFFLINE := 1
 LOCK := requirements.lock
 TORCH := 2.13.0
 FIND_LINKS ?= $(PIP_FIND_LINKS)
+# The suite in parallel processes (pytest-xdist; one test file per process, so a module's fixtures build once):
+# 2 = the CI machine's cores. TEST_WORKERS=0 runs it in one process.
+TEST_WORKERS ?= 2
 
 .PHONY: demo test lint sysdeps bench clean-venv lock test-latest
 
@@ -43,7 +46,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed sysdeps
 	$(VENV)/bin/ruff check foley tests bench recipes
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check foley tests bench recipes
