@@ -128,10 +128,23 @@ def parse_variant(text: str) -> tuple[str, dict]:
     return name, settings
 
 
-def run(gen, durations, seeds, prompts) -> list[dict]:
+def positions(gen, duration: float, edges: bool) -> list[float]:
+    """The boundaries to test: ``gen.seams(duration)``; with ``edges``, for a latent diffusion model whose windows
+    hand over through a ramp, the ramp's first and last frame beside its middle (a soft join could show at either
+    end instead)."""
+    seams = gen.seams(duration)
+    if not edges or hasattr(gen, "lm"):
+        return seams
+    _, _, ramp = gen._outpaint_sizes(gen._window())
+    m = gen.model
+    half = ramp / 2 * m.f_vae * m.cfg.mel.hop_length / m.cfg.mel.sample_rate
+    return sorted(t + d for t in seams for d in ((-half, 0.0, half) if ramp else (0.0,)))
+
+
+def run(gen, durations, seeds, prompts, edges: bool = False) -> list[dict]:
     rows = []
     for duration in durations:
-        seams = gen.seams(duration)
+        seams = positions(gen, duration, edges)
         for p in prompts:
             for s in seeds:
                 a = gen.generate(p, duration=duration, seed=s)[0]
@@ -188,6 +201,8 @@ def main() -> None:
     ap.add_argument("--seeds", default="1,2,3")
     ap.add_argument("--prompts", type=int, default=len(PROMPTS), help="the first N prompts of the list")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--edges", action="store_true",
+                    help="latent diffusion: also test each hand-over ramp's first and last frame")
     ap.add_argument("--variant", action="append", default=[], help="NAME:key=value,... (long-form card settings)")
     ap.add_argument("--baseline", action="append", default=[],
                     help="NAME=PATH: a --json file of an earlier run (e.g. an older commit), shown first")
@@ -221,7 +236,7 @@ def main() -> None:
     t0 = time.perf_counter()
     for name, settings in variants:
         apply_variant(gen, {**base, **settings})
-        rows = run(gen, durations, seeds, prompts)
+        rows = run(gen, durations, seeds, prompts, a.edges)
         results[name] = {"settings": {**base, **settings}, "commit": commit(), "rows": rows}
         print(f"[{name}] {len(rows)} clips, {time.perf_counter() - t0:.0f} s", flush=True)
     elapsed = time.perf_counter() - t0

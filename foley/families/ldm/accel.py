@@ -29,6 +29,7 @@ from .runtime import BACKENDS, UNET_FILE  # noqa: F401  (BACKENDS re-exported)
 
 QUANTIZE = ("int8",)
 ONNX_FILE, ONNX_META = UNET_FILE, "onnx.json"
+CONTROL_FILE = "unet_control.onnx"  # the UNet with the control adapter's residuals as inputs (adapter: in torch)
 INPUTS = ("sample", "timestep", "pooled", "tokens", "mask")
 CHECK_TOLERANCE = 1e-3  # max abs difference of one UNet output (|out| ~ 1) between onnxruntime and torch
 
@@ -63,6 +64,72 @@ class _UNetCall(torch.nn.Module):
         text = ({"encoder_hidden_states": tokens, "encoder_attention_mask": mask} if self.cross_attention
                 else {"encoder_hidden_states": None})
         return self.unet(sample, timestep, class_labels=pooled, **text).sample
+
+
+class _UNetControlCall(torch.nn.Module):
+    """The UNet with the control adapter's additions as positional inputs: ``mid``, then the down-block residuals."""
+
+    def __init__(self, unet, cross_attention: bool):
+        super().__init__()
+        self.unet, self.cross_attention = unet, cross_attention
+
+    def forward(self, sample, timestep, pooled, tokens, mask, mid, *down):
+        text = ({"encoder_hidden_states": tokens, "encoder_attention_mask": mask} if self.cross_attention
+                else {"encoder_hidden_states": None})
+        return self.unet(sample, timestep, class_labels=pooled, **text, down_block_additional_residuals=list(down),
+                         mid_block_additional_residual=mid).sample
+
+
+def _control_example(model, batch: int, seconds: float, n_tokens: int, seed: int):
+    """:func:`_example` plus residuals of the shapes the model's control adapter gives (random values)."""
+    from .controlnet import residuals
+
+    args = _example(model, batch, seconds, n_tokens, seed)
+    sample, t, pooled, tokens, mask = args
+    planes = torch.zeros(batch, model.control_adapter()[0].config.conditioning_channels, *sample.shape[2:])
+    with torch.no_grad():
+        extra = residuals(model.control_adapter()[0], sample, t, tokens, mask, pooled, planes)
+    g = torch.Generator().manual_seed(seed + 1)
+    mid = torch.randn(extra["mid_block_additional_residual"].shape, generator=g)
+    down = [torch.randn(d.shape, generator=g) for d in extra["down_block_additional_residuals"]]
+    return (*args, mid, *down)
+
+
+def export_control_onnx(model, out: str | Path, opset: int = 17) -> Path:
+    """Write ``out/unet_control.onnx``: the UNet taking the control adapter's residuals, checked against torch at
+    another batch, width and token count (the adapter itself runs in torch)."""
+    onnxrt.need_onnx()
+    if not model.has_control:
+        raise ModelError(f"{model.name}: no control adapter, so no controlled UNet graph to export")
+    unet = getattr(model.unet, "torch_unet", model.unet)
+    net = _UNetControlCall(unet, model.cross_attention).eval()
+    example = _control_example(model, 2, 4.0, 12, 0)
+    n_down = len(example) - 6
+    names = [*INPUTS, "mid", *(f"down_{i}" for i in range(n_down))]
+    axes = {"sample": {0: "batch", 3: "frames"}, "pooled": {0: "batch"}, "tokens": {0: "batch", 1: "tokens"},
+            "mask": {0: "batch", 1: "tokens"}, "noise_pred": {0: "batch", 3: "frames"},
+            **{n: {0: "batch", 3: f"frames_{n}"} for n in names[5:]}}
+    import warnings
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / CONTROL_FILE) as tmp, torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net, example, str(tmp), input_names=names, output_names=["noise_pred"], dynamic_axes=axes,
+                          opset_version=opset, dynamo=False)
+        session = _session(tmp)
+        for batch, seconds, n_tokens, seed in ((4, 10.0, 20, 1), (1, 2.0, 5, 2)):
+            args = _control_example(model, batch, seconds, n_tokens, seed)
+            feed = {k: v.numpy() for k, v in zip(names, args, strict=True) if k in _input_names(session)}
+            diff = float(np.abs(session.run(None, feed)[0] - net(*args).numpy()).max())
+            if not diff <= CHECK_TOLERANCE:
+                raise ModelError(f"ONNX export of {model.name}'s controlled UNet: output differs from torch by "
+                                 f"{diff:.2g} at batch {batch}, {seconds:g} s (tolerance {CHECK_TOLERANCE:g})")
+    return out / CONTROL_FILE
+
+
+def _input_names(session) -> set[str]:
+    return {i.name for i in session.get_inputs()}
 
 
 def _example(model, batch: int, seconds: float, n_tokens: int, seed: int):
@@ -119,23 +186,38 @@ def export_onnx(model, out: str | Path, opset: int = 17) -> Path:
 
 
 class OnnxUNet:
-    """Stands where the sampler calls ``unet(x, t, class_labels=..., encoder_hidden_states=..., ...).sample``."""
+    """Stands where the sampler calls ``unet(x, t, class_labels=..., encoder_hidden_states=..., ...).sample``; with
+    the control adapter's residuals (``down_block_additional_residuals``, ``mid_block_additional_residual``) it runs
+    the controlled graph, ``control_graph()`` (exported on first need)."""
 
-    def __init__(self, path: Path, unet):
-        self.session = _session(path)
+    def __init__(self, path: Path, unet, control_graph=None):
+        self.session, self._control, self._control_graph = _session(path), None, control_graph
         self.config = unet.config  # the sampler reads sizes from it
+        self.torch_unet = unet     # for a later export of the controlled graph (the weights are shared, not copied)
         self.dtype, self.device = torch.float32, torch.device("cpu")
 
-    def __call__(self, sample, timestep, class_labels=None, encoder_hidden_states=None, encoder_attention_mask=None):
+    def __call__(self, sample, timestep, class_labels=None, encoder_hidden_states=None, encoder_attention_mask=None,
+                 down_block_additional_residuals=None, mid_block_additional_residual=None):
         if torch.is_grad_enabled() and sample.requires_grad:
-            raise ModelError("the onnx backend has no gradients: steering (--control, --like) needs --backend torch")
+            raise ModelError("the onnx backend has no gradients: steering (--steer N > 0) needs --backend torch")
         t = torch.as_tensor(timestep, dtype=torch.float32).reshape(())
         b = sample.shape[0]
         tokens = encoder_hidden_states if encoder_hidden_states is not None else torch.zeros(b, 1, 1)
         mask = (encoder_attention_mask if encoder_attention_mask is not None
                 else torch.ones(b, tokens.shape[1])).to(torch.int64)
-        out = _run(self.session, (sample.float(), t, class_labels, tokens, mask))
-        return SimpleNamespace(sample=torch.from_numpy(out))
+        args = (sample.float(), t, class_labels, tokens, mask)
+        if mid_block_additional_residual is None:
+            return SimpleNamespace(sample=torch.from_numpy(_run(self.session, args)))
+        if self._control is None:
+            if self._control_graph is None:
+                raise ModelError("this ONNX UNet takes no control adapter residuals")
+            self._control = _session(self._control_graph())
+        values = [*args, mid_block_additional_residual, *down_block_additional_residuals]
+        names = [*INPUTS, "mid", *(f"down_{i}" for i in range(len(down_block_additional_residuals)))]
+        used = _input_names(self._control)
+        feed = {k: v.detach().float().numpy() if k != "mask" else v.numpy()
+                for k, v in zip(names, values, strict=True) if k in used}
+        return SimpleNamespace(sample=torch.from_numpy(self._control.run(None, feed)[0]))
 
     def eval(self):
         return self
@@ -145,7 +227,12 @@ def use_onnx(model, onnx_dir: str | Path | None = None):
     """Run ``model``'s UNet with onnxruntime from ``onnx_dir`` (default: exported once into the cache,
     ``$FOLEY_HOME/onnx/<weights hash>``); ``model`` back."""
     path = onnxrt.exported(onnx_dir, model.weights_hash, ONNX_FILE, ONNX_META, lambda f: export_onnx(model, f))
-    model.unet = OnnxUNet(path, model.unet)
+    control = None
+    if model.has_control:
+        def control():
+            return onnxrt.exported(onnx_dir, model.weights_hash, CONTROL_FILE, ONNX_META,
+                                   lambda f: export_control_onnx(model, f))
+    model.unet = OnnxUNet(path, model.unet, control)
     model.backend = "onnx"
     return model
 

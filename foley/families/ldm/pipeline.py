@@ -81,6 +81,8 @@ class LDMGenerator(Generator):
         from . import accel
 
         path = accel.export_onnx(self.model, out)
+        if self.model.has_control:  # the UNet taking the control adapter's residuals (the adapter runs in torch)
+            accel.export_control_onnx(self.model, out)
         try:
             accel.export_runtime(self.model, out, self.model.weights_hash, dict(self.model.cfg.defaults))
         except ModelError:
@@ -196,10 +198,9 @@ class LDMGenerator(Generator):
         return [results[(i, j)] for i, j, _, _ in items]
 
     def uses_adapter(self, r: GenerationRequest) -> bool:
-        """The request's target curves drive the model's control adapter (it has one, the request allows it, and the
-        UNet runs in torch: the ONNX graph takes no adapter residuals)."""
-        return (bool(r.control_adapter) and self.runtime().get("backend", "torch") == "torch"
-                and self.model.has_control)
+        """The request's target curves drive the model's control adapter (it has one and the request allows it; with
+        ``--backend onnx`` the adapter runs in torch beside the controlled UNet graph, ``unet_control.onnx``)."""
+        return bool(r.control_adapter) and self.model.has_control
 
     def prior_only(self, r: GenerationRequest) -> bool:
         """A text-only request whose prompt names a shape (the prior makes curves) on a model with a control adapter:

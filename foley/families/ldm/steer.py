@@ -38,6 +38,12 @@ def steered(gen, r, seed: int, variation: int) -> Audio:
     started = time.perf_counter()
     targets = cv.request_targets(r)
     iterations = cv.steer_iterations(r) if r.steering else 0
+    if gen.runtime().get("backend") == "onnx" and iterations > 0:  # no gradients through onnxruntime
+        if r.steer is not None or not gen.uses_adapter(r):
+            raise RequestError("steering (--steer N > 0) needs --backend torch: the onnx backend has no gradients"
+                               + ("; --steer 0 follows the curves through the control adapter"
+                                  if gen.uses_adapter(r) else ""))
+        iterations = 0  # --control on the onnx backend: the adapter alone
     width = m.latent_frames(r.duration)
     planes = None
     if gen.uses_adapter(r):
