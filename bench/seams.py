@@ -48,7 +48,7 @@ PROMPTS = ["a dog barking", "birds chirping", "rain on a roof", "wind howling", 
 FLOOR_DB = 80.0  # log-mel floor below the clip's peak
 TOLERANCE = 1    # frames either side of a boundary
 LONG_FORM_KEYS = ("context_seconds", "discard_frames")  # token-LM card settings a --variant may change
-LDM_LONG_FORM_KEYS = ("outpaint_ramp_seconds",)  # the latent diffusion card's (``extra``)
+LDM_LONG_FORM_KEYS = ("outpaint_ramp_seconds", "outpaint_discard_seconds")  # the latent diffusion card's (``extra``)
 EDGE = 2         # frames at each end of a clip left out (reflect padding of the STFT)
 CONTROL_GAP = 0.1   # seconds between a control position and any boundary (6 frames: outside the STFT window)
 CONTROL_LEAD = 0.5  # control positions start this long before the first boundary
@@ -135,7 +135,7 @@ def positions(gen, duration: float, edges: bool) -> list[float]:
     seams = gen.seams(duration)
     if not edges or hasattr(gen, "lm"):
         return seams
-    _, _, ramp = gen._outpaint_sizes(gen._window())
+    _, _, ramp, _ = gen._outpaint_sizes(gen._window())
     m = gen.model
     half = ramp / 2 * m.f_vae * m.cfg.mel.hop_length / m.cfg.mel.sample_rate
     return sorted(t + d for t in seams for d in ((-half, 0.0, half) if ramp else (0.0,)))
@@ -225,9 +225,11 @@ def main() -> None:
     if is_lm:
         base = {k: getattr(gen.lm.cfg, k) for k in LONG_FORM_KEYS if hasattr(gen.lm.cfg, k)}
     else:
-        from foley.families.ldm.pipeline import OUTPAINT_RAMP_SECONDS
+        from foley.families.ldm.pipeline import OUTPAINT_DISCARD_SECONDS, OUTPAINT_RAMP_SECONDS
 
-        base = {"outpaint_ramp_seconds": gen.model.cfg.extra.get("outpaint_ramp_seconds", OUTPAINT_RAMP_SECONDS)}
+        base = {"outpaint_ramp_seconds": gen.model.cfg.extra.get("outpaint_ramp_seconds", OUTPAINT_RAMP_SECONDS),
+                "outpaint_discard_seconds": gen.model.cfg.extra.get("outpaint_discard_seconds",
+                                                                   OUTPAINT_DISCARD_SECONDS)}
 
     results = {}
     for item in a.baseline:

@@ -187,22 +187,28 @@ def test_strict_loading_names_keys(tiny_model, tmp_path):
 
 
 def test_long_form_windows_hand_over_through_a_ramp(gen, monkeypatch):
-    """The overlap's last frames blend the kept latents into the new window's (card ``outpaint_ramp_seconds``;
-    0 = the hard join): the latents before the ramp are the same either way, the join moves into the ramp's
-    middle, and the length is unchanged."""
+    """The previous window's last frames are sampled again (card ``outpaint_discard_seconds``) and the kept frames
+    before them blend into the new window's (``outpaint_ramp_seconds``; both 0 = the hard join at the window's
+    edge): the latents before the join are the same either way, the join moves to the ramp's middle, and the length
+    is unchanged."""
     extra, latents = gen.model.cfg.extra, []
     decode = gen._decode
     monkeypatch.setattr(gen, "_decode", lambda z, d: latents.append(z.clone()) or decode(z, d))
-    win, overlap, ramp = gen._outpaint_sizes(gen._window())
-    assert 0 < ramp < overlap
-    soft, seams = gen.generate("a steady tone", duration=5.0, seed=1)[0], gen.seams(5.0)
-    monkeypatch.setitem(extra, "outpaint_ramp_seconds", 0.0)
-    assert gen._outpaint_sizes(gen._window())[2] == 0
-    hard, hard_seams = gen.generate("a steady tone", duration=5.0, seed=1)[0], gen.seams(5.0)
+    monkeypatch.setitem(extra, "max_window_seconds", 4.0)  # the tiny model's window: room for both stretches
     frame = gen.model.f_vae * gen.model.cfg.mel.hop_length / gen.sample_rate
-    assert seams == pytest.approx([s - ramp * frame / 2 for s in hard_seams])
-    assert hard.frames == soft.frames == 80000
+    monkeypatch.setitem(extra, "outpaint_discard_seconds", 2 * frame)
+    monkeypatch.setitem(extra, "outpaint_ramp_seconds", 3 * frame)
+    win, overlap, ramp, discard = gen._outpaint_sizes(gen._window())
+    assert (ramp, discard) == (3, 2) and ramp + discard < overlap
+    soft, seams = gen.generate("a steady tone", duration=6.0, seed=1)[0], gen.seams(6.0)
+    monkeypatch.setitem(extra, "outpaint_ramp_seconds", 0.0)
+    monkeypatch.setitem(extra, "outpaint_discard_seconds", 0.0)
+    assert gen._outpaint_sizes(gen._window())[2:] == (0, 0)
+    hard, hard_seams = gen.generate("a steady tone", duration=6.0, seed=1)[0], gen.seams(6.0)
+    assert seams == pytest.approx([s - (discard + ramp / 2) * frame for s in hard_seams])
+    assert hard.frames == soft.frames == 96000
     zs, zh = latents
     assert zs.shape == zh.shape
-    torch.testing.assert_close(zs[..., :win - ramp], zh[..., :win - ramp], rtol=0, atol=0)  # the first window's
-    assert (zs[..., win - ramp:win] - zh[..., win - ramp:win]).abs().amax() > 1e-3        # the ramp blends
+    join = win - discard - ramp
+    torch.testing.assert_close(zs[..., :join], zh[..., :join], rtol=0, atol=0)  # the first window's kept frames
+    assert (zs[..., join:win] - zh[..., join:win]).abs().amax() > 1e-3          # ramp and edge: sampled again

@@ -30,7 +30,11 @@ if TYPE_CHECKING:  # torch and the model load only when a torch model is made (t
 
     from .model import LatentAudioModel
 
-OUTPAINT_RAMP_SECONDS = 1.0  # long-form: the last second of each window's overlap hands over softly (bench/seams.py)
+# long-form joins (bench/seams.py, docs/benchmarks.md "Window seams"): a window's last second is not kept but sampled
+# again by the next window (a window's edge frames are unlike its middle: the join showed there), and the second
+# before it hands over through a linear ramp
+OUTPAINT_DISCARD_SECONDS = 1.0
+OUTPAINT_RAMP_SECONDS = 1.0
 
 
 class LDMGenerator(Generator):
@@ -251,16 +255,20 @@ class LDMGenerator(Generator):
     def _window(self) -> float:
         return float(self.model.cfg.extra.get("max_window_seconds", 12.0))
 
-    def _outpaint_sizes(self, window: float) -> tuple[int, int, int]:
-        """Latent frames of one long-form window, of its overlap with the previous one (outpainted), and of the
-        overlap's last stretch where the kept latents hand over to the new ones (a linear ramp; the card's
-        ``extra.outpaint_ramp_seconds``, default :data:`OUTPAINT_RAMP_SECONDS`; 0 = a hard join)."""
+    def _outpaint_sizes(self, window: float) -> tuple[int, int, int, int]:
+        """Latent frames of one long-form window, of its overlap with the previous one (outpainted), of the stretch
+        where the kept latents hand over to the new ones (a linear ramp; card ``extra.outpaint_ramp_seconds``,
+        default :data:`OUTPAINT_RAMP_SECONDS`; 0 = a hard join), and of the previous window's last frames that are
+        not kept but sampled again (its edge; ``extra.outpaint_discard_seconds``, default
+        :data:`OUTPAINT_DISCARD_SECONDS`)."""
         m = self.model
         win = m.latent_frames(window)
         overlap = max(m.frame_multiple // m.f_vae, win // 4)
-        seconds = float(m.cfg.extra.get("outpaint_ramp_seconds", OUTPAINT_RAMP_SECONDS))
         frame = m.f_vae * m.cfg.mel.hop_length / m.cfg.mel.sample_rate
-        return win, overlap, min(overlap - 1, max(0, int(round(seconds / frame))))
+        seconds = float(m.cfg.extra.get("outpaint_discard_seconds", OUTPAINT_DISCARD_SECONDS))
+        discard = min(overlap - 1, max(0, int(round(seconds / frame))))
+        seconds = float(m.cfg.extra.get("outpaint_ramp_seconds", OUTPAINT_RAMP_SECONDS))
+        return win, overlap, min(overlap - discard - 1, max(0, int(round(seconds / frame)))), discard
 
     def seams(self, duration: float) -> list[float]:
         """Seconds at which a long-form window's new latent frames start after the previous window's (text to
@@ -269,9 +277,9 @@ class LDMGenerator(Generator):
             return []
         m = self.model
         total = m.latent_frames(duration)
-        win, overlap, ramp = self._outpaint_sizes(self._window())
+        win, overlap, ramp, discard = self._outpaint_sizes(self._window())
         seconds = m.f_vae * m.cfg.mel.hop_length / m.cfg.mel.sample_rate
-        return [(f - ramp / 2) * seconds for f in range(win, total, win - overlap)]  # a ramp's middle
+        return [(f - discard - ramp / 2) * seconds for f in range(win, total, win - overlap)]  # a ramp's middle
 
     def _long_form(self, r, seed, steps, guidance, scheduler, window, planes=None, variation: int = 0) -> Audio:
         """Text to a sound longer than one window: windows joined by latent outpainting. ``planes`` [1, C, H, total]
@@ -280,7 +288,12 @@ class LDMGenerator(Generator):
 
         m = self.model
         total = m.latent_frames(r.duration)
-        win, overlap, ramp = self._outpaint_sizes(window)
+        win, overlap, ramp, discard = self._outpaint_sizes(window)
+        keep = torch.zeros(1, 1, 1, win)
+        kept = overlap - discard                   # the previous window's frames that stay (its edge is sampled again)
+        keep[..., :kept - ramp] = 1.0
+        if ramp:  # the kept stretch's last frames: kept less and less (1 -> 0), so the new window takes over softly
+            keep[..., kept - ramp:kept] = torch.linspace(1.0, 0.0, ramp + 2)[1:-1]
 
         def control(start: int) -> dict:
             if planes is None:
@@ -293,16 +306,12 @@ class LDMGenerator(Generator):
         z = self._sample([r], [seed], win, steps, guidance, scheduler, **control(0))
         pos = 1
         while z.shape[-1] < total:
-            keep = torch.zeros(1, 1, 1, win)
-            keep[..., :overlap] = 1.0
-            if ramp:  # the overlap's last frames: kept less and less (1 -> 0), so the new window takes over softly
-                keep[..., overlap - ramp:overlap] = torch.linspace(1.0, 0.0, ramp + 2)[1:-1]
             known = torch.zeros(1, z.shape[1], z.shape[2], win)
             known[..., :overlap] = z[..., -overlap:]
             nxt = self._sample([r], [window_seed(seed, pos)], win, steps, guidance, "ddim", known=known, keep=keep,
                                **control(z.shape[-1] - overlap))
             # the ramp's frames come out as keep x kept + (1 - keep) x new (the last reimpose): they replace the old
-            z = torch.cat([z[..., :z.shape[-1] - ramp], nxt[..., overlap - ramp:]], dim=-1)
+            z = torch.cat([z[..., :z.shape[-1] - discard - ramp], nxt[..., kept - ramp:]], dim=-1)
             pos += 1
         return self._finish(self._decode(z[..., :total], r.duration)[0], r, seed, variation)
 
