@@ -46,6 +46,7 @@ demo: $(VENV)/.installed
 test: $(VENV)/.installed sysdeps
 	$(VENV)/bin/ruff check foley tests bench recipes
 	$(VENV)/bin/lint-imports
+	$(PY) -m foley.numba_warm
 	$(PY) -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 lint: $(VENV)/.installed

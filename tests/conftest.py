@@ -11,6 +11,15 @@ import numpy as np
 import pytest
 
 
+def pytest_configure(config):
+    """Before test processes run side by side (pytest-xdist workers, CLI subprocesses): librosa's numba functions
+    compiled once, by one process (foley/numba_warm.py, numba#10128); the controller does it."""
+    if not hasattr(config, "workerinput"):
+        from foley.numba_warm import warm
+
+        warm(say=lambda s: print(s, file=sys.stderr))
+
+
 def tone(seconds: float = 0.5, rate: int = 16000, channels: int = 1, freq: float = 440.0,
          amp: float = 0.5) -> np.ndarray:
     """A sine per channel (channel k at freq * (k + 1)), float32 [C, T]."""

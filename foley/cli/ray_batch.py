@@ -55,6 +55,9 @@ def run(address: str | None, model: str, options: dict, requests: Sequence, on_r
     """Generate ``requests`` on Ray actors; ``on_result(i, audios)`` runs in this process as each one finishes
     (in completion order). ``on_ready(actors' host:pid)`` once every actor has loaded the model (and generated
     ``warmup``, a request whose result is dropped, when given). Returns the number of actors used."""
+    from ..numba_warm import warm
+
+    warm()  # local actors share this installation's numba cache: compiled once, before they start (numba#10128)
     ray, started = connect(address)
     from ray.util import ActorPool
 

@@ -76,6 +76,9 @@ def serve(
     else:
         typer.echo("open mode: no API tokens, every caller sees every job -- for one local user; use --auth "
                    "to share the server", err=True)
+    from ..numba_warm import warm
+
+    warm()  # several servers on one installation share librosa's numba cache: compiled once (numba#10128)
     uvicorn.run(create_app(settings), host=host, port=port, log_level=log_level)
 
 

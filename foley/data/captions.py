@@ -435,6 +435,9 @@ def caption_rows(rows: list[dict], base_dir: Path, variants: int = 4, seed: int 
     if jobs > 1:
         from concurrent.futures import ProcessPoolExecutor
 
+        from ..numba_warm import warm
+
+        warm()  # the workers share librosa's numba cache: compiled once, before they start (numba#10128)
         with ProcessPoolExecutor(jobs) as ex:
             results = []
             for res in ex.map(_measure_row, tasks, chunksize=8):

@@ -37,6 +37,9 @@ class RayFeatures:
     """The actors of one evaluation; ``compute(ex, prepared)`` -> (frames, embeddings, posteriors or None)."""
 
     def __init__(self, address: str | None, actors: int | None = None, actor_cpus: int = 1):
+        from ..numba_warm import warm
+
+        warm()  # local actors share this installation's numba cache: compiled once, before they start
         self.ray, self.started = connect(address)
         if actors is None:
             actors = max(1, int(float(self.ray.cluster_resources().get("CPU", 1.0)) // actor_cpus))
