@@ -84,7 +84,7 @@ def write_card(folder: Path, recipe: dict, out: Path, net, manifests=()) -> Path
         params=sum(p.numel() for p in net.parameters()) / 1e6, rows=c["codebooks"], channels=c["channels"],
         n_q=c["codebooks"] // c["channels"], vocab=c["vocab"], frame_rate=cfg.get("frame_rate", 0.0),
         window=float(r["window_seconds"]), frames=c["max_frames"],
-        context=float(r.get("context_seconds") or r["window_seconds"] / 3), codec=r["codec"],
+        context=float(r.get("context_seconds") or r["window_seconds"] / 3), codec=_shown(r["codec"]),
         codec_hash=codec_meta.get("codec_hash", "?"), text_encoder=r.get("text_encoder", "all-MiniLM-L6-v2"),
         cfg_dropout=r["cfg_dropout"], recipe_file=f"recipes/{recipe.get('name', 'starter-masked')}.toml",
         seed=recipe.get("seed", 0), today=date.today().isoformat(),
@@ -116,3 +116,11 @@ def _records(path: Path) -> list[dict]:
         if isinstance(rec, dict):
             out.append(rec)
     return out
+
+
+def _shown(path) -> str:
+    """A path as the card shows it: relative to the working folder when inside it (no machine's absolute paths)."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
