@@ -271,8 +271,8 @@ class LDMGenerator(Generator):
         return win, overlap, min(overlap - discard - 1, max(0, int(round(seconds / frame)))), discard
 
     def seams(self, duration: float) -> list[float]:
-        """Seconds at which a long-form window's new latent frames start after the previous window's (text to
-        audio): where the outpainting joins could show. None within one window."""
+        """Seconds at which each long-form window takes over from the previous one (text to audio): the middle of
+        its hand-over ramp, where the outpainting joins could show. None within one window."""
         if duration <= self._window():
             return []
         m = self.model
