@@ -135,9 +135,10 @@ def positions(gen, duration: float, edges: bool) -> list[float]:
     seams = gen.seams(duration)
     if not edges or hasattr(gen, "lm"):
         return seams
+    from foley.families.ldm.controlnet import frame_seconds
+
     _, _, ramp, _ = gen._outpaint_sizes(gen._window())
-    m = gen.model
-    half = ramp / 2 * m.f_vae * m.cfg.mel.hop_length / m.cfg.mel.sample_rate
+    half = ramp / 2 * frame_seconds(gen.model)
     return sorted(t + d for t in seams for d in ((-half, 0.0, half) if ramp else (0.0,)))
 
 

@@ -9,7 +9,7 @@ cache is written by one process and afterwards only read. When the child dies of
 by such a race), librosa's numba cache files are deleted and it runs once more; a marker per installation (in
 the temporary folder) makes the check free afterwards.
 
-    python -m foley.numba_warm            # what `make demo` / `make test` run after installing
+    python -m foley.numba_warm            # what `make test` runs before the suite
 """
 
 from __future__ import annotations
@@ -90,7 +90,6 @@ def warm(say=None) -> bool:
                 run = subprocess.run([sys.executable, "-c", "from foley.numba_warm import _exercise; _exercise()"],
                                      capture_output=True, text=True)
                 if run.returncode == 0:
-                    marker.parent.mkdir(parents=True, exist_ok=True)
                     marker.write_text("ok\n")
                     return True
                 if run.returncode < 0 and attempt == 0:  # killed by a signal: a spoiled cache (numba#10128)
@@ -100,7 +99,6 @@ def warm(say=None) -> bool:
                 say(f"warming librosa's numba cache failed (exit {run.returncode}): "
                     f"{(run.stderr.strip().splitlines() or [''])[-1]}")
                 return False
-            return False
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
 

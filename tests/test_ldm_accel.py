@@ -148,6 +148,9 @@ def test_torch_free_text_to_audio_matches_torch(neural, tmp_path, monkeypatch):
             assert a.samples.shape == b.samples.shape and np.abs(a.samples - b.samples).max() < 1e-3
     assert fast._model is None and got[0].meta["model"]["runtime"] == {"backend": "onnx"}
     assert (home / "onnx" / torch_gen.model.weights_hash / "schedule-ddim-4.json").is_file()  # kept for next time
+    # a prompt's shape words on a folder without a control adapter: still nothing of torch
+    fast.generate("a steady tone slowly fading out", duration=1.5, seed=1)
+    assert fast._model is None
     # other requests take the hybrid path (torch, the UNet in onnxruntime), loaded when first needed
     src = torch_gen.generate("a tone", duration=1.5, seed=2)[0]
     edit = {"task": "inpaint", "audio": src, "prompt": "a low hum", "mask_start": 0.5, "mask_end": 1.0, "seed": 3}

@@ -86,9 +86,10 @@ def _control_example(model, batch: int, seconds: float, n_tokens: int, seed: int
 
     args = _example(model, batch, seconds, n_tokens, seed)
     sample, t, pooled, tokens, mask = args
-    planes = torch.zeros(batch, model.control_adapter()[0].config.conditioning_channels, *sample.shape[2:])
+    net = model.control_adapter()[0]
+    planes = torch.zeros(batch, net.config.conditioning_channels, *sample.shape[2:])
     with torch.no_grad():
-        extra = residuals(model.control_adapter()[0], sample, t, tokens, mask, pooled, planes)
+        extra = residuals(net, sample, t, tokens, mask, pooled, planes)
     g = torch.Generator().manual_seed(seed + 1)
     mid = torch.randn(extra["mid_block_additional_residual"].shape, generator=g)
     down = [torch.randn(d.shape, generator=g) for d in extra["down_block_additional_residuals"]]
@@ -150,7 +151,7 @@ def _session(path: Path, threads: int | None = None):
 
 
 def _run(session, args) -> np.ndarray:
-    names = {i.name for i in session.get_inputs()}  # unused inputs (no cross-attention) are pruned on export
+    names = _input_names(session)  # unused inputs (no cross-attention) are pruned on export
     feed = {k: v.detach().cpu().numpy() for k, v in zip(INPUTS, args, strict=True) if k in names}
     return session.run(None, feed)[0]
 

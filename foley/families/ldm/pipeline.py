@@ -261,10 +261,12 @@ class LDMGenerator(Generator):
         default :data:`OUTPAINT_RAMP_SECONDS`; 0 = a hard join), and of the previous window's last frames that are
         not kept but sampled again (its edge; ``extra.outpaint_discard_seconds``, default
         :data:`OUTPAINT_DISCARD_SECONDS`)."""
+        from .controlnet import frame_seconds
+
         m = self.model
         win = m.latent_frames(window)
         overlap = max(m.frame_multiple // m.f_vae, win // 4)
-        frame = m.f_vae * m.cfg.mel.hop_length / m.cfg.mel.sample_rate
+        frame = frame_seconds(m)
         seconds = float(m.cfg.extra.get("outpaint_discard_seconds", OUTPAINT_DISCARD_SECONDS))
         discard = min(overlap - 1, max(0, int(round(seconds / frame))))
         seconds = float(m.cfg.extra.get("outpaint_ramp_seconds", OUTPAINT_RAMP_SECONDS))
@@ -275,11 +277,12 @@ class LDMGenerator(Generator):
         its hand-over ramp, where the outpainting joins could show. None within one window."""
         if duration <= self._window():
             return []
+        from .controlnet import frame_seconds
+
         m = self.model
         total = m.latent_frames(duration)
         win, overlap, ramp, discard = self._outpaint_sizes(self._window())
-        seconds = m.f_vae * m.cfg.mel.hop_length / m.cfg.mel.sample_rate
-        return [(f - discard - ramp / 2) * seconds for f in range(win, total, win - overlap)]  # a ramp's middle
+        return [(f - discard - ramp / 2) * frame_seconds(m) for f in range(win, total, win - overlap)]
 
     def _long_form(self, r, seed, steps, guidance, scheduler, window, planes=None, variation: int = 0) -> Audio:
         """Text to a sound longer than one window: windows joined by latent outpainting. ``planes`` [1, C, H, total]
@@ -489,6 +492,15 @@ class OnnxLDMGenerator(LDMGenerator):
 
     def lora_target(self):
         raise ModelError("LoRA adapters merge into float torch weights: drop --quantize / --backend onnx")
+
+    def uses_adapter(self, r: GenerationRequest) -> bool:
+        """As the torch generator's, but a folder without a ``control/`` adapter answers without loading the hybrid
+        torch model (a prompt's shape words reach here for every such prompt)."""
+        from ...hashing import CONTROL_DIR, CONTROL_JSON
+
+        if self._model is None and not (self._folder / CONTROL_DIR / CONTROL_JSON).is_file():
+            return False
+        return super().uses_adapter(r)
 
     def _sample(self, reqs, seeds, width, steps, guidance, scheduler, **kw):
         from .runtime import LINEAR_SOLVERS
