@@ -20,6 +20,16 @@ def pytest_configure(config):
         warm(say=lambda s: print(s, file=sys.stderr))
 
 
+def free_port() -> int:
+    """A TCP port free on this machine now (servers, and the rendezvous of distributed launches: test processes run
+    side by side, so none may take a fixed default such as torch's 29500)."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def tone(seconds: float = 0.5, rate: int = 16000, channels: int = 1, freq: float = 440.0,
          amp: float = 0.5) -> np.ndarray:
     """A sine per channel (channel k at freq * (k + 1)), float32 [C, T]."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 import os
 import re
 import shlex
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
@@ -63,10 +64,6 @@ def _set(args: list[str], names: tuple[str, ...], value: str) -> list[str]:
     return [value if i > 0 and args[i - 1] in names else a for i, a in enumerate(args)]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Session:
@@ -90,7 +87,7 @@ class Session:
         args = _set(args, ("-n",), "12" if cmd == ("data", "synth") else "2")
         extending = cmd[0] == "edit" and ("extend" in args or "continue" in args)
         args = _set(args, ("-d", "--duration"), "4" if extending else "2")
-        args = _set(args, ("--port",), str(_free_port()))
+        args = _set(args, ("--port",), str(free_port()))
         args = [self.study_id if a == "STUDY_ID" and self.study_id else a for a in args]
         args = [self.env["HOME"] + a[1:] if a.startswith("~/") else a for a in args]  # the shell's tilde
         if cmd[0] in ("generate", "edit"):

@@ -7,7 +7,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,7 @@ from foley.audio import Audio  # noqa: E402
 from foley.server import Settings, create_app  # noqa: E402
 from foley.server.db import Database, Job  # noqa: E402
 from foley.server.worker import recover  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 from tests.server_fixtures import tiny_model  # noqa: E402, F401
 
 FAST = {"duration": 1.0, "steps": 2}
@@ -204,10 +204,7 @@ def test_graceful_stop_requeues_and_next_app_finishes(tiny_model, tmp_path):  # 
             assert wait(c, i)["status"] == "done"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+_free_port = free_port  # (imported by the other server tests under this name)
 
 
 def test_killed_server_loses_no_job(tiny_model, tmp_path):  # noqa: F811

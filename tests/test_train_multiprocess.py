@@ -15,6 +15,8 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("accelerate")
 
+from tests.conftest import free_port  # noqa: E402
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -39,7 +41,8 @@ def test_two_cpu_processes_train_the_unet_in_sync(tiny_ldm, tmp_path):
     (tmp_path / "tiny.toml").write_text(_toml(recipe))
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(ROOT)}
     cmd = [str(Path(sys.executable).with_name("accelerate")), "launch", "--multi_gpu",
-           "--num_processes", "2", "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+           "--num_processes", "2", "--num_machines", "1", "--main_process_port", str(free_port()),
+           "--mixed_precision", "no", "--dynamo_backend", "no",
            "-m", "foley", "train", "ldm", "--data", str(root / "m.jsonl"), "--recipe", str(tmp_path / "tiny.toml"),
            "--run", str(run), "--stages", "unet"]
     done = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
