@@ -10,8 +10,10 @@ package off its list for independent evaluation): ``supertux-data`` (SuperTux ef
 most 4 s) gives the targets: all five curves measured from it (pan from stereo clips only), with the prompt written
 from its file name. The model makes a sound of the clip's length for each configuration, with the same seed:
 ``none`` (no adapter, no steering: the curves only measured), ``adapter`` (the model's control adapter reads the
-curves), ``steerN`` (N DITTO iterations, no adapter), ``adapter+steerN``. The same analyzers measure the result. Per
-signal: the mean Pearson correlation over the clips whose target moves (a flat target has none) and the mean
+curves), ``steerN`` (N DITTO iterations, no adapter), ``adapter+steerN``; ``resynth`` (no generation: the clip
+itself through the model's mel, VAE and vocoder, the ceiling of any sound this model renders). The same analyzers
+measure the result. Per signal: the mean Pearson correlation over the clips whose target moves (a flat target has
+none) and the mean
 absolute error; seconds per sound. ``--record`` appends the table to docs/benchmarks.md.
 """
 
@@ -89,7 +91,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", default="starter")
     ap.add_argument("--configs", nargs="+", default=["none", "adapter", "steer10", "adapter+steer10"],
-                    help="none, adapter, steerN, adapter+steerN")
+                    help="none, adapter, steerN, adapter+steerN, resynth (the clip through the model's VAE and "
+                         "vocoder: the ceiling)")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--steps", type=int, default=None, help="sampling steps of the final sound (model default)")
     ap.add_argument("--threads", type=int, default=1)
@@ -129,8 +132,11 @@ def main() -> None:
         moving = {n: moves(c) for n, c in targets.items()}
         for label, adapter, budget in a.configs:
             t0 = time.perf_counter()
-            out = gen.generate(prompt, duration=duration, seed=a.seed, controls=dict(targets.items()), steer=budget,
-                               prior=False, steps=a.steps, control_adapter=adapter)[0]
+            if label == "resynth":
+                out = resynth(gen, clip, targets)
+            else:
+                out = gen.generate(prompt, duration=duration, seed=a.seed, controls=dict(targets.items()),
+                                   steer=budget, prior=False, steps=a.steps, control_adapter=adapter)[0]
             spent = time.perf_counter() - t0
             control = out.meta["control"]
             if adapter and "adapter" not in control:
@@ -191,8 +197,32 @@ def speed(gen, a) -> None:
         record("Control adapter: cost", body)
 
 
+def resynth(gen, clip, targets):
+    """The clip through the model's own mel, VAE (posterior mean) and vocoder, with its adherence to ``targets``."""
+    import torch
+
+    from foley import curves as cv
+    from foley.audio import Audio
+
+    m = gen.model
+    if not hasattr(m, "wave_to_mel"):
+        raise SystemExit(f"resynth: {gen.name} is not a latent-diffusion model")
+    x = clip.samples if clip.channels == m.cfg.channels else np.repeat(clip.samples.mean(0, keepdims=True),
+                                                                       m.cfg.channels, 0)
+    with torch.no_grad():
+        block = m.cfg.mel.hop_length * m.frame_multiple  # the VAE and UNet take whole blocks of mel frames
+        pad = (-x.shape[-1]) % block
+        wave = torch.from_numpy(np.ascontiguousarray(np.pad(x, ((0, 0), (0, pad))), np.float32))[None]
+        y = m.mel_to_wave(m.latent_to_mel(m.mel_to_latent(m.wave_to_mel(wave))))[0].numpy()
+    out = Audio(np.ascontiguousarray(y[:, : clip.frames]), clip.sample_rate)
+    out.meta = {"control": {"adherence": cv.adherence(targets, out)}}
+    return out
+
+
 def parse_config(text: str) -> tuple[str, bool, int]:
-    """"none" | "adapter" | "steerN" | "adapter+steerN" -> (label, adapter, steering iterations)."""
+    """"none" | "adapter" | "steerN" | "adapter+steerN" | "resynth" -> (label, adapter, steering iterations)."""
+    if text == "resynth":
+        return text, False, 0
     adapter, budget = False, 0
     for part in text.split("+"):
         if part == "adapter":

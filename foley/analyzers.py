@@ -128,10 +128,10 @@ def spectral_flatness(audio: Audio) -> float:
     return float(np.clip(np.average(f[mask], weights=energy[mask]), 0.0, 1.0))
 
 
-def pitch_track(audio: Audio) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def periodicity_track(audio: Audio) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """YIN f0 of the mono mix (librosa, 40 Hz - 4 kHz at 16 kHz) per ~64 ms frame (hop a quarter of it):
-    (frame times in s, f0 in Hz, weights). A frame's weight is its RMS times its periodicity (normalised
-    autocorrelation at the YIN period, 0.5 -> 0, 1 -> 1), 0 for silent frames: > 0 means voiced."""
+    (frame times in s, f0 in Hz, periodicity = normalised autocorrelation at the YIN period (1 = periodic),
+    frame RMS with silent frames at 0)."""
     import librosa
 
     x = audio.to_mono()
@@ -154,8 +154,14 @@ def pitch_track(audio: Audio) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     den = np.sqrt((a ** 2).sum(1) * (b ** 2).sum(1))
     r = np.where(den > 0, (a * b).sum(1) / np.maximum(den, 1e-30), 0.0)
     rms = np.sqrt((fr ** 2).mean(axis=1))
-    w = rms * np.clip((r - 0.5) / 0.5, 0.0, 1.0) * _active(rms ** 2)
-    return np.arange(len(f0)) * hop / PITCH_RATE, f0, w
+    return np.arange(len(f0)) * hop / PITCH_RATE, f0, r, rms * _active(rms ** 2)
+
+
+def pitch_track(audio: Audio) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """YIN f0 per frame as :func:`periodicity_track`: (frame times in s, f0 in Hz, weights). A frame's weight is
+    its RMS times its periodicity (0.5 -> 0, 1 -> 1), 0 for silent frames: > 0 means voiced."""
+    t, f0, r, rms = periodicity_track(audio)
+    return t, f0, rms * np.clip((r - 0.5) / 0.5, 0.0, 1.0)
 
 
 def pitch_slope(audio: Audio) -> float:

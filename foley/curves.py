@@ -5,7 +5,8 @@ name           what it measures                                            unit 
 =============  ==========================================================  ===========  ===================
 ``loudness``   short-term level of the mono mix (100 ms frames, 50 ms hop)  dB           dB, up to an offset
 ``brightness`` spectral centroid of the mono mix (~46 ms STFT frames)       Hz           log2 Hz (octaves)
-``pitch``      f0 where voiced (YIN), else the dominant spectral peak       Hz           semitones
+``pitch``      f0 of a periodic sound (YIN), else its dominant spectral     Hz           semitones
+               peak (spectrum smoothed over a sixth of an octave)
 ``density``    onsets per second (spectral-flux onsets, Gaussian-smoothed)  onsets/s     onsets/s
 ``pan``        right-minus-left level difference (100 ms frames)            dB           dB (+ = right)
 =============  ==========================================================  ===========  ===================
@@ -32,6 +33,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -190,11 +192,24 @@ def brightness(audio: Audio) -> Curve:
 
 
 def pitch(audio: Audio) -> Curve:
-    """f0 (YIN, :func:`foley.analyzers.pitch_track`) where a frame is voiced, else the frequency of the loudest
-    spectral peak (40 Hz - 4 kHz) where it is not silent, Hz. ``meta["voiced"]``: the voiced share per point."""
+    """One definition per sound, so a curve never jumps between a fundamental and a harmonic: a sound whose
+    active energy is mostly strongly periodic (:data:`PERIODIC_SHARE` of it at a normalised autocorrelation of
+    :data:`PERIODIC_R` or more: tones, whistles, voices, instruments) gives its YIN f0 over those frames
+    (:func:`foley.analyzers.periodicity_track`); any other sound gives the frequency of its dominant spectral
+    peak (40 Hz - 4 kHz, the power spectrum smoothed over :data:`PEAK_OCTAVES` of an octave, interpolated between
+    bins) where it is not silent. Hz. ``meta["mode"]``: "f0" or "peak"; ``meta["voiced"]``: the periodic share
+    per point."""
     import librosa
 
-    t, f0, w = an.pitch_track(audio)
+    t, f0, r, rms = an.periodicity_track(audio)
+    periodic = (r >= PERIODIC_R) & (rms > 0)
+    _, vs = _bin(t, periodic.astype(float), np.ones(len(t)), audio.duration, "density")
+    meta = {"voiced": np.round(vs, 3).tolist()}
+    energy = rms ** 2
+    if energy.sum() > 0 and (energy * periodic).sum() >= PERIODIC_SHARE * energy.sum():
+        v, s = _bin(t, f0, periodic.astype(float), audio.duration, "pitch")
+        return Curve("pitch", grid(audio.duration), v, s, audio.duration, source="measured",
+                     meta={"mode": "f0", **meta})
     x = audio.to_mono()
     if x.sample_rate != an.PITCH_RATE:
         x = x.resample(an.PITCH_RATE)
@@ -202,18 +217,34 @@ def pitch(audio: Audio) -> Curve:
     n_fft = an._fft_size(an.PITCH_RATE, 0.064)
     if len(y) < n_fft:
         y = np.pad(y, (0, n_fft - len(y)))
-    S = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=n_fft // 4, center=True)) ** 2
-    S = S[:, : len(f0)]
+    S = (np.abs(librosa.stft(y, n_fft=n_fft, hop_length=n_fft // 4, center=True)) ** 2)[:, : len(t)]
+    centres, bank = _peak_bank(n_fft)
+    B = bank @ S + 1e-30                                   # [bands, frames]
+    i = np.clip(np.argmax(B, axis=0), 1, len(centres) - 2)
+    cols = np.arange(B.shape[1])
+    lo, mid, hi = (np.log(B[i + d, cols]) for d in (-1, 0, 1))
+    den = lo - 2 * mid + hi
+    off = np.clip(np.divide(0.5 * (lo - hi), den, out=np.zeros_like(den), where=np.abs(den) > 1e-12), -0.5, 0.5)
+    hz = centres[i] * 2 ** (off / PEAK_BANDS_PER_OCTAVE)
+    v, s = _bin(t, hz, an._active(S.sum(axis=0)).astype(float), audio.duration, "pitch")
+    return Curve("pitch", grid(audio.duration), v, s, audio.duration, source="measured", meta={"mode": "peak", **meta})
+
+
+PERIODIC_R = 0.9            # pitch: a frame this periodic (normalised autocorrelation at the YIN period) has an f0
+PERIODIC_SHARE = 0.5        # ... and a sound with this share of its energy in such frames is measured by its f0
+PEAK_OCTAVES = 1.0 / 6      # pitch of any other sound: its dominant peak at this resolution (Gaussian width, octaves)
+PEAK_BANDS_PER_OCTAVE = 12
+
+
+@lru_cache(maxsize=4)
+def _peak_bank(n_fft: int) -> tuple[np.ndarray, np.ndarray]:
+    """Band centres (Hz, 12 per octave over the pitch range) and Gaussian log-frequency weights [bands, bins]."""
     freqs = np.fft.rfftfreq(n_fft, 1.0 / an.PITCH_RATE)
-    band = (freqs >= an.PITCH_FMIN) & (freqs <= an.PITCH_FMAX)
-    peak = freqs[band][np.argmax(S[band], axis=0)]
-    active = an._active(S.sum(axis=0))
-    voiced = w > 0
-    hz = np.where(voiced, f0[: len(peak)], peak)
-    v, s = _bin(t[: len(hz)], hz, (active | voiced[: len(hz)]).astype(float), audio.duration, "pitch")
-    _, vs = _bin(t[: len(hz)], voiced[: len(hz)].astype(float), np.ones(len(hz)), audio.duration, "density")
-    return Curve("pitch", grid(audio.duration), v, s, audio.duration, source="measured",
-                 meta={"voiced": np.round(vs, 3).tolist()})
+    centres = 2 ** np.arange(np.log2(an.PITCH_FMIN), np.log2(an.PITCH_FMAX), 1 / PEAK_BANDS_PER_OCTAVE)
+    logf = np.log2(np.maximum(freqs, 1.0))
+    w = np.exp(-0.5 * ((logf[None, :] - np.log2(centres)[:, None]) / PEAK_OCTAVES) ** 2)
+    w[:, freqs < 0.7 * an.PITCH_FMIN] = 0.0
+    return centres, w / w.sum(axis=1, keepdims=True)
 
 
 def density(audio: Audio) -> Curve:
@@ -691,11 +722,17 @@ PRIOR_RULES: tuple[tuple[str, str, str, str], ...] = (
      r"(?:hit|impact|stab|thud|thump|knock|slam|strike|smack|click|snap)|(?:a|one|single) "
      r"(?:hit|impact|stab|thud|thump|knock|slam|strike|smack)|one-shot|momentary|instantaneous)",
      "loudness", "hit", "a short hit"),
+    (r"(?:sustained|drawn-out|long-held|unceasing|unwavering|held note|held tone|even in level|steady in level)",
+     "loudness", "steady", "sustained"),
     # density
     (r"(?:faster and faster|speeding up|getting faster|accelerating|quickening|ever faster|"
      r"increasingly fast|picking up speed)", "density", "faster", "getting faster"),
     (r"(?:slower and slower|slowing down|getting slower|decelerating|ever slower|losing speed)",
      "density", "slower", "getting slower"),
+    (r"(?:rapid|rapid-fire|speedy|hurried|brisk|frantic|fast-paced|in quick succession)", "density", "fast",
+     "rapid"),
+    (r"(?:sparse|sparsely|widely spaced|leisurely|unhurried|occasional|sporadic|slow)", "density", "sparse",
+     "sparse"),
     # pan
     (r"(?:(?:from )?left to right|(?:moving|panning) (?:to the )?right(?! to)|panned left to right|"
      r"passing by|passes by|fly-?by|flying past|driving past|whooshing past)", "pan", "left->right",
@@ -703,6 +740,11 @@ PRIOR_RULES: tuple[tuple[str, str, str, str], ...] = (
     (r"(?:(?:from )?right to left|(?:moving|panning) (?:to the )?left(?! to)|panned right to left)",
      "pan", "right->left", "right to left"),
     (r"(?:back and forth|side to side|ping[ -]pong|left and right)", "pan", "back and forth", "back and forth"),
+    (r"(?:circling|orbiting|roving|wandering|moving around|swirling around|panning around|"
+     r"(?:travell?ing|moving|sweeping) across(?: the stereo(?: image| field)?)?)", "pan", "back and forth",
+     "moving around"),
+    (r"(?:motionless|stationary|unmoving|stock-still|fixed in place|dead cent(?:re|er))", "pan", "centre",
+     "not moving"),
     (r"(?:on|from|to) the left(?! to)|left side|hard left|panned left", "pan", "left", "on the left"),
     (r"(?:on|from|to) the right(?! to)|right side|hard right|panned right", "pan", "right", "on the right"),
     # brightness

@@ -5,7 +5,7 @@ A family gives ``render(noise) -> raw log-mel`` [B, C, n_mels, N] (natural log o
 its decoder produces before the vocoder), differentiable with respect to ``noise``, usually a few-step sampler
 (DPM-Solver++). :class:`MelCurves` measures the five curves of :mod:`foley.curves` from that log-mel with torch
 operations (proxies of the analyzers: loudness, brightness and pan from the mel's pseudo-inverse linear spectrum,
-pitch as a soft dominant peak, density as the shape of the smoothed spectral flux), :func:`objective` compares
+pitch as a soft dominant mel band, density as the shape of the smoothed spectral flux), :func:`objective` compares
 them with the targets, and :func:`steer` runs Adam on the noise, keeping it on the Gaussian shell (its norm),
 and returns the noise of the best iteration (iteration 0 is the unsteered noise, so steering never returns
 a worse loss than none under the loop's sampler).
@@ -29,7 +29,7 @@ LEVEL_SECONDS = 0.1        # loudness and pan: box smoothing as the analyzers' 1
 CENTROID_SECONDS = 0.046   # brightness and pitch: the analyzers' STFT frame
 ACTIVE_DB = 50.0           # frames this far under the loudest count (soft) for brightness, pitch and pan
 PITCH_RANGE = (40.0, 4000.0)  # Hz, as the pitch analyzer's
-PITCH_POWER = 2.0          # pitch proxy: the power spectrum raised to this before its log-frequency mean
+PITCH_SHARPNESS = 8.0      # pitch proxy: softmax over the mel bands' log magnitude times this (a soft argmax)
 DEFAULT_LR = 0.1
 CORR_WEIGHT = 2.0            # the (1 - correlation) term against the log(1 + MSE) term: shape first
 
@@ -64,8 +64,9 @@ class MelCurves:
         self.pinv = torch.linalg.pinv(fb).float()                      # [F, n_mels]
         self.freqs = torch.from_numpy(np.fft.rfftfreq(cfg.n_fft, 1.0 / cfg.sample_rate)).float()  # [F]
         lo, hi = PITCH_RANGE
-        self.pitch_band = (self.freqs >= lo) & (self.freqs <= min(hi, cfg.f_max))
-        self.log_freqs = torch.log2(self.freqs[self.pitch_band])
+        centres = (fb.float() * self.freqs[None, :]).sum(1) / fb.float().sum(1).clamp(min=1e-12)  # band centres, Hz
+        self.pitch_band = (centres >= lo) & (centres <= min(hi, cfg.f_max))
+        self.log_centres = torch.log2(centres[self.pitch_band])
         self.frame_rate = cfg.sample_rate / cfg.hop_length
 
     def frames(self, seconds: float) -> int:
@@ -89,9 +90,9 @@ class MelCurves:
             num = _smooth((self.freqs[None, :, None] * mono).sum(1), k)
             den = _smooth(mono.sum(1), k).clamp(min=1e-12)
             out["brightness"] = (torch.log2((num / den).clamp(min=1.0)), active)
-        if "pitch" in names:  # soft dominant peak: log-frequency weighted by power ** PITCH_POWER
-            p = (mono[:, self.pitch_band] ** 2 + 1e-20) ** PITCH_POWER
-            f = (p * self.log_freqs[None, :, None]).sum(1) / p.sum(1).clamp(min=1e-30)
+        if "pitch" in names:  # the analyzer's dominant peak at mel resolution: a soft argmax over the mel bands
+            p = torch.softmax(PITCH_SHARPNESS * torch.log(mag.mean(1)[:, self.pitch_band].clamp(min=1e-10)), dim=1)
+            f = (p * self.log_centres[None, :, None]).sum(1)
             out["pitch"] = (_smooth(f, self.frames(CENTROID_SECONDS)), active)
         if "density" in names:
             logmono = torch.log(torch.exp(logmel).mean(1).clamp(min=1e-5))  # [B, M, N]
@@ -219,6 +220,9 @@ def steer(render, noise: torch.Tensor, targets: Targets, mel: MelConfig, duratio
         if value < best:
             best, result.best = value, i
             result.noise = x.detach().clone()
+        if i < iterations and not loss.requires_grad:  # no target the proxies can follow (a constant density)
+            result.iterations = 0
+            break
         if i < iterations:
             opt.zero_grad()
             loss.backward()

@@ -247,8 +247,8 @@ def test_eval_control_can_leave_the_prior_and_the_adapter_out(controlled, tmp_pa
     model, _ = controlled
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     res = {}
-    for flag in ("", "--no-control-adapter"):
-        out = tmp_path / (flag or "default")
+    for flag in ("", "--no-control-adapter", "--steer=1"):
+        out = tmp_path / (flag.strip("-").replace("=", "") or "default")
         cmd = [sys.executable, "-m", "foley", "--threads", "1", "eval", "control", "--model", str(model), "--seeds",
                "1", "--duration", "1", "-o", str(out)] + ([flag] if flag else [])
         r = subprocess.run(cmd, capture_output=True, text=True, env=env)
@@ -260,4 +260,9 @@ def test_eval_control_can_leave_the_prior_and_the_adapter_out(controlled, tmp_pa
     moved = {t["low_prompt"]: abs(t["low"] - u["low"]) for t, u in zip(res[""]["trials"], res[
         "--no-control-adapter"]["trials"], strict=True)}
     assert moved["a hum dwindling away"] > 0.05               # "dwindling away": a fade-out through the adapter
-    assert moved["a drawn-out hum"] < 1e-3 and moved["unhurried beeps"] < 1e-3  # no shape words: the same sound
+    assert moved["a sub-bass hum"] < 1e-3 and moved["a pure-toned hum"] < 1e-3  # no shape words: the same sound
+    # --steer N steers the prompts the prior gives curves, and only those
+    assert res["--steer=1"]["generation_settings"] == {"steer": 1}
+    steered = {t["low_prompt"]: abs(t["low"] - u["low"]) for t, u in zip(res[""]["trials"], res["--steer=1"][
+        "trials"], strict=True)}
+    assert steered["a hum dwindling away"] > 1e-3 and steered["a sub-bass hum"] < 1e-3

@@ -202,6 +202,9 @@ def eval_control(
                                   "words make no target curves (text alone)."),
     no_control_adapter: bool = typer.Option(False, "--no-control-adapter", help="As `foley generate "
                                             "--no-control-adapter`."),
+    steer: int = typer.Option(0, "--steer", help="As `foley generate --steer N`: N steering iterations towards "
+                              "the curves the prior makes of a prompt's shape words (prompts without any: "
+                              "unsteered)."),
 ):
     """Minimal-pair control test: per attribute, the share of prompt pairs that move the right way and the AUC."""
     from ..data.synth.control import minimal_pairs
@@ -224,6 +227,10 @@ def eval_control(
         settings["prior"] = False
     if no_control_adapter:
         settings["control_adapter"] = False
+    if steer:
+        if steer < 0 or no_prior:
+            raise FoleyError("--steer steers towards the prior's curves: give a positive N and drop --no-prior")
+        settings["steer"] = steer
     res = control_test(gen, pairs, seeds, duration, log=_log, **settings)
     res["generation_settings"] = settings
     res["model"] = {"name": gen.card.name, "family": gen.card.family, "weight_hash": gen.weight_hash(),

@@ -48,13 +48,22 @@ def control_test(generator: Generator, pairs: Sequence, seeds: Sequence[int] | i
             raise FoleyError(f"pair '{p.attribute}' names unknown analyzer '{p.analyzer}'; "
                              f"choose from {', '.join(ANALYZERS)}")
     prompts = list(dict.fromkeys(x for p in pairs for x in (p.low_prompt, p.high_prompt)))
+    steer = generate_kwargs.pop("steer", None)
+    if steer:  # as `foley generate --steer N`: the prompts whose words the prior turns into curves are steered
+        from ..curves import prior
+
+        shaped = {x for x in prompts if prior(x)}
     trials = []
     for seed in seeds:
         audio = {}
         for start in range(0, len(prompts), BATCH_PROMPTS):
             chunk = prompts[start:start + BATCH_PROMPTS]
-            outs = generator.generate(chunk, duration=duration, seed=seed, **generate_kwargs)
-            audio.update(zip(chunk, outs, strict=True))
+            groups = [(chunk, {})] if not steer else [([x for x in chunk if x not in shaped], {}),
+                                                      ([x for x in chunk if x in shaped], {"steer": steer})]
+            for group, extra in groups:
+                if group:
+                    outs = generator.generate(group, duration=duration, seed=seed, **generate_kwargs, **extra)
+                    audio.update(zip(group, outs, strict=True))
             if log:
                 log(f"seed {seed}: {min(start + BATCH_PROMPTS, len(prompts))}/{len(prompts)} prompts")
         for p in pairs:
