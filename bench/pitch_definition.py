@@ -81,10 +81,12 @@ def main() -> None:
 
     torch.set_num_threads(1)
     sys.path.insert(0, str(Path(__file__).parent))
-    import foley
     from control_curves import load_clip, moves
+
+    import foley
     from foley import curves as cv
     from foley.audio import Audio
+    from foley.features import log_mel
     from foley.steering import MelCurves
 
     if not MANIFEST.is_file():
@@ -105,8 +107,6 @@ def main() -> None:
             continue
         used += 1
         x = torch.from_numpy(np.ascontiguousarray(clip.samples, np.float32))
-        from foley.features import log_mel
-
         with torch.no_grad():
             logmel = log_mel(x, mel)                                       # [C, M, N]
             wave = model.vocoder(logmel.clamp(min=float(np.log(mel.log_floor)))).reshape(clip.channels, -1)

@@ -331,16 +331,38 @@ def test_a_model_that_cannot_steer_refuses_and_names_the_ones_that_can():
     check_request("starter-wavegan", make_request(prompt="a rising tone", duration=1))  # the prior alone asks nothing
 
 
-def test_steering_towards_a_target_no_proxy_can_follow_returns_the_noise_unchanged():
-    """A constant density ("rapid beeps": 8 onsets/s) has no shape and the density proxy no scale: nothing to
-    optimise, so steering stops at once instead of failing on a loss without a gradient."""
+def clicks(rate: float, seconds: float = 4.0) -> Audio:
+    """Short noise bursts at ``rate`` per second."""
+    rng = np.random.default_rng(0)
+    x = np.zeros(int(seconds * SR))
+    burst = rng.normal(size=400) * np.exp(-np.arange(400) / 60)
+    for t in np.arange(0.1, seconds - 0.1, 1.0 / rate):
+        x[int(t * SR): int(t * SR) + 400] += burst
+    return Audio(0.3 * x / np.abs(x).max(), SR)
+
+
+def test_a_constant_density_target_steers_the_level():
+    """"rapid beeps" (8 onsets/s) and "sparse" (1/s) have no shape to correlate with: steering compares the
+    calibrated density level, so the faster train is closer to "rapid" and the slower one to "sparse", and the loss
+    has a gradient (before, such a target gave steering nothing to do)."""
     import torch
 
-    from foley.features import MelConfig
-    from foley.steering import steer
+    from foley.features import MelConfig, log_mel_np
+    from foley.steering import FrameTargets, MelCurves, objective
 
-    t = cv.targets(prompt="rapid beeps", duration=1.0)
-    assert set(t.curves) == {"density"}
-    noise = torch.randn(1, 1, 64, 62)
-    res = steer(lambda x: x - 5.0, noise, t, MelConfig(), 1.0, iterations=3)
-    assert res.iterations == 0 and torch.equal(res.noise, noise)
+    cfg = MelConfig()
+    mc = MelCurves(cfg)
+
+    def loss(audio, prompt):
+        lm = torch.from_numpy(log_mel_np(audio.samples, cfg))[None].requires_grad_(True)
+        t = cv.targets(prompt=prompt, duration=4.0)
+        ft = FrameTargets.build(t, lm.shape[-1], mc.frame_rate, 4.0)
+        value, _ = objective(mc(lm, tuple(ft.items)), ft)
+        value.backward()
+        return float(value), float(lm.grad.abs().sum())
+
+    assert cv.measure(clicks(8.0), ["density"])["density"].values.mean() > 4 * cv.measure(
+        clicks(1.5), ["density"])["density"].values.mean()
+    (fast_fast, grad), (slow_fast, _) = loss(clicks(8.0), "rapid beeps"), loss(clicks(1.5), "rapid beeps")
+    (fast_sparse, _), (slow_sparse, _) = loss(clicks(8.0), "sparse beeps"), loss(clicks(1.5), "sparse beeps")
+    assert fast_fast < slow_fast and slow_sparse < fast_sparse and grad > 0
