@@ -32,9 +32,9 @@ PITCH_RANGE = (40.0, 4000.0)  # Hz, as the pitch analyzer's
 PITCH_SHARPNESS = 8.0      # pitch proxy: softmax over the mel bands' log magnitude times this (a soft argmax)
 DEFAULT_LR = 0.1
 CORR_WEIGHT = 2.0            # the (1 - correlation) term against the log(1 + MSE) term: shape first
-# density level: log(1 + onsets/s) ~ A log(local mean rise of the log-mel energy) + B, fitted on 153 clips of the
-# training corpora (synth, music, real_sfx; correlation 0.85 with the onset analyzer's mean); steers a constant
-# density target ("density=steady 6/s", the prior's "rapid" / "sparse"), which has no shape to correlate with
+# density level: log(1 + onsets/s) ~ A log(local mean rise of the log-mel energy) + B, fitted by
+# recipes/density_level.py on 153 clips of the training corpora (correlation 0.85 with the onset analyzer's mean);
+# it steers a constant density target ("density=steady 6/s", the prior's "rapid" / "sparse"), which has no shape
 DENSITY_LEVEL = (0.692, 2.733)
 DENSITY_LEVEL_SCALE = 0.5    # in log(1 + onsets/s)
 
