@@ -31,21 +31,12 @@ MANIFEST = ROOT / "corpora" / "real_sfx" / "balanced.jsonl"
 
 def earlier_pitch(audio):
     """The per-frame f0-or-peak pitch curve of commits before c0af712."""
-    import librosa
-
     from foley import analyzers as an
     from foley import curves as cv
 
     t, f0, w = an.pitch_track(audio)
-    x = audio.to_mono()
-    if x.sample_rate != an.PITCH_RATE:
-        x = x.resample(an.PITCH_RATE)
-    y = x.samples[0].astype(np.float64)
-    n_fft = an._fft_size(an.PITCH_RATE, 0.064)
-    if len(y) < n_fft:
-        y = np.pad(y, (0, n_fft - len(y)))
-    S = (np.abs(librosa.stft(y, n_fft=n_fft, hop_length=n_fft // 4, center=True)) ** 2)[:, : len(f0)]
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / an.PITCH_RATE)
+    S, freqs = an.pitch_spectrogram(audio)
+    S = S[:, : len(f0)]
     band = (freqs >= an.PITCH_FMIN) & (freqs <= an.PITCH_FMAX)
     peak = freqs[band][np.argmax(S[band], axis=0)]
     voiced = w > 0

@@ -128,20 +128,34 @@ def spectral_flatness(audio: Audio) -> float:
     return float(np.clip(np.average(f[mask], weights=energy[mask]), 0.0, 1.0))
 
 
+def _pitch_signal(audio: Audio) -> tuple[np.ndarray, int]:
+    """The mono mix at :data:`PITCH_RATE` (float64, at least one frame long) and the pitch frame size (~64 ms)."""
+    x = audio.to_mono()
+    if x.sample_rate != PITCH_RATE:
+        x = x.resample(PITCH_RATE)
+    y = x.samples[0].astype(np.float64)
+    n_fft = _fft_size(PITCH_RATE, 0.064)
+    return (np.pad(y, (0, n_fft - len(y))) if len(y) < n_fft else y), n_fft
+
+
+def pitch_spectrogram(audio: Audio) -> tuple[np.ndarray, np.ndarray]:
+    """Power STFT of the mono mix on the frames of :func:`periodicity_track` ([bins, frames]) and its bin
+    frequencies in Hz."""
+    import librosa
+
+    y, n_fft = _pitch_signal(audio)
+    S = np.abs(librosa.stft(y, n_fft=n_fft, hop_length=n_fft // 4, center=True)) ** 2
+    return S, np.fft.rfftfreq(n_fft, 1.0 / PITCH_RATE)
+
+
 def periodicity_track(audio: Audio) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """YIN f0 of the mono mix (librosa, 40 Hz - 4 kHz at 16 kHz) per ~64 ms frame (hop a quarter of it):
     (frame times in s, f0 in Hz, periodicity = normalised autocorrelation at the YIN period (1 = periodic),
     frame RMS with silent frames at 0)."""
     import librosa
 
-    x = audio.to_mono()
-    if x.sample_rate != PITCH_RATE:
-        x = x.resample(PITCH_RATE)
-    y = x.samples[0].astype(np.float64)
-    n_fft = _fft_size(PITCH_RATE, 0.064)
+    y, n_fft = _pitch_signal(audio)
     hop = n_fft // 4
-    if len(y) < n_fft:
-        y = np.pad(y, (0, n_fft - len(y)))
     f0 = librosa.yin(y, fmin=PITCH_FMIN, fmax=PITCH_FMAX, sr=PITCH_RATE, frame_length=n_fft,
                      hop_length=hop, center=True)
     # Hand-written periodicity: librosa.yin hides its aperiodicity and pyin costs ~20 s per 4 s clip.

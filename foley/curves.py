@@ -199,8 +199,6 @@ def pitch(audio: Audio) -> Curve:
     peak (40 Hz - 4 kHz, the power spectrum smoothed over :data:`PEAK_OCTAVES` of an octave, interpolated between
     bins) where it is not silent. Hz. ``meta["mode"]``: "f0" or "peak"; ``meta["voiced"]``: the periodic share
     per point."""
-    import librosa
-
     t, f0, r, rms = an.periodicity_track(audio)
     periodic = (r >= PERIODIC_R) & (rms > 0)
     _, vs = _bin(t, periodic.astype(float), np.ones(len(t)), audio.duration, "density")
@@ -210,15 +208,9 @@ def pitch(audio: Audio) -> Curve:
         v, s = _bin(t, f0, periodic.astype(float), audio.duration, "pitch")
         return Curve("pitch", grid(audio.duration), v, s, audio.duration, source="measured",
                      meta={"mode": "f0", **meta})
-    x = audio.to_mono()
-    if x.sample_rate != an.PITCH_RATE:
-        x = x.resample(an.PITCH_RATE)
-    y = x.samples[0].astype(np.float64)
-    n_fft = an._fft_size(an.PITCH_RATE, 0.064)
-    if len(y) < n_fft:
-        y = np.pad(y, (0, n_fft - len(y)))
-    S = (np.abs(librosa.stft(y, n_fft=n_fft, hop_length=n_fft // 4, center=True)) ** 2)[:, : len(t)]
-    centres, bank = _peak_bank(n_fft)
+    S, freqs = an.pitch_spectrogram(audio)
+    S = S[:, : len(t)]
+    centres, bank = _peak_bank(len(freqs))
     B = bank @ S + 1e-30                                   # [bands, frames]
     i = np.clip(np.argmax(B, axis=0), 1, len(centres) - 2)
     cols = np.arange(B.shape[1])
@@ -237,9 +229,9 @@ PEAK_BANDS_PER_OCTAVE = 12
 
 
 @lru_cache(maxsize=4)
-def _peak_bank(n_fft: int) -> tuple[np.ndarray, np.ndarray]:
+def _peak_bank(bins: int) -> tuple[np.ndarray, np.ndarray]:
     """Band centres (Hz, 12 per octave over the pitch range) and Gaussian log-frequency weights [bands, bins]."""
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / an.PITCH_RATE)
+    freqs = np.fft.rfftfreq(2 * (bins - 1), 1.0 / an.PITCH_RATE)
     centres = 2 ** np.arange(np.log2(an.PITCH_FMIN), np.log2(an.PITCH_FMAX), 1 / PEAK_BANDS_PER_OCTAVE)
     logf = np.log2(np.maximum(freqs, 1.0))
     w = np.exp(-0.5 * ((logf[None, :] - np.log2(centres)[:, None]) / PEAK_OCTAVES) ** 2)
