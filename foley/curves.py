@@ -721,10 +721,10 @@ PRIOR_RULES: tuple[tuple[str, str, str, str], ...] = (
      r"increasingly fast|picking up speed)", "density", "faster", "getting faster"),
     (r"(?:slower and slower|slowing down|getting slower|decelerating|ever slower|losing speed)",
      "density", "slower", "getting slower"),
-    (r"(?:rapid|rapid-fire|speedy|hurried|brisk|frantic|fast-paced|in quick succession)", "density", "fast",
-     "rapid"),
-    (r"(?:sparse|sparsely|widely spaced|leisurely|unhurried|occasional|sporadic|slow)", "density", "sparse",
-     "sparse"),
+    # event rate as a level; "slow" and "quick" alone are left out ("a slow fade", "a quick rise" name no rate)
+    (r"(?:rapid(?!\s+(?:rise|rising|fall|falling|fade|fading|decay|attack|sweep|glide|swell|drop|change))|"
+     r"rapid-fire|speedy|hurried|brisk|frantic|fast-paced|in quick succession)", "density", "fast", "rapid"),
+    (r"(?:sparse|sparsely|widely spaced|leisurely|unhurried|occasional|sporadic)", "density", "sparse", "sparse"),
     # pan
     (r"(?:(?:from )?left to right|(?:moving|panning) (?:to the )?right(?! to)|panned left to right|"
      r"passing by|passes by|fly-?by|flying past|driving past|whooshing past)", "pan", "left->right",

@@ -250,7 +250,8 @@ def test_the_prior_turns_words_of_a_prompt_into_curves(prompt, name, spec):
 
 
 @pytest.mark.parametrize("prompt", ["rain falling on a roof", "a dog barking", "wind, not rising", "a laser zap",
-                                    "footsteps on gravel", "a fly, not circling", "radio static"])
+                                    "footsteps on gravel", "a fly, not circling", "radio static",
+                                    "a slow deep drone", "a rapid rise"])
 def test_the_prior_stays_quiet_without_shape_words(prompt):
     assert cv.prior(prompt) == {}
 
