@@ -204,8 +204,8 @@ def test_every_readme_command_runs(session):
     # what the commands promised exists
     assert (cwd / "steps.wav").exists() and (cwd / "steps.png").exists() and (cwd / "steps.json").exists()
     assert len(list(cwd.glob("drone*.wav"))) == 2 and len(list((cwd / "out").glob("batch*.wav"))) == 2
-    siren = json.loads((cwd / "glide.json").read_text())["control"]  # --steer 10 towards the prompt's shape words
-    assert set(siren["targets"]) == {"pitch", "pan"} and siren["steering"]["iterations"] == 10
+    glide = json.loads((cwd / "glide.json").read_text())["control"]  # --steer 10 towards the prompt's shape words
+    assert set(glide["targets"]) == {"pitch", "pan"} and glide["steering"]["iterations"] == 10
     for name in ("rainy", "fixed", "longer", "restored", "rain", "back"):
         assert (cwd / f"{name}.wav").exists(), name
     assert (cwd / "corpora" / "synth" / "manifest.jsonl").exists() and (cwd / "mine.jsonl").exists()

@@ -204,13 +204,10 @@ def test_graceful_stop_requeues_and_next_app_finishes(tiny_model, tmp_path):  # 
             assert wait(c, i)["status"] == "done"
 
 
-_free_port = free_port  # (imported by the other server tests under this name)
-
-
 def test_killed_server_loses_no_job(tiny_model, tmp_path):  # noqa: F811
     import httpx
 
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen([sys.executable, "-m", "foley", "serve", "--port", str(port),
                              "--data", str(tmp_path), "--model", f"tiny={tiny_model}",

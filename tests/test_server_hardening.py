@@ -27,8 +27,9 @@ from foley.server.app import MULTIPART_OVERHEAD  # noqa: E402
 from foley.server.db import Database, Job  # noqa: E402
 from foley.server.settings import DEFAULT_MAX_PROMPT_CHARS  # noqa: E402
 from foley.server.worker import recover  # noqa: E402
+from tests.conftest import free_port  # noqa: E402
 from tests.server_fixtures import tiny_model  # noqa: E402, F401
-from tests.test_server import FAST, _free_port, wait, wav_bytes  # noqa: E402
+from tests.test_server import FAST, wait, wav_bytes  # noqa: E402
 
 LONG = {"duration": 1.0, "steps": 1000}  # the most steps a request may ask for: runs long enough to cancel
 
@@ -316,7 +317,7 @@ def test_errors_never_show_server_paths(tmp_path):
 def test_open_mode_is_refused_off_loopback_and_announced_on_it(tiny_model, tmp_path):  # noqa: F811
     r = CliRunner().invoke(cli, ["serve", "--host", "0.0.0.0", "--data", str(tmp_path)])
     assert isinstance(r.exception, RequestError) and "add --auth" in str(r.exception)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "foley", "serve", "--port", str(port), "--data", str(tmp_path),
                              "--model", f"tiny={tiny_model}", "--log-level", "warning"],
                             env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.DEVNULL,

@@ -254,12 +254,12 @@ def test_three_workers_sixty_jobs_one_killed_one_frozen_nothing_lost_or_doubled(
     """`foley serve --no-worker` over HTTP and three `foley worker` processes on one PostgreSQL queue."""
     import httpx
 
-    from tests.test_server import _free_port
+    from tests.conftest import free_port
 
     lease = 2.0
     data = tmp_path / "shared"
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    port = _free_port()
+    port = free_port()
     serve = subprocess.Popen([sys.executable, "-m", "foley", "serve", "--database", pg_url, "--data", str(data),
                               "--no-worker", "--port", str(port), "--model", f"tiny={tiny_model}",
                               "--max-queue", "100", "--log-level", "warning"],
