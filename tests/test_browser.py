@@ -153,11 +153,22 @@ def test_generate_play_edit_and_run_a_study(server, tmp_path):
         # --- a participant takes the study in a fresh browser context ---------------------------------
         part = browser.new_context().new_page()
         part.set_default_timeout(TIMEOUT_MS)
+        held = []  # the study's own description is held back: Start must wait for it (CI once clicked too early)
+        part.route(server + participant_url.replace("/study/", "/v1/studies/"), lambda route: held.append(route))
         part.goto(server + participant_url)
+        for _ in range(200):
+            if held:
+                break
+            part.wait_for_timeout(50)
+        assert held and part.is_disabled("#start")
+        for route in held:
+            route.continue_()
+        part.unroute(server + participant_url.replace("/study/", "/v1/studies/"))
         part.click("#start")
         n_trials = 0
         while True:
-            part.wait_for_selector("#trial:not([hidden]) .trial-audio, #done:not([hidden])")
+            part.wait_for_selector("#trial:not([hidden]) .trial-audio, #done:not([hidden]), #error:not([hidden])")
+            assert not part.is_visible("#error"), part.inner_text("#error")
             if part.is_visible("#done"):
                 break
             key = part.get_attribute(".trial-audio", "src").split("/")[-2]

@@ -24,6 +24,7 @@ async function init() {
       if (session.completed) { $("#intro").hidden = true; $("#done").hidden = false; }
     } catch (err) { localStorage.removeItem(storeKey); }
   }
+  $("#start").disabled = false;  // only once the study is loaded: showTrial reads it
 }
 
 $("#start").addEventListener("click", async () => {
