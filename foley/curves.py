@@ -748,20 +748,28 @@ PRIOR_RULES: tuple[tuple[str, str, str, str], ...] = (
 _NEGATION = re.compile(r"\b(?:not|no|never|without)\s+(?:\w+\s+)?$")
 
 
+def _prompt_text(prompt: str) -> str:
+    return " ".join(prompt.lower().replace("→", " to ").split())
+
+
+def _phrases(text: str, pattern: str):
+    """The whole-word matches of ``pattern`` in ``text`` that no negation precedes ("not rising")."""
+    for m in re.finditer(rf"(?<![\w-])(?:{pattern})(?![\w-])", text):
+        if not _NEGATION.search(text[: m.start()]):
+            yield m.group(0)
+
+
 def prior(prompt: str) -> dict[str, Curve]:
     """Target curves for the attributes a prompt names (rule-based): the first rule that matches per curve,
     skipping a phrase preceded by a negation ("not rising"). ``source`` is ``"prior: <phrase>"``; a phrase
     with "slowly"/"gradually" spreads a fade over the whole sound, plain fading takes the last 60 %."""
-    text = " ".join(prompt.lower().replace("→", " to ").split())
+    text = _prompt_text(prompt)
     out: dict[str, Curve] = {}
     for pattern, name, spec, _label in PRIOR_RULES:
         if name in out:
             continue
-        for m in re.finditer(rf"(?<![\w-])(?:{pattern})(?![\w-])", text):
-            if _NEGATION.search(text[: m.start()]):
-                continue
+        for phrase in _phrases(text, pattern):
             curve = from_words(name, spec)
-            phrase = m.group(0)
             if name == "loudness" and spec == "fade out" and not re.match(_SLOW, phrase):
                 curve = replace(curve, times=np.array([0.0, 0.4, 1.0]), values=np.array([0.0, 0.0, -40.0]))
             if name == "loudness" and spec == "fade in" and not re.match(_SLOW, phrase):
@@ -769,6 +777,65 @@ def prior(prompt: str) -> dict[str, Curve]:
             out[name] = replace(curve, source=f"prior: '{phrase}' -> {name}={spec}")
             break
     return out
+
+
+# --- qualities: the prompt's texture and tremolo words, whole-sound levels that steering (only) moves towards -------
+QUALITIES = ("texture", "tremolo")
+QUALITY_UNITS = {"texture": "log spectral flatness", "tremolo": "modulation depth"}
+# (pattern, quality, label, sense, level): levels in the analyzers' units (log of analyzers.spectral_flatness,
+# analyzers.tremolo_depth), the medians of the synth corpus's clips captioned with the label
+# (`python recipes/quality_levels.py`: noisy -4.68, tonal -9.58; tremolo 0.56, none 0.14, steered under 0.10).
+QUALITY_RULES: tuple[tuple[str, str, str, str, float], ...] = (
+    (r"(?:noisy|noise-like|noise-laden|hissy|staticky|static-laden|grainy|gritty|crackly|crackling|fuzzy|"
+     r"distorted|scratchy|raspy|breathy)", "texture", "noisy", ">=", -4.7),
+    (r"(?:tonal|pure|pure-toned|clean-toned|clean tone|sinusoidal|sine(?:-wave)?|sine wave|bell-like|flute-like|"
+     r"crystal-clear)", "texture", "tonal", "<=", -9.6),
+    (r"(?:without tremolo|steady in (?:volume|level)|even in (?:volume|level)|constant in (?:volume|level)|"
+     r"smooth in (?:volume|level)|level and even|unwavering|unfluctuating)", "tremolo", "none", "<=", 0.10),
+    (r"(?:tremolo|throbbing|pulsating|pulsing|fluttering|wobbling|wobbly|warbling|quivering|trembling|shuddering|"
+     r"wavering|tremulous)", "tremolo", "tremolo", ">=", 0.5),
+)
+
+
+@dataclass(frozen=True)
+class Quality:
+    """A whole-sound level the prompt asks for: ``sense`` ">=" (at least ``level``) or "<=" (at most)."""
+
+    name: str
+    label: str
+    sense: str
+    level: float
+    source: str
+
+    def to_dict(self) -> dict:
+        return {"quality": self.label, "sense": self.sense, "level": self.level, "units": QUALITY_UNITS[self.name],
+                "source": self.source}
+
+
+def prior_qualities(prompt: str) -> dict[str, Quality]:
+    """The texture and tremolo a prompt names (the first rule that matches per quality, negations skipped)."""
+    text = _prompt_text(prompt)
+    out: dict[str, Quality] = {}
+    for pattern, name, label, sense, level in QUALITY_RULES:
+        if name not in out:
+            for phrase in _phrases(text, pattern):
+                out[name] = Quality(name, label, sense, level, f"prior: '{phrase}' -> {name} {label}")
+                break
+    return out
+
+
+def quality_adherence(qualities: dict[str, Quality], audio: Audio) -> dict:
+    """{name: the target, the analyzer's measure of ``audio`` and whether it is on the asked side}."""
+    out = {}
+    for name, q in qualities.items():
+        x = (math.log(max(an.spectral_flatness(audio), 1e-6)) if name == "texture" else an.tremolo_depth(audio))
+        out[name] = {**q.to_dict(), "measured": round(x, 3), "met": x >= q.level if q.sense == ">=" else x <= q.level}
+    return out
+
+
+def has_prior(prompt: str) -> bool:
+    """The prompt names a shape or a quality the prior turns into steering targets."""
+    return bool(prior(prompt) or prior_qualities(prompt))
 
 
 # --- imitation -------------------------------------------------------------------------------------------------------
@@ -805,9 +872,13 @@ class Targets:
 
     curves: dict[str, Curve]
     strength: dict[str, float]
+    qualities: dict[str, Quality] = field(default_factory=dict)  # the prompt's texture / tremolo: steering only
 
     def to_dict(self) -> dict:
         return {n: {**c.to_dict(), "control_strength": self.strength.get(n, 1.0)} for n, c in self.curves.items()}
+
+    def qualities_dict(self) -> dict:
+        return {n: q.to_dict() for n, q in self.qualities.items()}
 
 
 def targets(controls=None, like=None, prompt: str | None = None, use_prior: bool = True,
@@ -815,6 +886,7 @@ def targets(controls=None, like=None, prompt: str | None = None, use_prior: bool
     """Resolve a request's curve sources into targets over ``duration`` s. Precedence per curve: an explicit
     control, then the imitation (``like``: a path or an :class:`Audio`), then the prompt prior."""
     curves: dict[str, Curve] = {}
+    qualities = prior_qualities(prompt) if use_prior and prompt else {}
     if use_prior and prompt:
         curves.update(prior(prompt))
     if like is not None:
@@ -826,7 +898,8 @@ def targets(controls=None, like=None, prompt: str | None = None, use_prior: bool
         curves[name] = parse_spec(name, source, base)
     strength = {canonical(k): float(v) for k, v in (strength or {}).items()}
     return Targets({n: curves[n].resample(duration) for n in NAMES if n in curves},
-                   {n: strength.get(n, 1.0) for n in NAMES if n in curves})
+                   {n: strength.get(n, 1.0) for n in (*NAMES, *QUALITIES) if n in curves or n in qualities},
+                   qualities)
 
 
 def normalise_controls(controls) -> dict:
@@ -916,9 +989,10 @@ def check_like(value) -> str:
 
 def check_prior(prompt: str, use_prior: bool) -> None:
     """Steering without controls or an imitation needs a prompt whose words the prior turns into curves."""
-    if not use_prior or not prior(prompt):
+    if not use_prior or not has_prior(prompt):
         raise RequestError("steering needs target curves: --control NAME=SOURCE, --like FILE, or a prompt that "
-                           "names a shape (rising, fading out, faster and faster, from left to right)"
+                           "names a shape or quality (rising, fading out, faster and faster, from left to right, "
+                           "noisy, with tremolo)"
                            + (" with the prior on (drop --no-prior)" if not use_prior else ""))
 
 

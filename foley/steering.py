@@ -37,6 +37,15 @@ CORR_WEIGHT = 2.0            # the (1 - correlation) term against the log(1 + MS
 # it steers a constant density target ("density=steady 6/s", the prior's "rapid" / "sparse"), which has no shape
 DENSITY_LEVEL = (0.692, 2.733)
 DENSITY_LEVEL_SCALE = 0.5    # in log(1 + onsets/s)
+# Texture and tremolo (the prompt's "noisy", "pure-toned", "with tremolo", "steady in volume"; curves.QUALITY_RULES):
+# the analyzers' spectral flatness and tremolo depth from the mel proxies below, by least squares on the training
+# corpora (`python recipes/quality_levels.py`); a quality is a one-sided target: at least / at most its level.
+FLATNESS_FIT = (0.931, -1.611)  # analyzer log(flatness) ~ a * proxy + b (proxy: mel-band log flatness)
+TREMOLO_FIT = (0.437, 0.110)   # analyzer tremolo depth ~ a * proxy + b (proxy: envelope modulation depth)
+QUALITY_SCALES = {"texture": 1.0, "tremolo": 0.1}   # log flatness; depth
+QUALITY_MARGINS = {"texture": 1.0, "tremolo": 0.05}  # steered this far past a quality's level: the proxies are read
+#                                                    before the vocoder, the analyzers after it
+TREMOLO_BAND_SECONDS = (0.01, 0.09)  # tremolo proxy: the envelope band-passed by the difference of these Gaussians
 
 
 def _smooth(x: torch.Tensor, frames: int) -> torch.Tensor:
@@ -109,6 +118,20 @@ class MelCurves:
             a, b = DENSITY_LEVEL
             level = a * torch.log(_gauss(rise, DENSITY_SIGMA * self.frame_rate).clamp(min=1e-6)) + b
             out["density_level"] = (level, torch.ones_like(level))
+        if "texture" in names:  # energy-weighted mean over frames of log(geometric / arithmetic mean) of band power
+            pw = mag.mean(1) ** 2                                                    # [B, M, N]
+            lf = torch.log(pw.clamp(min=1e-20)).mean(1) - torch.log(pw.mean(1).clamp(min=1e-20))
+            we = energy.detach() * active.detach()
+            a, b = FLATNESS_FIT
+            out["texture"] = (a * _wmean(lf, we)[:, None] + b, torch.ones(lf.shape[0], 1))
+        if "tremolo" in names:  # sqrt(2) std / mean of the amplitude envelope once its slow part is removed
+            env = torch.sqrt(energy + 1e-20)
+            lo, hi = TREMOLO_BAND_SECONDS
+            fast = _gauss(env, lo * self.frame_rate) - _gauss(env, hi * self.frame_rate)
+            w = active.detach()
+            depth = math.sqrt(2) * torch.sqrt(_wmean(fast ** 2, w) + 1e-20) / _wmean(env, w).clamp(min=1e-10)
+            a, b = TREMOLO_FIT
+            out["tremolo"] = ((a * depth + b)[:, None], torch.ones(depth.shape[0], 1))
         if "pan" in names:
             if lin.shape[1] >= 2:
                 pl = _smooth((lin[:, 0] ** 2).sum(1), self.frames(LEVEL_SECONDS))
@@ -138,6 +161,7 @@ class FrameTargets:
 
     items: dict
     strength: dict
+    qualities: dict = field(default_factory=dict)  # {name: curves.Quality}: whole-sound levels (texture, tremolo)
 
     @classmethod
     def build(cls, targets: Targets, frames: int, frame_rate: float, duration: float) -> FrameTargets:
@@ -152,7 +176,10 @@ class FrameTargets:
             varies = bool(np.ptp(s[w > 0]) > 1e-6) if (w > 0).any() else False
             items[name] = (torch.tensor(s, dtype=torch.float32), torch.tensor(w, dtype=torch.float32),
                            c.relative, varies)
-        return cls(items, dict(targets.strength))
+        return cls(items, dict(targets.strength), dict(targets.qualities))
+
+    def names(self) -> tuple[str, ...]:
+        return (*self.items, *self.qualities)
 
 
 def objective(measured: dict, targets: FrameTargets) -> tuple[torch.Tensor, dict[str, float]]:
@@ -181,6 +208,13 @@ def objective(measured: dict, targets: FrameTargets) -> tuple[torch.Tensor, dict
         loss = loss.mean()
         parts[name] = float(loss.detach())
         total = total + strength * loss
+    for name, q in targets.qualities.items():  # one-sided: only a level on the wrong side of the target costs
+        v = measured[name][0][:, 0]
+        margin = QUALITY_MARGINS[name]
+        short = torch.relu(q.level + margin - v) if q.sense == ">=" else torch.relu(v - q.level + margin)
+        loss = torch.log1p((short / QUALITY_SCALES[name]) ** 2).mean()
+        parts[name] = float(loss.detach())
+        total = total + targets.strength.get(name, 1.0) * loss
     if not torch.is_tensor(total):
         total = torch.zeros((), requires_grad=True)
     return total, parts
@@ -227,7 +261,7 @@ def steer(render, noise: torch.Tensor, targets: Targets, mel: MelConfig, duratio
             logmel = render(x)
             if frame_targets is None:
                 frame_targets = FrameTargets.build(targets, logmel.shape[-1], curves.frame_rate, duration)
-            loss, parts = objective(curves(logmel, tuple(frame_targets.items)), frame_targets)
+            loss, parts = objective(curves(logmel, frame_targets.names()), frame_targets)
         value = float(loss.detach())
         result.losses.append(value)
         result.parts.append(parts)

@@ -39,7 +39,7 @@ def curve_loss(gen, audio: Audio, controls) -> float:
     targets = FrameTargets.build(cv.targets(controls=controls, duration=audio.duration), raw.shape[-1],
                                  mc.frame_rate, audio.duration)
     with torch.no_grad():
-        return float(objective(mc(raw, tuple(targets.items)), targets)[0])
+        return float(objective(mc(raw, targets.names()), targets)[0])
 
 
 def test_steering_reduces_the_curve_loss_for_the_same_seed(gen):
@@ -69,6 +69,20 @@ def test_the_prior_imitation_and_strength_reach_the_targets(gen, tmp_path):
     assert set(like.meta["control"]["targets"]) == {"loudness", "brightness", "pitch", "density"}
     with pytest.raises(RequestError, match="one sampling window"):
         gen.generate("a tone", controls=TARGET, steer=1, duration=5.0, steps=2)
+
+
+def test_texture_and_tremolo_words_are_steered_and_measured(gen):
+    """A prompt with only quality words ("staticky", "quivering") can be steered; the sidecar records each quality's
+    target, the analyzer's measure and whether it is met; without --steer nothing changes."""
+    plain = gen.generate("a staticky quivering hum", **FAST)[0]
+    assert "control" not in plain.meta
+    out = gen.generate("a staticky quivering hum", steer=2, **FAST)[0]
+    side = out.meta["control"]
+    assert side["targets"] == {} and set(side["qualities"]) == {"texture", "tremolo"}
+    assert side["qualities"]["texture"]["quality"] == "noisy" and side["qualities"]["texture"]["sense"] == ">="
+    assert isinstance(side["qualities"]["tremolo"]["measured"], float)
+    assert set(side["steering"]["curve_losses"]["unsteered"]) == {"texture", "tremolo"}
+    json.dumps(out.meta)
 
 
 def test_cli_steers_and_refuses_in_one_line(tiny_ldm, tmp_path):

@@ -358,12 +358,62 @@ def test_a_constant_density_target_steers_the_level():
         lm = torch.from_numpy(log_mel_np(audio.samples, cfg))[None].requires_grad_(True)
         t = cv.targets(prompt=prompt, duration=4.0)
         ft = FrameTargets.build(t, lm.shape[-1], mc.frame_rate, 4.0)
-        value, _ = objective(mc(lm, tuple(ft.items)), ft)
+        value, _ = objective(mc(lm, ft.names()), ft)
         value.backward()
-        return float(value), float(lm.grad.abs().sum())
+        return float(value.detach()), float(lm.grad.abs().sum())
 
     assert cv.measure(clicks(8.0), ["density"])["density"].values.mean() > 4 * cv.measure(
         clicks(1.5), ["density"])["density"].values.mean()
     (fast_fast, grad), (slow_fast, _) = loss(clicks(8.0), "rapid beeps"), loss(clicks(1.5), "rapid beeps")
     (fast_sparse, _), (slow_sparse, _) = loss(clicks(8.0), "sparse beeps"), loss(clicks(1.5), "sparse beeps")
     assert fast_fast < slow_fast and slow_sparse < fast_sparse and grad > 0
+
+
+@pytest.mark.parametrize("prompt,name,label", [
+    ("a staticky hum", "texture", "noisy"), ("a noisy drone", "texture", "noisy"),
+    ("a pure-toned hum", "texture", "tonal"), ("a sinusoidal beep", "texture", "tonal"),
+    ("a quivering drone", "tremolo", "tremolo"), ("a hum with tremolo", "tremolo", "tremolo"),
+    ("a drone without tremolo", "tremolo", "none"), ("an unwavering drone", "tremolo", "none")])
+def test_the_prior_reads_texture_and_tremolo_words(prompt, name, label):
+    q = cv.prior_qualities(prompt)
+    assert list(q) == [name] and q[name].label == label and cv.has_prior(prompt)
+    assert cv.targets(prompt=prompt, duration=2.0).qualities_dict()[name]["quality"] == label
+
+
+@pytest.mark.parametrize("prompt", ["a hum that is not noisy", "a door slam", "a bright whoosh"])
+def test_no_quality_without_its_words(prompt):
+    assert cv.prior_qualities(prompt) == {}
+
+
+def test_texture_and_tremolo_targets_order_noise_tone_and_modulation():
+    """Steering's one-sided quality losses: white noise meets "noisy" and a sine meets "pure-toned" (zero loss) while
+    the other way round costs, with a gradient; a 6 Hz tremolo tone meets "quivering" and a steady one
+    "unwavering"; the analyzers agree with the proxies' order."""
+    import torch
+
+    from foley.analyzers import spectral_flatness, tremolo_depth
+    from foley.features import MelConfig, log_mel_np
+    from foley.steering import FrameTargets, MelCurves, objective
+
+    cfg = MelConfig()
+    mc = MelCurves(cfg)
+
+    def loss(audio, prompt):
+        lm = torch.from_numpy(log_mel_np(audio.samples, cfg))[None].requires_grad_(True)
+        ft = FrameTargets.build(cv.targets(prompt=prompt, duration=2.0), lm.shape[-1], mc.frame_rate, 2.0)
+        value, parts = objective(mc(lm, ft.names()), ft)
+        value.backward()
+        return float(value.detach()), float(lm.grad.abs().sum())
+
+    t = np.arange(2 * SR) / SR
+    noise = Audio((0.2 * np.random.default_rng(0).standard_normal((1, len(t)))).astype(np.float32), SR)
+    sine = Audio((0.3 * np.sin(2 * np.pi * 440 * t))[None].astype(np.float32), SR)
+    trem = Audio((0.3 * (1 + 0.8 * np.sin(2 * np.pi * 6 * t)) / 1.8 * np.sin(2 * np.pi * 440 * t))[None]
+                 .astype(np.float32), SR)
+    assert spectral_flatness(noise) > 100 * spectral_flatness(sine) and tremolo_depth(trem) > 5 * tremolo_depth(sine)
+    (noise_noisy, _), (sine_noisy, grad) = loss(noise, "a staticky hum"), loss(sine, "a staticky hum")
+    (noise_tonal, grad2), (sine_tonal, _) = loss(noise, "a pure-toned hum"), loss(sine, "a pure-toned hum")
+    assert noise_noisy < sine_noisy and sine_tonal < noise_tonal and grad > 0 and grad2 > 0
+    (trem_on, _), (steady_on, grad3) = loss(trem, "a quivering hum"), loss(sine, "a quivering hum")
+    (trem_off, grad4), (steady_off, _) = loss(trem, "an unwavering hum"), loss(sine, "an unwavering hum")
+    assert trem_on < steady_on and steady_off < trem_off and grad3 > 0 and grad4 > 0

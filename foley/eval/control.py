@@ -50,9 +50,9 @@ def control_test(generator: Generator, pairs: Sequence, seeds: Sequence[int] | i
     prompts = list(dict.fromkeys(x for p in pairs for x in (p.low_prompt, p.high_prompt)))
     steer = generate_kwargs.pop("steer", None)
     if steer:  # as `foley generate --steer N`: the prompts whose words the prior turns into curves are steered
-        from ..curves import prior
+        from ..curves import has_prior
 
-        shaped = {x for x in prompts if prior(x)}
+        shaped = {x for x in prompts if has_prior(x)}
     trials = []
     for seed in seeds:
         audio = {}

@@ -92,6 +92,8 @@ def steered(gen, r, seed: int, variation: int) -> Audio:
     if redrawn:
         audio.meta["redrawn"] = redrawn
     record["adherence"] = cv.adherence(targets.curves, audio)
+    if targets.qualities:
+        record["qualities"] = cv.quality_adherence(targets.qualities, audio)
     record["seconds"] = round(time.perf_counter() - started, 2)
     audio.meta["control"] = record
     return audio

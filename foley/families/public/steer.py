@@ -43,7 +43,7 @@ def steered(gen, r, seed: int, variation: int, steps: int, guidance: float, sche
               "DITTO: Adam on the initial noise, kept on its Gaussian shell; curves measured on the decoded log-mel"}
     if dropped:
         record["dropped"] = {n: "mono model: no pan" for n in dropped}
-    if iterations > 0 and targets.curves:
+    if iterations > 0 and (targets.curves or targets.qualities):
         mel_frames = int(round(r.duration * gen.sample_rate / gen.hop))
         loop_steps = min(steps, LOOP_STEPS)
         call = type(pipe).__call__.__wrapped__  # __call__ without diffusers' torch.no_grad
@@ -76,6 +76,8 @@ def steered(gen, r, seed: int, variation: int, steps: int, guidance: float, sche
                      latents=noise)[0]
     audio = gen.finish(wave, r, seed, variation, gen._record(steps, guidance, scheduler), frames)
     record["adherence"] = cv.adherence(targets.curves, audio)
+    if targets.qualities:
+        record["qualities"] = cv.quality_adherence(targets.qualities, audio)
     record["seconds"] = round(time.perf_counter() - started, 2)
     audio.meta["control"] = record
     return audio

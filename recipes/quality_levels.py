@@ -1,0 +1,78 @@
+"""Fit foley.steering's FLATNESS_FIT and TREMOLO_FIT, and the target levels of curves.QUALITY_LEVELS.
+
+    .venv/bin/python recipes/quality_levels.py [--per 120] [--seed 1]
+
+Clips: ``--per`` clips of each training corpus (synth, music, real_sfx; seeded shuffle), the first 4 s, at least
+2 s long. For texture: x = the steering proxy (mel-band log flatness, energy-weighted), y = log of the
+spectral_flatness analyzer; for tremolo: x = the proxy's envelope modulation depth, y = the tremolo_depth analyzer.
+Prints each least-squares line and its correlation, then the analyzers' quartiles on the synth clips labelled
+noisy / tonal and with / without tremolo (the levels the prompt's words are steered to).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import sys
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+CORPORA = ("real_sfx/balanced.jsonl", "synth/manifest.jsonl", "music/manifest.jsonl")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--per", type=int, default=120)
+    ap.add_argument("--seed", type=int, default=1)
+    a = ap.parse_args()
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    import torch
+
+    torch.set_num_threads(1)
+    sys.path.insert(0, str(ROOT / "bench"))
+    from control_curves import load_clip
+
+    from foley import steering
+    from foley.analyzers import spectral_flatness, tremolo_depth
+    from foley.features import MelConfig, log_mel_np
+
+    steering.FLATNESS_FIT, steering.TREMOLO_FIT = (1.0, 0.0), (1.0, 0.0)  # the raw proxies
+    mel = MelConfig()
+    measure = steering.MelCurves(mel)
+    rows = []  # (corpus, attributes, flat proxy, log flatness, tremolo proxy, tremolo depth)
+    for rel in CORPORA:
+        manifest = ROOT / "corpora" / rel
+        if not manifest.is_file():
+            raise SystemExit(f"{manifest} is missing: build the corpora first (source recipes/corpora.sh)")
+        recs = [json.loads(line) for line in manifest.open()]
+        random.Random(a.seed).shuffle(recs)
+        for r in recs[: a.per]:
+            path = r["path"] if r["path"].startswith("/") else str(manifest.parent / r["path"])
+            clip = load_clip(path, 0.0, mel.sample_rate)
+            if clip.duration < 2.0:
+                continue
+            lm = torch.from_numpy(log_mel_np(clip.samples, mel)).float()
+            lm = lm[None] if lm.dim() == 3 else lm[None, None]
+            with torch.no_grad():
+                m = measure(lm, ("texture", "tremolo"))
+            rows.append((rel, r.get("attributes") or {}, float(m["texture"][0][0, 0]),
+                         float(np.log(max(spectral_flatness(clip), 1e-6))), float(m["tremolo"][0][0, 0]),
+                         tremolo_depth(clip)))
+    for name, xi, yi in (("FLATNESS_FIT", 2, 3), ("TREMOLO_FIT", 4, 5)):
+        xs, ys = np.array([r[xi] for r in rows]), np.array([r[yi] for r in rows])
+        slope, intercept = np.polyfit(xs, ys, 1)
+        print(f"{len(xs)} clips: {name} = ({slope:.3f}, {intercept:.3f}), correlation {np.corrcoef(xs, ys)[0, 1]:.3f}")
+    synth = [r for r in rows if r[0].startswith("synth")]
+    for key, yi, fmt in (("texture", 3, "log flatness"), ("tremolo", 5, "depth")):
+        for label in sorted({str(r[1].get(key)) for r in synth}):
+            v = np.array([r[yi] for r in synth if str(r[1].get(key)) == label])
+            q = np.percentile(v, [25, 50, 75])
+            print(f"synth {key}={label}: n={len(v)}, {fmt} quartiles {q[0]:.3f} {q[1]:.3f} {q[2]:.3f}")
+
+
+if __name__ == "__main__":
+    main()
