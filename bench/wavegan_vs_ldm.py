@@ -1,6 +1,6 @@
 """The WaveGAN starter next to the diffusion starter on the same one-shot prompts, in one run.
 
-    .venv/bin/python bench/wavegan_vs_ldm.py --run runs/wavegan            # after bash recipes/starter-wavegan.sh
+    .venv/bin/python bench/wavegan_vs_ldm.py --run runs/wavegan            # builds <run>/clips when missing
     .venv/bin/python bench/wavegan_vs_ldm.py --run runs/wavegan --record   # also append to docs/benchmarks.md
 
 - **Speed**: 100 one-shots of 1 s from one prompt in one ``generate`` call (WaveGAN: one batch); the diffusion
@@ -10,9 +10,10 @@
   difference of their log-mel spectrograms (64 bands, dB, mono) — higher = more varied; also ``foley eval``'s
   within-prompt ratio on the FD sets below.
 - **FD**: the held-out one-shots of the WaveGAN run (``<run>/clips/valid.pt``: the same one-shot filter on the
-  corpora's validation split, never trained on) are the reference; each model makes one sound per held-out clip
-  from its first caption (seed = index, 1 s, mono mix-down), scored with ``foley eval`` (``fd_logmel``,
-  ``kid_logmel``, and FD/KID with the foley-encoder backbone when models/foley-encoder is there).
+  corpora's validation split, never trained on; when the run is not on this machine, the recipe's ``clips`` stage
+  alone rebuilds them from the corpora: a few minutes, no GAN training) are the reference; each model makes one
+  sound per held-out clip from its first caption (seed = index, 1 s, mono mix-down), scored with ``foley eval``
+  (``fd_logmel``, ``kid_logmel``, and FD/KID with the foley-encoder backbone when models/foley-encoder is there).
 """
 
 from __future__ import annotations
@@ -57,6 +58,20 @@ def timed(gen, prompt: str, n: int) -> float:
     return time.perf_counter() - t
 
 
+def ensure_clips(run: Path) -> Path:
+    """``<run>/clips/valid.pt``, built by the recipe's clips stage (the corpora of recipes/corpora.sh) if missing."""
+    import subprocess
+
+    valid = run / "clips" / "valid.pt"
+    if not valid.is_file():
+        root = Path(__file__).resolve().parent.parent
+        cmd = ("source recipes/corpora.sh && $FOLEY train wavegan $CAPTIONED --recipe recipes/starter-wavegan.toml "
+               f"--run {run.resolve()} --stages clips")
+        print(f"{valid} is missing: building the held-out one-shots ({cmd})", flush=True)
+        subprocess.run(["bash", "-c", cmd], cwd=root, check=True)
+    return valid
+
+
 def write_reference(run: Path, out: Path, limit: int | None) -> tuple[Path, list[str], list[str]]:
     """The held-out one-shots of the run as wav files + a manifest; returns it, their ids and first captions."""
     import torch
@@ -64,7 +79,7 @@ def write_reference(run: Path, out: Path, limit: int | None) -> tuple[Path, list
     from foley.audio import Audio
     from foley.data.manifest import write_manifest
 
-    blob = torch.load(run / "clips" / "valid.pt", weights_only=True)
+    blob = torch.load(ensure_clips(run), weights_only=True)
     audio, sr = blob["audio"], int(blob["sample_rate"])
     k = audio.shape[0] if limit is None else min(limit, audio.shape[0])
     rows, captions = [], []
