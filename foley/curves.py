@@ -61,6 +61,10 @@ def canonical(name: str) -> str:
     """A curve name or alias -> its canonical name; one-line error for an unknown one."""
     key = name.strip().lower()
     key = ALIASES.get(key, key)
+    if key in ("texture", "tremolo", "noise", "noisiness", "flatness"):
+        raise RequestError(f"'{name.strip()}' is no curve: texture and tremolo follow the prompt's words (noisy, "
+                           "pure-toned, with tremolo, steady in volume) when steered: add them to the prompt with "
+                           "--steer N")
     if key not in NAMES:
         raise RequestError(f"unknown control curve '{name.strip()}'; choose {', '.join(NAMES)}")
     return key

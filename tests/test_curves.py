@@ -380,6 +380,11 @@ def test_the_prior_reads_texture_and_tremolo_words(prompt, name, label):
     assert cv.targets(prompt=prompt, duration=2.0).qualities_dict()[name]["quality"] == label
 
 
+def test_a_texture_control_says_to_use_words():
+    with pytest.raises(RequestError, match="prompt's words .* --steer N"):
+        cv.normalise_controls(["texture=noisy"])
+
+
 @pytest.mark.parametrize("prompt", ["a hum that is not noisy", "a door slam", "a bright whoosh"])
 def test_no_quality_without_its_words(prompt):
     assert cv.prior_qualities(prompt) == {}
