@@ -98,6 +98,9 @@ def test_cli_steers_and_refuses_in_one_line(tiny_ldm, tmp_path):
     assert "curves: pitch r=" in r.output
     side = json.loads(out.with_suffix(".json").read_text())
     assert side["request"]["steer"] == 1 and side["control"]["targets"]["pan"]["control_strength"] == 0.5
+    noisy = CliRunner().invoke(app, ["--threads", "1", "generate", "a staticky tone", "-m", str(tiny_ldm[1]), "-d",
+                                     "1", "--steps", "2", "--seed", "1", "--steer", "1", "-o", str(tmp_path / "n.wav")])
+    assert noisy.exit_code == 0 and ("noisy met" in noisy.output or "noisy missed" in noisy.output), noisy.output
     bad = CliRunner().invoke(app, ["generate", "a tone", "-m", str(tiny_ldm[1]), "--control", "pitch=wobble",
                                    "-o", str(tmp_path / "b.wav")])
     assert isinstance(bad.exception, RequestError) and "cannot read 'wobble'" in str(bad.exception)

@@ -244,9 +244,11 @@ def _generate_on_ray(address: str, model: str, options: dict, wanted: list, save
 
 def _adherence(audio) -> str:
     """"; curves: pitch r=0.93, ..." when the sound was steered towards (or measured against) control curves."""
-    adh = (audio.meta.get("control") or {}).get("adherence") or {}
+    control = audio.meta.get("control") or {}
+    adh = control.get("adherence") or {}
     parts = [f"{n} r={d['correlation']:.2f}" if d.get("correlation") is not None else
              f"{n} error {d['mean_error']:g} {d['unit']}" for n, d in adh.items() if d.get("mean_error") is not None]
+    parts += [f"{d['quality']} {'met' if d['met'] else 'missed'}" for d in (control.get("qualities") or {}).values()]
     return f"; curves: {', '.join(parts)}" if parts else ""
 
 

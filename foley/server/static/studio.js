@@ -414,6 +414,8 @@ function adherenceLine(job, out) {
       const err = a.mean_error === null || a.mean_error === undefined ? "" : ` (error ${fmt(a.mean_error, 1)} ${a.unit})`;
       return `${name} r = ${corr}${err}`;
     });
+    Object.values((prov.control || {}).qualities || {}).forEach((q) =>
+      parts.push(`${q.quality}: ${q.met ? "met" : "missed"} (${fmt(q.measured, 2)} ${q.units})`));
     line.textContent = parts.length ? `follows the curves: ${parts.join(" · ")}` : "no curve was measured";
   }).catch((err) => { line.textContent = `curve adherence unavailable: ${err.message}`; });
   return line;
