@@ -221,3 +221,18 @@ def test_oracle_control_reads_the_synth_corpus():
     assert len(res["attributes"]) == 8
     wrong = {a: r for a, r in res["attributes"].items() if r["share"] < 1.0}
     assert not wrong, wrong
+
+
+def test_eval_control_cli_takes_only_the_attributes_asked(tmp_path):
+    from typer.testing import CliRunner
+
+    from foley.cli import app
+
+    r = CliRunner().invoke(app, ["--threads", "1", "eval", "control", "--oracle", "--seeds", "1", "--duration", "1",
+                                 "--attribute", "tremolo", "-o", str(tmp_path / "c")])
+    assert r.exit_code == 0, r.output
+    res = json.loads((tmp_path / "c" / "control.json").read_text())
+    assert set(res["attributes"]) == {"tremolo"} and res["settings"]["attributes"] == ["tremolo"]
+    bad = CliRunner().invoke(app, ["eval", "control", "--oracle", "--attribute", "loudness", "-o", str(tmp_path / "b")])
+    assert bad.exit_code != 0 and "unknown attribute loudness" in str(bad.exception or bad.output)
+    assert not (tmp_path / "b").exists()

@@ -205,6 +205,8 @@ def eval_control(
     steer: int = typer.Option(0, "--steer", help="As `foley generate --steer N`: N steering iterations towards "
                               "the curves the prior makes of a prompt's shape words (prompts without any: "
                               "unsteered)."),
+    attributes: list[str] = typer.Option(None, "--attribute", help="Only this attribute's pairs (repeatable; "
+                                         "default: all), e.g. --attribute texture --attribute tremolo."),
 ):
     """Minimal-pair control test: per attribute, the share of prompt pairs that move the right way and the AUC."""
     from ..data.synth.control import minimal_pairs
@@ -213,6 +215,12 @@ def eval_control(
     if seeds < 1 or not duration > 0:
         raise FoleyError("--seeds must be at least 1 and --duration positive")
     pairs = minimal_pairs()
+    if attributes:
+        known = sorted({p.attribute for p in pairs})
+        unknown = [a for a in attributes if a not in known]
+        if unknown:
+            raise FoleyError(f"unknown attribute {', '.join(unknown)}; choose from {', '.join(known)}")
+        pairs = [p for p in pairs if p.attribute in attributes]
     if oracle:
         gen = OracleGenerator(pairs)
     else:
@@ -233,6 +241,8 @@ def eval_control(
         settings["steer"] = steer
     res = control_test(gen, pairs, seeds, duration, log=_log, **settings)
     res["generation_settings"] = settings
+    if attributes:
+        res["settings"]["attributes"] = sorted(set(attributes))
     res["model"] = {"name": gen.card.name, "family": gen.card.family, "weight_hash": gen.weight_hash(),
                     **({"runtime": rt} if (rt := gen.runtime()) else {})}
     paths = write_control(res, out)
