@@ -222,6 +222,8 @@ class LMGenerator(Generator):
                 if record is not None:
                     rec = copy.deepcopy(record)
                     rec["adherence"] = cv.adherence(targets.curves, audio)
+                    if targets.qualities:
+                        rec["qualities"] = cv.quality_adherence(targets.qualities, audio)
                     if melody is not None:
                         rec["melody"].update(cv.melody_adherence(melody, audio))
                     rec["seconds"] = round(time.perf_counter() - started, 2)
