@@ -12,16 +12,9 @@ noisy / tonal and with / without tremolo (the levels the prompt's words are stee
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import random
-import sys
-from pathlib import Path
 
 import numpy as np
-
-ROOT = Path(__file__).resolve().parent.parent
-CORPORA = ("real_sfx/balanced.jsonl", "synth/manifest.jsonl", "music/manifest.jsonl")
 
 
 def main() -> None:
@@ -33,8 +26,7 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(1)
-    sys.path.insert(0, str(ROOT / "bench"))
-    from control_curves import load_clip
+    from training_clips import training_clips
 
     from foley import steering
     from foley.analyzers import spectral_flatness, tremolo_depth
@@ -44,24 +36,14 @@ def main() -> None:
     mel = MelConfig()
     measure = steering.MelCurves(mel)
     rows = []  # (corpus, attributes, flat proxy, log flatness, tremolo proxy, tremolo depth)
-    for rel in CORPORA:
-        manifest = ROOT / "corpora" / rel
-        if not manifest.is_file():
-            raise SystemExit(f"{manifest} is missing: build the corpora first (source recipes/corpora.sh)")
-        recs = [json.loads(line) for line in manifest.open()]
-        random.Random(a.seed).shuffle(recs)
-        for r in recs[: a.per]:
-            path = r["path"] if r["path"].startswith("/") else str(manifest.parent / r["path"])
-            clip = load_clip(path, 0.0, mel.sample_rate)
-            if clip.duration < 2.0:
-                continue
-            lm = torch.from_numpy(log_mel_np(clip.samples, mel)).float()
-            lm = lm[None] if lm.dim() == 3 else lm[None, None]
-            with torch.no_grad():
-                m = measure(lm, ("texture", "tremolo"))
-            rows.append((rel, r.get("attributes") or {}, float(m["texture"][0][0, 0]),
-                         float(np.log(max(spectral_flatness(clip), 1e-6))), float(m["tremolo"][0][0, 0]),
-                         tremolo_depth(clip)))
+    for corpus, rec, clip in training_clips(a.per, a.seed, mel.sample_rate):
+        lm = torch.from_numpy(log_mel_np(clip.samples, mel)).float()
+        lm = lm[None] if lm.dim() == 3 else lm[None, None]
+        with torch.no_grad():
+            m = measure(lm, ("texture", "tremolo"))
+        rows.append((corpus, rec.get("attributes") or {}, float(m["texture"][0][0, 0]),
+                     float(np.log(max(spectral_flatness(clip), 1e-6))), float(m["tremolo"][0][0, 0]),
+                     tremolo_depth(clip)))
     for name, xi, yi in (("FLATNESS_FIT", 2, 3), ("TREMOLO_FIT", 4, 5)):
         xs, ys = np.array([r[xi] for r in rows]), np.array([r[yi] for r in rows])
         slope, intercept = np.polyfit(xs, ys, 1)
