@@ -101,7 +101,9 @@ def generate(
     control_strength: list[str] = typer.Option(None, "--control-strength", help="NAME=VALUE: weight of one "
                                                "curve when steering (default 1, 0..10; repeatable)."),
     steer: int = typer.Option(None, "--steer", help="Steering iterations towards the curves (default 10 with "
-                              "--control or --like; 0 = measure only)."),
+                              "--control or --like; 0 = measure only); also towards the prompt's shape words "
+                              "('rising', 'from left to right') and qualities ('noisy', 'pure-toned', "
+                              "'with tremolo')."),
     like: Path = typer.Option(None, "--like", help="A vocal or tapped imitation: its five curves become the "
                               "targets."),
     no_prior: bool = typer.Option(False, "--no-prior", help="Do not turn the prompt's words ('rising', 'fading "
