@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from .analyzers import TREMOLO_BAND
 from .curves import DENSITY_SIGMA, NAMES, Targets
 from .features import MelConfig, mel_filterbank
 
@@ -41,11 +42,10 @@ DENSITY_LEVEL_SCALE = 0.5    # in log(1 + onsets/s)
 # the analyzers' spectral flatness and tremolo depth from the mel proxies below, by least squares on the training
 # corpora (`python recipes/quality_levels.py`); a quality is a one-sided target: at least / at most its level.
 FLATNESS_FIT = (0.931, -1.611)  # analyzer log(flatness) ~ a * proxy + b (proxy: mel-band log flatness)
-TREMOLO_FIT = (0.437, 0.110)   # analyzer tremolo depth ~ a * proxy + b (proxy: envelope modulation depth)
+TREMOLO_FIT = (0.740, 0.083)  # analyzer tremolo depth ~ a * proxy + b (proxy: the same measure on the mel frames)
 QUALITY_SCALES = {"texture": 1.0, "tremolo": 0.1}   # log flatness; depth
 QUALITY_MARGINS = {"texture": 1.0, "tremolo": 0.05}  # steered this far past a quality's level: the proxies are read
 #                                                    before the vocoder, the analyzers after it
-TREMOLO_BAND_SECONDS = (0.01, 0.09)  # tremolo proxy: the envelope band-passed by the difference of these Gaussians
 
 
 def _smooth(x: torch.Tensor, frames: int) -> torch.Tensor:
@@ -124,12 +124,18 @@ class MelCurves:
             we = energy.detach() * active.detach()
             a, b = FLATNESS_FIT
             out["texture"] = (a * _wmean(lf, we)[:, None] + b, torch.ones(lf.shape[0], 1))
-        if "tremolo" in names:  # sqrt(2) std / mean of the amplitude envelope once its slow part is removed
-            env = torch.sqrt(energy + 1e-20)
-            lo, hi = TREMOLO_BAND_SECONDS
-            fast = _gauss(env, lo * self.frame_rate) - _gauss(env, hi * self.frame_rate)
-            w = active.detach()
-            depth = math.sqrt(2) * torch.sqrt(_wmean(fast ** 2, w) + 1e-20) / _wmean(env, w).clamp(min=1e-10)
+        if "tremolo" in names:  # the analyzer's measure on the frames' amplitude envelope: its strongest 2-20 Hz line
+            env = torch.sqrt(energy + 1e-20)                                     # [B, N]
+            n = env.shape[-1]
+            t = torch.linspace(-1.0, 1.0, n)
+            mean = env.mean(-1, keepdim=True)
+            e = env - mean - ((env - mean) * t).sum(-1, keepdim=True) / (t * t).sum().clamp(min=1e-8) * t  # detrend
+            win = torch.hann_window(n, periodic=False)
+            nfft = 1 << max(4, math.ceil(math.log2(n * 8)))
+            spec = torch.fft.rfft(e * win, n=nfft).abs()
+            f = torch.fft.rfftfreq(nfft, 1.0 / self.frame_rate)
+            band = (f >= TREMOLO_BAND[0]) & (f <= TREMOLO_BAND[1])
+            depth = 2 * spec[:, band].amax(-1) / (win.sum().clamp(min=1e-8) * mean[:, 0].clamp(min=1e-10))
             a, b = TREMOLO_FIT
             out["tremolo"] = ((a * depth + b)[:, None], torch.ones(depth.shape[0], 1))
         if "pan" in names:
