@@ -9,22 +9,13 @@ quantity), y = log(1 + the onset analyzer's mean density). Prints the least-squa
 
 from __future__ import annotations
 
-import argparse
-import os
-
 import numpy as np
+from training_clips import recipe_args, training_clips
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--per", type=int, default=70)
-    ap.add_argument("--seed", type=int, default=1)
-    a = ap.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    a = recipe_args(__doc__, per=70)
     import torch
-
-    torch.set_num_threads(1)
-    from training_clips import training_clips
 
     from foley import curves as cv
     from foley.features import MelConfig, log_mel_np

@@ -11,22 +11,13 @@ noisy / tonal and with / without tremolo (the levels the prompt's words are stee
 
 from __future__ import annotations
 
-import argparse
-import os
-
 import numpy as np
+from training_clips import recipe_args, training_clips
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--per", type=int, default=120)
-    ap.add_argument("--seed", type=int, default=1)
-    a = ap.parse_args()
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    a = recipe_args(__doc__, per=120)
     import torch
-
-    torch.set_num_threads(1)
-    from training_clips import training_clips
 
     from foley import steering
     from foley.analyzers import spectral_flatness, tremolo_depth
