@@ -143,6 +143,11 @@ class Capabilities:
         curves = self.setting(CONTROLS)
         missing = [n for n in (getattr(req, "controls", None) or {}) if curves and n not in curves.choices]
         if missing:
+            if missing[0] in ("texture", "tremolo"):
+                others = [n for n in (alternatives(STEER) if alternatives else []) if n != model]
+                hint = f"; models that can: {', '.join(others)}" if others else ""
+                raise RequestError(f"model '{model}' cannot follow {missing[0]}: whole-sound qualities are followed "
+                                   f"by steering only{hint}")
             raise RequestError(f"model '{model}' has no {missing[0]} curve (it follows {', '.join(curves.choices)})")
 
     def to_dict(self) -> dict:
@@ -154,9 +159,10 @@ class Capabilities:
 def steer_settings(maximum: int = 500, names: tuple[str, ...] | None = None) -> tuple[Setting, ...]:
     """The settings of a model that steers towards control curves ``names`` (all five by default; foley.curves,
     foley.steering)."""
-    from .curves import DEFAULT_STEER, NAMES
+    from .curves import DEFAULT_STEER, NAMES, QUALITIES
 
     return (Setting(STEER, DEFAULT_STEER, 0, maximum, help="steering iterations towards the control curves "
                                                            "(0 = measure only)"),
-            Setting("controls", choices=tuple(names or NAMES), help="control curves: words, a sound, a curve file "
-                                                                    "or points"))
+            Setting("controls", choices=(*(names or NAMES), *QUALITIES),
+                    help="control curves (words, a sound, a curve file or points) and the whole-sound qualities "
+                         "texture and tremolo (steered)"))

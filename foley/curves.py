@@ -57,16 +57,23 @@ MAX_POINTS = 100_000              # points in a curve file
 STRENGTH_MAX = 10.0               # --control-strength range 0..STRENGTH_MAX
 
 
-def canonical(name: str) -> str:
-    """A curve name or alias -> its canonical name; one-line error for an unknown one."""
+QUALITY_ALIASES = {"noise": "texture", "noisiness": "texture", "flatness": "texture", "modulation": "tremolo",
+                   "wobble": "tremolo"}
+
+
+def canonical(name: str, qualities: bool = False) -> str:
+    """A curve name or alias -> its canonical name; with ``qualities`` also texture / tremolo (whole-sound
+    qualities: :func:`parse_quality`); one-line error for an unknown one."""
     key = name.strip().lower()
     key = ALIASES.get(key, key)
-    if key in ("texture", "tremolo", "noise", "noisiness", "flatness"):
-        raise RequestError(f"'{name.strip()}' is no curve: texture and tremolo follow the prompt's words (noisy, "
-                           "pure-toned, with tremolo, steady in volume) when steered: add them to the prompt with "
-                           "--steer N")
+    key = QUALITY_ALIASES.get(key, key)
+    if key in ("texture", "tremolo"):
+        if qualities:
+            return key
+        raise RequestError(f"'{name.strip()}' is no curve but a whole-sound quality: give it as a control "
+                           f"({key}=...) or in the prompt's words")
     if key not in NAMES:
-        raise RequestError(f"unknown control curve '{name.strip()}'; choose {', '.join(NAMES)}")
+        raise RequestError(f"unknown control '{name.strip()}'; choose {', '.join(NAMES)}, texture or tremolo")
     return key
 
 
@@ -448,7 +455,7 @@ def split_spec(spec: str) -> tuple[str, str]:
     source = source.strip()
     if not source:
         raise RequestError(f"control '{spec}' has nothing after '='; give {SPEC_HELP}")
-    return canonical(name), source
+    return canonical(name, qualities=True), source
 
 
 def is_file_source(source: str) -> bool:
@@ -828,6 +835,35 @@ def prior_qualities(prompt: str) -> dict[str, Quality]:
     return out
 
 
+QUALITY_HELP = {"texture": "texture=noisy or texture=tonal (or a log spectral flatness: 'texture=at least -4.7')",
+                "tremolo": "tremolo=on or tremolo=none (or a modulation depth 0..1: 'tremolo=at most 0.1')"}
+QUALITY_RANGES = {"texture": (-15.0, 0.0), "tremolo": (0.0, 1.0)}
+QUALITY_SWITCHES = {"on": "tremolo", "yes": "tremolo", "with tremolo": "tremolo", "off": "none", "no": "none",
+                    "steady": "none"}
+
+
+def parse_quality(name: str, source) -> Quality:
+    """An explicit texture / tremolo control: its label's level (the prior's rule words: noisy, tonal, pure-toned,
+    tremolo, none, on, off, ...) or a one-sided level ('at least -4.7', 'at most 0.1' or '>= -4.7', '<= 0.1', in the
+    analyzer's units)."""
+    if not isinstance(source, str):
+        raise RequestError(f"{name} is one level for the whole sound, not a curve: give {QUALITY_HELP[name]}")
+    text = " ".join(source.lower().split())
+    level = re.fullmatch(r"(>=|<=|at least|at most)\s*([-+]?\d+(?:\.\d+)?)", text)
+    if level:
+        sense, x = {"at least": ">=", "at most": "<="}.get(level.group(1), level.group(1)), float(level.group(2))
+        lo, hi = QUALITY_RANGES[name]
+        if not lo <= x <= hi:
+            raise RequestError(f"{name} level {x:g} is out of range {lo:g}..{hi:g} ({QUALITY_UNITS[name]})")
+        label = {"texture": ("noisy", "tonal"), "tremolo": ("tremolo", "none")}[name][sense == "<="]
+        return Quality(name, label, sense, x, f"control: {name} {sense} {x:g}")
+    text = QUALITY_SWITCHES.get(text, text) if name == "tremolo" else text
+    for pattern, n, label, sense, x in QUALITY_RULES:
+        if n == name and (text == label or re.fullmatch(pattern, text)):
+            return Quality(name, label, sense, x, f"control: {name}={label}")
+    raise RequestError(f"{name}={source}: unknown {name}; give {QUALITY_HELP[name]}")
+
+
 def quality_adherence(qualities: dict[str, Quality], audio: Audio) -> dict:
     """{name: the target, the analyzer's measure of ``audio`` and whether it is on the asked side}."""
     out = {}
@@ -899,8 +935,11 @@ def targets(controls=None, like=None, prompt: str | None = None, use_prior: bool
             audio.meta["path"] = str(like)
         curves.update(imitation(audio))
     for name, source in normalise_controls(controls).items():
-        curves[name] = parse_spec(name, source, base)
-    strength = {canonical(k): float(v) for k, v in (strength or {}).items()}
+        if name in QUALITIES:
+            qualities[name] = parse_quality(name, source)
+        else:
+            curves[name] = parse_spec(name, source, base)
+    strength = {canonical(k, qualities=True): float(v) for k, v in (strength or {}).items()}
     return Targets({n: curves[n].resample(duration) for n in NAMES if n in curves},
                    {n: strength.get(n, 1.0) for n in (*NAMES, *QUALITIES) if n in curves or n in qualities},
                    qualities)
@@ -913,7 +952,7 @@ def normalise_controls(controls) -> dict:
     if isinstance(controls, str):
         controls = [controls]
     if isinstance(controls, dict):
-        return {canonical(k): v for k, v in controls.items()}
+        return {canonical(k, qualities=True): v for k, v in controls.items()}
     out = {}
     for item in controls:
         if isinstance(item, Curve):
@@ -949,6 +988,10 @@ def check_controls(value) -> dict:
         elif not isinstance(source, dict):
             raise RequestError(f"control '{name}' must be words, a file path or {{\"times\": [...], \"values\": "
                                f"[...]}}, got {type(source).__name__}")
+        if name in QUALITIES:
+            parse_quality(name, source)
+            out[name] = source
+            continue
         parse_spec(name, source)
         out[name] = source
     if not out:
@@ -972,7 +1015,7 @@ def check_control_strength(value) -> dict:
         raise RequestError("control strength must map curve names to numbers, e.g. {\"pitch\": 2}")
     out = {}
     for name, x in value.items():
-        key = canonical(str(name))
+        key = canonical(str(name), qualities=True)
         if isinstance(x, bool) or not isinstance(x, (int, float)) or not math.isfinite(x) or not (
                 0.0 <= x <= STRENGTH_MAX):
             raise RequestError(f"control strength of {key} must be a number between 0 and {STRENGTH_MAX:g}, got {x!r}")
@@ -998,6 +1041,11 @@ def check_prior(prompt: str, use_prior: bool) -> None:
                            "names a shape or quality (rising, fading out, faster and faster, from left to right, "
                            "noisy, with tremolo)"
                            + (" with the prior on (drop --no-prior)" if not use_prior else ""))
+
+
+def asked_qualities(request) -> list[str]:
+    """The whole-sound qualities a request gives as controls (texture, tremolo): followed by steering only."""
+    return [n for n in (request.controls or {}) if n in QUALITIES]
 
 
 def steer_iterations(request) -> int:

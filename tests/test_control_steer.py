@@ -85,6 +85,19 @@ def test_texture_and_tremolo_words_are_steered_and_measured(gen):
     json.dumps(out.meta)
 
 
+def test_explicit_texture_and_tremolo_controls_are_steered(gen):
+    """--control texture=noisy / tremolo=none: steered by default (no --steer needed), recorded as controls; longer
+    than one window they are refused in one line (steering works on one window)."""
+    out = gen.generate("a hum", controls={"texture": "noisy", "tremolo": "none"}, **FAST)[0]
+    side = out.meta["control"]
+    assert side["steering"]["iterations"] == 10 and set(side["qualities"]) == {"texture", "tremolo"}
+    assert side["qualities"]["texture"]["source"] == "control: texture=noisy"
+    assert side["qualities"]["tremolo"]["sense"] == "<=" and isinstance(side["qualities"]["tremolo"]["met"], bool)
+    assert set(side["steering"]["curve_losses"]["unsteered"]) == {"texture", "tremolo"}
+    with pytest.raises(RequestError, match="texture is followed by steering, which works on one sampling window"):
+        gen.generate("a hum", controls={"texture": "noisy"}, duration=5.0, steps=2)
+
+
 def test_cli_steers_and_refuses_in_one_line(tiny_ldm, tmp_path):
     from typer.testing import CliRunner
 

@@ -172,7 +172,7 @@ def test_words_become_curves(spec, values, relative):
 @pytest.mark.parametrize("spec, words", [
     ("pitch", "is not NAME=SOURCE"),
     ("pitch=", "nothing after '='"),
-    ("colour=red", "unknown control curve 'colour'; choose loudness, brightness, pitch, density, pan"),
+    ("colour=red", "unknown control 'colour'; choose loudness, brightness, pitch, density, pan, texture or tremolo"),
     ("pitch=wobble", "cannot read 'wobble' as a pitch value; use 'rise'"),
     ("pitch=fall 200Hz->800Hz", "a fall goes down"),
     ("pitch=200dB->300dB", "is in dB; pitch is in Hz"),
@@ -380,9 +380,37 @@ def test_the_prior_reads_texture_and_tremolo_words(prompt, name, label):
     assert cv.targets(prompt=prompt, duration=2.0).qualities_dict()[name]["quality"] == label
 
 
-def test_a_texture_control_says_to_use_words():
-    with pytest.raises(RequestError, match="prompt's words .* --steer N"):
-        cv.normalise_controls(["texture=noisy"])
+@pytest.mark.parametrize("source,label,sense,level", [
+    ("noisy", "noisy", ">=", -4.7), ("Pure-toned", "tonal", "<=", -9.6), ("at least -3.5", "noisy", ">=", -3.5),
+    ("<= -11", "tonal", "<=", -11.0)])
+def test_an_explicit_texture_control_is_a_one_sided_level(source, label, sense, level):
+    q = cv.parse_quality("texture", source)
+    assert (q.label, q.sense, q.level) == (label, sense, level) and q.source.startswith("control")
+
+
+@pytest.mark.parametrize("source,label", [("on", "tremolo"), ("quivering", "tremolo"), ("off", "none"),
+                                          ("none", "none"), ("at most 0.05", "none")])
+def test_an_explicit_tremolo_control(source, label):
+    assert cv.parse_quality("tremolo", source).label == label
+
+
+def test_explicit_qualities_override_the_prompt_and_bad_ones_fail_in_one_line():
+    """--control texture=tonal wins over the prompt's "noisy"; the prompt's tremolo word stays; curves and
+    qualities mix; aliases (noise) and strengths work; a curve, a bad word or an out-of-range level is refused."""
+    t = cv.targets(controls=["noise=tonal", "pitch=rise"], prompt="a noisy quivering hum", duration=2.0,
+                   strength={"texture": 2})
+    assert t.qualities["texture"].label == "tonal" and t.qualities["texture"].source.startswith("control")
+    assert t.qualities["tremolo"].source.startswith("prior") and list(t.curves) == ["pitch"]
+    assert t.strength["texture"] == 2.0
+    assert cv.check_controls({"tremolo": "off"}) == {"tremolo": "off"}
+    for controls, match in [({"texture": {"times": [0, 1], "values": [0, 1]}}, "one level for the whole sound"),
+                            (["texture=loud"], "unknown texture; give texture=noisy"),
+                            (["tremolo=at least 3"], "out of range 0..1")]:
+        with pytest.raises(RequestError, match=match) as e:
+            cv.check_controls(controls)
+        assert "\n" not in str(e.value)
+    with pytest.raises(RequestError, match="whole-sound quality"):
+        cv.canonical("texture")  # as a curve (measure, files): still no curve
 
 
 @pytest.mark.parametrize("prompt", ["a hum that is not noisy", "a door slam", "a bright whoosh"])

@@ -253,6 +253,8 @@ def test_the_shipped_starter_lm_follows_curves_and_melodies_without_steering():
     check_request("starter-lm", make_request(prompt="a tone", controls=["pitch=rise"], steer=0))
     with pytest.raises(RequestError, match="cannot steer.*models that can steer: starter"):
         check_request("starter-lm", make_request(prompt="a tone", controls=["pitch=rise"], steer=10))
+    with pytest.raises(RequestError, match="cannot follow texture: .*steering only; models that can: starter"):
+        check_request("starter-lm", make_request(prompt="a tone", controls=["texture=noisy"]))
     import foley
 
     out = foley.load("starter-lm").generate("a hum gliding upward", duration=1.0, seed=0)[0]

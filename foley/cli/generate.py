@@ -97,7 +97,8 @@ def generate(
     control: list[str] = typer.Option(None, "--control", help="A target curve NAME=SOURCE (repeatable): "
                                       "loudness, brightness, pitch, density or pan from a sound (pitch=ref.wav), "
                                       "a curve file (.csv time,value or .json) or words ('pitch=rise 200Hz->800Hz', "
-                                      "'loudness=fade out', 'pan=left->right'). docs/control.md."),
+                                      "'loudness=fade out', 'pan=left->right'); or a whole-sound quality, "
+                                      "steered: texture=noisy|tonal, tremolo=on|none. docs/control.md."),
     control_strength: list[str] = typer.Option(None, "--control-strength", help="NAME=VALUE: weight of one "
                                                "curve when steering (default 1, 0..10; repeatable)."),
     steer: int = typer.Option(None, "--steer", help="Steering iterations towards the curves (default 10 with "

@@ -38,13 +38,15 @@ def maskgit(net, codes: torch.Tensor, known: torch.Tensor, states: torch.Tensor,
     g = torch.Generator().manual_seed(int(seed) % 2**63)
     x = torch.where(known, codes.long(), torch.full_like(codes, vocab, dtype=torch.long))
     total = int((~known).sum())
-    guidance = float(settings.get("guidance_scale", 1.0))
-    guided = guidance > 1.0 and states.shape[0] == 2
+    guidance_start = float(settings.get("guidance_scale", 1.0))
+    guidance_end = float(settings.get("guidance_end") or guidance_start)   # MAGNeT's annealing: linear over passes
+    guided = guidance_start > 1.0 and states.shape[0] == 2
     temperature = max(float(settings.get("temperature", 1.0)), 1e-4)
     top_k = int(settings.get("top_k") or 0)
     choice = float(settings.get("choice_temperature", 0.0))
     level = (torch.arange(k) // channels).float()[:, None] * 1e-4      # the RVQ order's tie-break margin
     for i in range(1, steps + 1):
+        guidance = guidance_start + (guidance_end - guidance_start) * ((i - 1) / max(steps - 1, 1))
         masked = x == vocab
         if not masked.any():
             if on_pass is not None:
