@@ -4,11 +4,13 @@
         [--config NAME:key=value,key=value ...] [--threads 1] [--record]
 
 - Each ``--config`` overrides the model's sampling defaults (``guidance_scale``, ``guidance_end`` (linear
-  annealing over the passes), ``temperature``, ``top_k``, ``choice_temperature``); ``default`` is the card's.
+  annealing over the passes), ``temperature``, ``top_k``, ``choice_temperature``, ``quiet_penalty``: nats off the
+  confidence of a near-silent coarse code, so sounding tokens are fixed first); ``default`` is the card's.
 - The clips are the validation split's items ``offset .. offset+items`` (bench/masked_vs_lm.py measures the first
   24: the default offset keeps a setting chosen here from being chosen on the clips that report it).
-- Figures: foley-clap score (own prompt, mean and 95 % CI) and Fréchet distance of the foley-clap embeddings to
-  the held-out clips (lower is nearer the corpus). ``--record`` appends the table to docs/benchmarks.md.
+- Figures: foley-clap score (own prompt, mean and 95 % CI), Fréchet distance of the foley-clap embeddings to
+  the held-out clips (lower is nearer the corpus), and how many outputs stayed inaudible after the generator's
+  redraws (and how many were redrawn). ``--record`` appends the table to docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -36,6 +38,12 @@ def parse(spec: str) -> tuple[str, dict]:
     return name or "default", over
 
 
+def silent(outs) -> tuple[int, int]:
+    """(outputs still under the generators' inaudible level after their redraws, outputs that were redrawn)."""
+    return (sum(1 for a in outs if a.meta.get("redrawn", {}).get("silent")),
+            sum(1 for a in outs if a.meta.get("redrawn")))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--masked", default="starter-masked")
@@ -60,8 +68,7 @@ def main() -> None:
 
     gen = foley.load(a.masked)
     clap = load_clap()
-    prompts, refs = heldout(a.data or DATA, a.offset + a.items, a.seconds, gen.sample_rate, gen.channels)
-    prompts, refs = prompts[a.offset:], refs[a.offset:]
+    prompts, refs = heldout(a.data or DATA, a.items, a.seconds, gen.sample_rate, gen.channels, a.offset)
     ref_emb = clap.embed(refs)
     base = dict(gen.sampling)
     rows = []
@@ -71,7 +78,7 @@ def main() -> None:
         outs = [gen.generate(p, duration=a.seconds, seed=2000 + i, steps=a.passes)[0] for i, p in enumerate(prompts)]
         scores = np.asarray(clap.clap_score(outs, prompts), np.float64)
         ci = 1.96 * scores.std(ddof=1) / np.sqrt(len(scores))
-        rows.append((name, over, float(scores.mean()), float(ci), fd(clap.embed(outs), ref_emb)))
+        rows.append((name, over, float(scores.mean()), float(ci), fd(clap.embed(outs), ref_emb), silent(outs)))
         print(rows[-1], flush=True)
     gen.sampling = base
     if a.lm:
@@ -80,15 +87,16 @@ def main() -> None:
         scores = np.asarray(clap.clap_score(outs, prompts), np.float64)
         ci = 1.96 * scores.std(ddof=1) / np.sqrt(len(scores))
         rows.append((f"{a.lm} (autoregressive, its defaults)", {}, float(scores.mean()), float(ci),
-                     fd(clap.embed(outs), ref_emb)))
+                     fd(clap.embed(outs), ref_emb), silent(outs)))
         print(rows[-1], flush=True)
     body = [f"`{a.masked}` at {a.passes} passes, {len(prompts)} held-out clips (validation items {a.offset}.."
             f"{a.offset + len(prompts) - 1}, {a.seconds:g} s, seeds 2000+i), foley-clap `{clap.name}`; card defaults "
             f"{ {k: base[k] for k in ('guidance_scale', 'temperature', 'top_k', 'choice_temperature')} }.", "",
-            "| setting | overrides | foley-clap score (95 % CI) | FD vs held-out |", "|---|---|---|---|"]
-    for name, over, score, ci, dist in rows:
+            "| setting | overrides | foley-clap score (95 % CI) | FD vs held-out | silent / redrawn |",
+            "|---|---|---|---|---|"]
+    for name, over, score, ci, dist, (quiet, redrawn) in rows:
         body.append(f"| {name} | {', '.join(f'{k}={v:g}' for k, v in over.items()) or '-'} | {score:.3f} ± {ci:.3f} "
-                    f"| {dist:.3f} |")
+                    f"| {dist:.3f} | {quiet} / {redrawn} |")
     text = "\n".join(body)
     print(text)
     if a.record:

@@ -1,7 +1,7 @@
 """Masked-token starter vs the autoregressive token LM, in one run: speed for 10 s and quality per number of passes.
 
-    python bench/masked_vs_lm.py [--masked starter-masked] [--lm starter-lm] [--passes 4,8,12,16] \
-        [--items 24] [--seconds 4] [--data corpora/real_sfx/balanced.jsonl ...] [--threads 2] [--record]
+    python bench/masked_vs_lm.py [--masked starter-masked [--masked OTHER]] [--lm starter-lm] [--passes 4,8,12,16] \
+        [--items 24] [--offset 0] [--seconds 4] [--data corpora/real_sfx/balanced.jsonl ...] [--threads 2] [--record]
 
 - RTF: wall time / audio time of one 10 s stereo sound (after a warm-up), ``--repeats`` times, median; the
   masked model at every pass count, the LM at its defaults; the same prompt and seeds. Issue 16's goal: >= 3x
@@ -31,7 +31,7 @@ PROMPT = "heavy rain on a tin roof with distant thunder"
 DATA = ["corpora/synth/manifest.jsonl", "corpora/music/manifest.jsonl", "corpora/real_sfx/balanced.jsonl"]
 
 
-def heldout(manifests: list[str], items: int, seconds: float, rate: int, channels: int):
+def heldout(manifests: list[str], items: int, seconds: float, rate: int, channels: int, offset: int = 0):
     """(captions, Audio crops) of ``items`` held-out clips spread over the manifests' validation splits."""
     from foley.data.dataset import ClipDataset
     from foley.data.manifest import clip_captions
@@ -45,15 +45,15 @@ def heldout(manifests: list[str], items: int, seconds: float, rate: int, channel
 
     caps, audios = [], []
     i = 0
-    while len(caps) < items and any(i < len(ds) for ds in per):
+    while len(caps) < offset + items and any(i < len(ds) for ds in per):
         for ds in per:
-            if i < len(ds) and len(caps) < items:
+            if i < len(ds) and len(caps) < offset + items:
                 c = clip_captions(ds.clips[i])
                 if c:
                     caps.append(c[0])
                     audios.append(Audio(ds[i]["audio"].numpy(), rate))
         i += 1
-    return caps, audios
+    return caps[offset:], audios[offset:]
 
 
 def rtf(gen, seconds: float, repeats: int, **kw) -> float:
@@ -77,12 +77,14 @@ def quality(gen, clap, prompts, ref_emb, seconds: float, **kw) -> tuple[float, f
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--masked", default="starter-masked")
+    ap.add_argument("--masked", action="append", help="masked model(s) to compare (default: starter-masked)")
     ap.add_argument("--lm", default="starter-lm")
     ap.add_argument("--passes", default="4,8,12,16")
     ap.add_argument("--rtf-seconds", type=float, default=10.0)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--items", type=int, default=24)
+    ap.add_argument("--offset", type=int, default=0, help="skip this many held-out items (bench/masked_sampling.py "
+                    "tunes on items 24..119)")
     ap.add_argument("--seconds", type=float, default=4.0, help="length of each quality clip")
     ap.add_argument("--data", action="append", help=f"held-out manifests (default: {', '.join(DATA)})")
     ap.add_argument("--threads", type=int, default=2)
@@ -94,21 +96,24 @@ def main() -> None:
     import foley
     from foley.clap import load_clap
 
-    masked, lm = foley.load(a.masked), foley.load(a.lm)
+    names = a.masked or ["starter-masked"]
+    models, lm = [foley.load(n) for n in names], foley.load(a.lm)
     clap = load_clap()
     passes = [int(p) for p in a.passes.split(",") if p.strip()]
-    prompts, refs = heldout(a.data or DATA, a.items, a.seconds, masked.sample_rate, masked.channels)
+    prompts, refs = heldout(a.data or DATA, a.items, a.seconds, models[0].sample_rate, models[0].channels, a.offset)
     ref_emb = clap.embed(refs)
     ref_score = np.asarray(clap.clap_score(refs, prompts), np.float64).mean()
 
     rows = []
-    for n in passes:
-        speed = rtf(masked, a.rtf_seconds, a.repeats, steps=n)
-        rows.append((f"{a.masked}, {n} passes", speed, *quality(masked, clap, prompts, ref_emb, a.seconds, steps=n)))
-        print(rows[-1], flush=True)
+    for name, masked in zip(names, models, strict=True):
+        for n in passes:
+            speed = rtf(masked, a.rtf_seconds, a.repeats, steps=n)
+            rows.append((f"{name}, {n} passes", speed, *quality(masked, clap, prompts, ref_emb, a.seconds, steps=n)))
+            print(rows[-1], flush=True)
     lm_speed = rtf(lm, a.rtf_seconds, a.repeats)
     rows.append((f"{a.lm} (autoregressive)", lm_speed, *quality(lm, clap, prompts, ref_emb, a.seconds)))
-    body = [f"{len(prompts)} held-out prompts ({a.seconds:g} s each, seeds 1000+i), foley-clap `{clap.name}`; "
+    body = [f"{len(prompts)} held-out prompts (validation items {a.offset}..{a.offset + len(prompts) - 1}, "
+            f"{a.seconds:g} s each, seeds 1000+i), foley-clap `{clap.name}`; "
             f"the held-out clips themselves score {ref_score:.3f}. RTF: median of {a.repeats} x "
             f"{a.rtf_seconds:g} s stereo at {a.threads} thread(s), lower is faster.", "",
             "| model | RTF (10 s) | speed-up vs LM | foley-clap score (95 % CI) | FD vs held-out (foley-clap) |",

@@ -102,6 +102,25 @@ def test_drawn_pitch_and_pan_reach_the_server_and_adherence_is_shown(server, pag
     assert page.errors == []
 
 
+def test_texture_and_tremolo_are_sent_as_controls_and_their_result_shown(server, page):  # noqa: F811
+    """The Texture and Tremolo selects (offered because the model lists them among its controls) go as
+    ``controls`` words; the result card says whether each quality was met; "from the words" sends nothing."""
+    assert page.is_visible("#texture") and page.is_visible("#tremolo")
+    page.fill("#prompt", "a tone")
+    page.fill("#duration", "1")
+    page.fill("#seed", "5")
+    page.fill("#steps", "2")
+    page.fill("#steer", "1")
+    page.select_option("#texture", "noisy")
+    page.click("#generate")
+    page.wait_for_function("(document.querySelector('#gen-result .adherence') || {}).textContent?.includes('noisy')")
+    line = page.inner_text("#gen-result .adherence")
+    assert "noisy: met" in line or "noisy: missed" in line
+    req = _job(server, page)["request"]
+    assert req["controls"] == {"texture": "noisy"} and req["steer"] == 1
+    assert page.errors == []
+
+
 def test_control_section_only_for_models_that_steer(server, page):  # noqa: F811
     _draw(page, "pitch", 0.2, 0.8)
     _draw(page, "density", 0.5, 0.5, span=(0.25, 0.75))  # the middle half only: no strength elsewhere
@@ -112,6 +131,7 @@ def test_control_section_only_for_models_that_steer(server, page):  # noqa: F811
     assert strength[:9].max() == 0 and strength[12:29].min() == 1 and strength[32:].max() == 0
     assert len(set(sent["values"])) == 1  # undrawn points hold the nearest drawn value (8 onsets/s)
     page.click("#curve-list .curve-item[data-curve=density] button.curve-clear")
+    page.select_option("#texture", "tonal")
     page.select_option("#model", "tinylm")  # the token LM cannot follow control curves
     assert page.is_hidden("#control")
     note = page.inner_text("#control-note")

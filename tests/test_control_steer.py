@@ -128,7 +128,7 @@ def test_rest_takes_the_same_fields_and_reads_no_paths(tiny_ldm, tmp_path):
     settings = Settings(data=tmp_path / "data", models={"tiny": str(tiny_ldm[1])})
     with TestClient(create_app(settings)) as c:
         body = {"prompt": "a tone", "duration": 1.0, "steps": 2, "steer": 1,
-                "controls": {"pitch": "rise", "loudness": {"times": [0, 1], "values": [0, -30]}},
+                "controls": {"pitch": "rise", "loudness": {"times": [0, 1], "values": [0, -30]}, "texture": "tonal"},
                 "control_strength": {"pitch": 2}}
         r = c.post("/v1/generations", json=body)
         assert r.status_code == 202, r.text
@@ -136,7 +136,9 @@ def test_rest_takes_the_same_fields_and_reads_no_paths(tiny_ldm, tmp_path):
         assert job["status"] == "done", job
         prov = c.get(job["outputs"][0]["provenance_url"]).json()
         assert set(prov["control"]["adherence"]) == {"pitch", "loudness"}
-        for bad, words in [({"controls": {"pitch": "/etc/passwd.csv"}}, "reads no files by path"),
+        assert prov["control"]["qualities"]["texture"]["source"] == "control: texture=tonal"
+        for bad, words in [({"controls": {"texture": {"times": [0, 1], "values": [0, 1]}}}, "one level"),
+                           ({"controls": {"pitch": "/etc/passwd.csv"}}, "reads no files by path"),
                            ({"like": "/tmp/x.wav"}, "reads no files by path"),
                            ({"steer": "3", "controls": {"pitch": "rise"}}, "steer"),
                            ({"controls": {"pitch": "wobble"}}, "cannot read 'wobble'")]:

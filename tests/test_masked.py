@@ -114,6 +114,33 @@ def test_steps_are_honoured_as_passes(gen):
     assert n % 2 == 0 and n > 2 and [i for i, _ in calls] == list(range(1, n + 1))  # windows x passes
 
 
+def test_annealed_guidance_and_quiet_order_are_recorded_and_reproduce(gen, tmp_path):
+    """guidance_end anneals the guidance over the passes (a different sound than constant guidance, the same one
+    again for the seed) and the sidecar records it; quiet_penalty needs a mel codec's near-silent codes: with this
+    EnCodec-style codec there are none and the setting changes nothing; a mel codec gives one flag per code."""
+    from types import SimpleNamespace
+
+    from foley.families.masked.model import MaskedTokenModel
+    from tests.test_melcodec import random_mel_codec, tiny_vocoder
+
+    base = dict(gen.sampling)
+    try:
+        gen.sampling = {**base, "guidance_scale": 4.0, "guidance_end": 1.0}
+        a, b = (gen.generate("a tone", duration=0.6, seed=3, steps=3)[0] for _ in range(2))
+        gen.sampling = {**base, "guidance_scale": 4.0}
+        plain = gen.generate("a tone", duration=0.6, seed=3, steps=3)[0]
+        gen.sampling = {**base, "guidance_scale": 4.0, "quiet_penalty": 3.0}
+        penalised = gen.generate("a tone", duration=0.6, seed=3, steps=3)[0]
+    finally:
+        gen.sampling = base
+    assert np.array_equal(a.samples, b.samples) and not np.array_equal(a.samples, plain.samples)
+    assert a.meta["settings"]["guidance_end"] == 1.0 and "guidance_end" not in plain.meta["settings"]
+    assert gen.model.quiet_codes() is None and np.array_equal(penalised.samples, plain.samples)
+    codec = random_mel_codec(tiny_vocoder(tmp_path / "voc"))
+    quiet = MaskedTokenModel.quiet_codes(SimpleNamespace(codec=codec, net=SimpleNamespace(vocab=codec.codebook_size)))
+    assert quiet.dtype == torch.bool and quiet.shape == (codec.codebook_size,)
+
+
 # --- edits ----------------------------------------------------------------------------------------
 def request(task: str, **kw):
     from foley.request import make_request

@@ -130,6 +130,9 @@ class MaskedConfig:
         return {"family": "masked", "format": FORMAT, **asdict(self)}
 
 
+QUIET_NATS = 2.0  # log-mel (natural log of magnitude) above the floor under which a code counts as near-silent
+
+
 class MaskedTokenModel:
     """Loaded parts of a masked-token folder and the operations between text, audio and codes."""
 
@@ -196,6 +199,20 @@ class MaskedTokenModel:
         if not negative:
             states[1], mask[1] = 0.0, 0
         return (states, mask) if guided else (states[:1], mask[:1])
+
+    @torch.no_grad()
+    def quiet_codes(self) -> torch.Tensor | None:
+        """bool [vocab]: the first codebook's codes that decode (alone, held) to a near-silent log-mel, within
+        ``QUIET_NATS`` of the codec's floor (sampling fixes them after the sounding ones: ``quiet_penalty``)."""
+        if getattr(self, "_quiet", None) is None:
+            net = getattr(self.codec, "net", None)
+            if not hasattr(net, "mel"):  # not a mel codec: no order by loudness
+                return None
+            codes = torch.arange(self.net.vocab)[:, None, None].expand(-1, 1, 8)
+            level = net.denormalise(net.mel(codes)).mean(dim=(1, 2))
+            floor = math.log(net.mel_config.log_floor)
+            self._quiet = level < floor + QUIET_NATS
+        return self._quiet
 
     # --- audio <-> codes -------------------------------------------------------------------------
     def audio_codes(self, audio: Audio) -> torch.Tensor:

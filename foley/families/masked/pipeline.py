@@ -105,7 +105,7 @@ class MaskedGenerator(Generator):
                 def hook(i, n, base=done + w * steps, fn=self.on_step):
                     fn(base + i, total)
             x[:, a:b] = maskgit(m.net, x[:, a:b], known[:, a:b], states, mask, steps, window_seed(seed, w),
-                                settings, hook)
+                                settings, hook, quiet=m.quiet_codes() if settings.get("quiet_penalty") else None)
             known[:, a:b] = True
         return x
 
@@ -233,6 +233,7 @@ class MaskedGenerator(Generator):
         audio = Audio(np.ascontiguousarray(samples, np.float32), self.sample_rate)
         audio.meta = record_used(self.provenance(r, seed, variation), {
             **{k: settings[k] for k in ("steps", "guidance_scale", "temperature", "top_k", "choice_temperature")},
+            **{k: settings[k] for k in ("guidance_end", "quiet_penalty") if settings.get(k) is not None},
             "frame_rate": self.model.cfg.frame_rate, "window_seconds": self.model.cfg.window_seconds,
             **(extra or {})})
         return audio

@@ -28,7 +28,7 @@ def gumbel(shape, generator: torch.Generator) -> torch.Tensor:
 
 @torch.no_grad()
 def maskgit(net, codes: torch.Tensor, known: torch.Tensor, states: torch.Tensor, mask: torch.Tensor, steps: int,
-            seed: int, settings: dict, on_pass=None) -> torch.Tensor:
+            seed: int, settings: dict, on_pass=None, quiet: torch.Tensor | None = None) -> torch.Tensor:
     """Fill the unknown tokens of ``codes`` [K, F] (``known`` [K, F] bool; unknown values are ignored) in
     ``steps`` passes; returns the codes [K, F] with every token known. ``states``/``mask`` are the condition
     ([2, L, D] with guidance: conditional row first). ``on_pass(i, steps)`` after each pass."""
@@ -45,6 +45,7 @@ def maskgit(net, codes: torch.Tensor, known: torch.Tensor, states: torch.Tensor,
     top_k = int(settings.get("top_k") or 0)
     choice = float(settings.get("choice_temperature", 0.0))
     level = (torch.arange(k) // channels).float()[:, None] * 1e-4      # the RVQ order's tie-break margin
+    penalty = float(settings.get("quiet_penalty") or 0.0) if quiet is not None else 0.0
     for i in range(1, steps + 1):
         guidance = guidance_start + (guidance_end - guidance_start) * ((i - 1) / max(steps - 1, 1))
         masked = x == vocab
@@ -71,6 +72,8 @@ def maskgit(net, codes: torch.Tensor, known: torch.Tensor, states: torch.Tensor,
             draw = torch.argmax(z + noise[row // channels, frames], dim=-1)
             sampled[row, frames] = draw
             score[row, frames] = logp.gather(-1, draw[:, None])[:, 0]
+            if penalty and row < channels:  # a near-silent coarse code is fixed later than a sounding one
+                score[row, frames] -= penalty * quiet[draw].float()
         score = score + choice * (1 - i / steps) * gumbel((k, f), g)
         score = score.view(n_q, channels, f).cummin(dim=0).values.view(k, f) - level       # RVQ order
         keep_masked = math.floor(total * math.cos(math.pi / 2 * i / steps)) if i < steps else 0

@@ -244,6 +244,9 @@ async function controlFields(duration) {
     if (!(duration > 0)) throw new Error("set the duration before sending drawn curves");
     out.controls = Object.fromEntries(names.map((n) => [n, sampleCurve(n, duration)]));
   }
+  for (const q of ["texture", "tremolo"]) {  // whole-sound qualities: one word each, steered
+    if (!$(`#${q}-label`).hidden && $(`#${q}`).value) out.controls = {...(out.controls || {}), [q]: $(`#${q}`).value};
+  }
   if (state.likePending) await state.likePending;
   if (state.like) out.like = `upload:${state.like.id}`;
   return out;
@@ -267,6 +270,10 @@ function applyControl(m, models) {
   state.curveNames = Object.keys(CURVES).filter((n) => !choices || !choices.choices || choices.choices.includes(n));
   const steer = setting(m, "steer");
   $("#steer-label").hidden = !!m.capabilities && !steer;  // an adapter alone: no steering iterations to set
+  for (const q of ["texture", "tremolo"]) {  // offered where the model steers towards them
+    $(`#${q}-label`).hidden = !(choices && choices.choices && choices.choices.includes(q));
+    if ($(`#${q}-label`).hidden) $(`#${q}`).value = "";
+  }
   state.steerMax = Math.min(50, steer && steer.maximum !== undefined ? steer.maximum : 50);
   $("#steer").max = state.steerMax;
   $("#steer").placeholder = steer && steer.default !== null && steer.default !== undefined
@@ -436,7 +443,8 @@ function melodyLine(out) {
 // --- streaming: GET /v1/stream, 16-bit PCM chunks played with Web Audio as they arrive ------------------------
 async function streamSound() {
   showError("#gen-error", null);
-  if (!$("#control").hidden && (drawnCurves().length || state.like || state.likePending)) {
+  if (!$("#control").hidden && (drawnCurves().length || state.like || state.likePending || $("#texture").value ||
+                                $("#tremolo").value)) {
     showError("#gen-error", "a stream does not follow control curves or an imitation; use Generate (or clear them)");
     return;
   }
