@@ -39,22 +39,27 @@ ATTRIBUTE_WORDS: tuple[tuple[str, str, int], ...] = (
     (r"\b(slow|sparse|occasional|single|one)\b", "onset_rate", -1),
     (r"\b(bright|high-pitched|high|shrill|piercing|sizzl\w*|hiss\w*)\b", "spectral_centroid", 1),
     (r"\b(deep|dark|low|rumbl\w*|boom\w*|sub-bass|muffled)\b", "spectral_centroid", -1),
-    (r"\b(noisy|noise|static|crackl\w*|hiss)\b", "spectral_flatness", 1),
-    (r"\b(pure|tonal|clean tone|sine|whistl\w*)\b", "spectral_flatness", -1),
     (r"\b(hit|sharp|short|impact|click|knock|slam|snap|pluck\w*|thud)\b", "impulsiveness", 1),
     (r"\b(sustained|steady|continuous|drone|droning)\b", "impulsiveness", -1),
-    (r"\b(tremolo|wobbl\w*|pulsing|throbbing|warbl\w*)\b", "tremolo_depth", 1),
     (r"\b(moving|panning|passing by|flying by)\b", "stereo_motion", 1),
 )
 
 
+QUALITY_ANALYZERS = {"texture": "spectral_flatness", "tremolo": "tremolo_depth"}
+
+
 def named_attributes(prompt: str) -> dict[str, int]:
-    """{analyzer: +1 or -1} for the attributes the prompt's words name (opposites of one analyzer cancel)."""
+    """{analyzer: +1 or -1} for the attributes the prompt's words name (opposites of one analyzer cancel); texture
+    and tremolo as the control prior reads them (foley.curves.prior_qualities: one word list for both)."""
+    from .curves import prior_qualities
+
     text = prompt.lower()
     out: dict[str, int] = {}
     for pattern, name, sign in ATTRIBUTE_WORDS:
         if re.search(pattern, text):
             out[name] = out.get(name, 0) + sign
+    for q in prior_qualities(prompt).values():
+        out[QUALITY_ANALYZERS[q.name]] = 1 if q.sense == ">=" else -1
     return {k: int(np.sign(v)) for k, v in out.items() if v}
 
 

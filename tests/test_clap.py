@@ -141,6 +141,10 @@ def test_named_attributes():
     assert named_attributes("wind fading out, moving from left to right")["stereo_direction"] == 1
     assert named_attributes("rising and falling") == {}  # opposites cancel
     assert named_attributes("a car") == {}
+    # texture and tremolo from the control prior's word list: "without tremolo" is steady, not tremolo
+    assert named_attributes("a staticky hum without tremolo") == {"spectral_flatness": 1, "tremolo_depth": -1}
+    assert named_attributes("a pure-toned quivering drone") == {"spectral_flatness": -1, "tremolo_depth": 1,
+                                                                "impulsiveness": -1}
 
 
 def test_best_of_n(tiny_clap, tiny_ldm, monkeypatch):
