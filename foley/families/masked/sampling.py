@@ -53,8 +53,9 @@ def maskgit(net, codes: torch.Tensor, known: torch.Tensor, states: torch.Tensor,
             if on_pass is not None:
                 on_pass(i, steps)
             continue
-        h = net.hidden(x[None].expand(2 if guided else 1, -1, -1), states if guided else states[:1],
-                       mask if guided else mask[:1])
+        both = guided and guidance != 1.0  # a pass at guidance 1 (the end of an annealing) needs no other branch
+        h = net.hidden(x[None].expand(2 if both else 1, -1, -1), states if both else states[:1],
+                       mask if both else mask[:1])
         sampled = torch.zeros(k, f, dtype=torch.long)
         score = torch.full((k, f), math.inf)
         noise = gumbel((n_q, f, vocab), g)              # shared by the channels of a codebook (stereo coupling)
@@ -63,7 +64,7 @@ def maskgit(net, codes: torch.Tensor, known: torch.Tensor, states: torch.Tensor,
             if not frames.numel():
                 continue
             logits = net.row_logits(h, row, frames).float()
-            logits = logits[1] + guidance * (logits[0] - logits[1]) if guided else logits[0]      # [n, V]
+            logits = logits[1] + guidance * (logits[0] - logits[1]) if both else logits[0]      # [n, V]
             logp = torch.log_softmax(logits, dim=-1)
             z = logits / temperature
             if 0 < top_k < vocab:
