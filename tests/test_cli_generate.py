@@ -106,3 +106,19 @@ def test_edit_inpaint_cli(foley_cli, model, tmp_path):
     assert y.shape == (32000, 2)
     assert np.max(np.abs(y[:12000, 0] - x[:12000])) < 1e-3  # PCM_16 output precision
     assert json.loads(out.with_suffix(".json").read_text())["request"]["task"] == "inpaint"
+
+
+def test_an_output_left_inaudible_after_its_redraws_is_said_on_the_line():
+    """The generator redraws an inaudible sound from derived seeds; when every draw stays silent the CLI's line
+    says so (the sidecar's redrawn.silent) instead of reporting a silent file like any other."""
+    import numpy as np
+
+    from foley.audio import Audio
+    from foley.cli.generate import _inaudible
+
+    quiet = Audio(np.full((1, 1600), 1e-5, np.float32), 16000)
+    quiet.meta = {"redrawn": {"from_seed": 1, "tries": 2, "silent": True}}
+    assert _inaudible(quiet) == ("; inaudible (-100 dBFS) after 2 redraws: try another --seed, or name the sound's "
+                                 "level in the prompt")
+    quiet.meta["redrawn"]["silent"] = False  # the redraw found an audible one
+    assert _inaudible(quiet) == ""

@@ -203,7 +203,7 @@ def generate(
             i = slot.get((id(r), j))
             if i is not None:
                 _write(audio, paths[i], plot)
-                echo(f"wrote {paths[i]}  (seed {audio.meta['seed']}){_adherence(audio)}")
+                echo(f"wrote {paths[i]}  (seed {audio.meta['seed']}){_adherence(audio)}{_inaudible(audio)}")
                 written += 1
         return written
 
@@ -253,6 +253,15 @@ def _adherence(audio) -> str:
              f"{n} error {d['mean_error']:g} {d['unit']}" for n, d in adh.items() if d.get("mean_error") is not None]
     parts += [f"{d['quality']} {'met' if d['met'] else 'missed'}" for d in (control.get("qualities") or {}).values()]
     return f"; curves: {', '.join(parts)}" if parts else ""
+
+
+def _inaudible(audio) -> str:
+    """A note when the output stayed inaudible after the generator's redraws (the sidecar's ``redrawn.silent``)."""
+    red = audio.meta.get("redrawn") or {}
+    if not red.get("silent"):
+        return ""
+    return (f"; inaudible ({audio.rms_db():.0f} dBFS) after {red.get('tries')} redraws: try another --seed, or "
+            "name the sound's level in the prompt")
 
 
 def _check_outputs(paths) -> None:
