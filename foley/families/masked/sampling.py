@@ -56,6 +56,8 @@ def maskgit(net, codes: torch.Tensor, known: torch.Tensor, states: torch.Tensor,
         both = guided and guidance != 1.0  # a pass at guidance 1 (the end of an annealing) needs no other branch
         h = net.hidden(x[None].expand(2 if both else 1, -1, -1), states if both else states[:1],
                        mask if both else mask[:1])
+        if both:  # the heads are linear: guiding the hidden states = guiding the logits, at half the head's cost
+            h = (h[1] + guidance * (h[0] - h[1]))[None]
         sampled = torch.zeros(k, f, dtype=torch.long)
         score = torch.full((k, f), math.inf)
         noise = gumbel((n_q, f, vocab), g)              # shared by the channels of a codebook (stereo coupling)
@@ -63,8 +65,7 @@ def maskgit(net, codes: torch.Tensor, known: torch.Tensor, states: torch.Tensor,
             frames = torch.nonzero(masked[row]).flatten()
             if not frames.numel():
                 continue
-            logits = net.row_logits(h, row, frames).float()
-            logits = logits[1] + guidance * (logits[0] - logits[1]) if both else logits[0]      # [n, V]
+            logits = net.row_logits(h, row, frames)[0].float()                                  # [n, V]
             logp = torch.log_softmax(logits, dim=-1)
             z = logits / temperature
             if 0 < top_k < vocab:
