@@ -71,24 +71,22 @@ def main() -> None:
     prompts, refs = heldout(a.data or DATA, a.items, a.seconds, gen.sample_rate, gen.channels, a.offset)
     ref_emb = clap.embed(refs)
     base = dict(gen.sampling)
-    rows = []
-    for spec in a.config or CONFIGS:
-        name, over = parse(spec)
-        gen.sampling = {**base, **over}
-        outs = [gen.generate(p, duration=a.seconds, seed=2000 + i, steps=a.passes)[0] for i, p in enumerate(prompts)]
+
+    def row(name, over, model, **kw):
+        outs = [model.generate(p, duration=a.seconds, seed=2000 + i, **kw)[0] for i, p in enumerate(prompts)]
         scores = np.asarray(clap.clap_score(outs, prompts), np.float64)
         ci = 1.96 * scores.std(ddof=1) / np.sqrt(len(scores))
         rows.append((name, over, float(scores.mean()), float(ci), fd(clap.embed(outs), ref_emb), silent(outs)))
         print(rows[-1], flush=True)
+
+    rows = []
+    for spec in a.config or CONFIGS:
+        name, over = parse(spec)
+        gen.sampling = {**base, **over}
+        row(name, over, gen, steps=a.passes)
     gen.sampling = base
     if a.lm:
-        lm = foley.load(a.lm)
-        outs = [lm.generate(p, duration=a.seconds, seed=2000 + i)[0] for i, p in enumerate(prompts)]
-        scores = np.asarray(clap.clap_score(outs, prompts), np.float64)
-        ci = 1.96 * scores.std(ddof=1) / np.sqrt(len(scores))
-        rows.append((f"{a.lm} (autoregressive, its defaults)", {}, float(scores.mean()), float(ci),
-                     fd(clap.embed(outs), ref_emb), silent(outs)))
-        print(rows[-1], flush=True)
+        row(f"{a.lm} (autoregressive, its defaults)", {}, foley.load(a.lm))
     body = [f"`{a.masked}` at {a.passes} passes, {len(prompts)} held-out clips (validation items {a.offset}.."
             f"{a.offset + len(prompts) - 1}, {a.seconds:g} s, seeds 2000+i), foley-clap `{clap.name}`; card defaults "
             f"{ {k: base[k] for k in ('guidance_scale', 'temperature', 'top_k', 'choice_temperature')} }.", "",
