@@ -42,6 +42,10 @@ ATTRIBUTE_WORDS: tuple[tuple[str, str, int], ...] = (
     (r"\b(hit|sharp|short|impact|click|knock|slam|snap|pluck\w*|thud)\b", "impulsiveness", 1),
     (r"\b(sustained|steady|continuous|drone|droning)\b", "impulsiveness", -1),
     (r"\b(moving|panning|passing by|flying by)\b", "stereo_motion", 1),
+    # texture and tremolo: the control prior's rules (below), plus these words that its rules leave out
+    (r"\b(noise|static|crackle|hiss|hissing)\b", "spectral_flatness", 1),
+    (r"\b(whistl\w*)\b", "spectral_flatness", -1),
+    (r"\b(wobble|warble)\b", "tremolo_depth", 1),
 )
 
 

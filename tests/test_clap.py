@@ -145,6 +145,8 @@ def test_named_attributes():
     assert named_attributes("a staticky hum without tremolo") == {"spectral_flatness": 1, "tremolo_depth": -1}
     assert named_attributes("a pure-toned quivering drone") == {"spectral_flatness": -1, "tremolo_depth": 1,
                                                                 "impulsiveness": -1}
+    assert named_attributes("white noise") == {"spectral_flatness": 1}  # words only the reranker knew stay
+    assert named_attributes("a whistling kettle") == {"spectral_flatness": -1}
 
 
 def test_best_of_n(tiny_clap, tiny_ldm, monkeypatch):
