@@ -143,7 +143,9 @@ class Capabilities:
         curves = self.setting(CONTROLS)
         missing = [n for n in (getattr(req, "controls", None) or {}) if curves and n not in curves.choices]
         if missing:
-            if missing[0] in ("texture", "tremolo"):
+            from .curves import QUALITIES
+
+            if missing[0] in QUALITIES:
                 others = [n for n in (alternatives(STEER) if alternatives else []) if n != model]
                 hint = f"; models that can: {', '.join(others)}" if others else ""
                 raise RequestError(f"model '{model}' cannot follow {missing[0]}: whole-sound qualities are followed "

@@ -67,7 +67,7 @@ def canonical(name: str, qualities: bool = False) -> str:
     key = name.strip().lower()
     key = ALIASES.get(key, key)
     key = QUALITY_ALIASES.get(key, key)
-    if key in ("texture", "tremolo"):
+    if key in QUALITIES:
         if qualities:
             return key
         raise RequestError(f"'{name.strip()}' is no curve but a whole-sound quality: give it as a control "

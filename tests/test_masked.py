@@ -137,7 +137,8 @@ def test_annealed_guidance_and_quiet_order_are_recorded_and_reproduce(gen, tmp_p
     assert a.meta["settings"]["guidance_end"] == 1.0 and "guidance_end" not in plain.meta["settings"]
     assert gen.model.quiet_codes() is None and np.array_equal(penalised.samples, plain.samples)
     codec = random_mel_codec(tiny_vocoder(tmp_path / "voc"))
-    quiet = MaskedTokenModel.quiet_codes(SimpleNamespace(codec=codec, net=SimpleNamespace(vocab=codec.codebook_size)))
+    stub = SimpleNamespace(codec=codec, net=SimpleNamespace(vocab=codec.codebook_size), _quiet=None)
+    quiet = MaskedTokenModel.quiet_codes(stub)
     assert quiet.dtype == torch.bool and quiet.shape == (codec.codebook_size,)
 
 

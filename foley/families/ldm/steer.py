@@ -39,8 +39,8 @@ def steered(gen, r, seed: int, variation: int) -> Audio:
     targets = cv.request_targets(r)
     iterations = cv.steer_iterations(r) if r.steering else 0
     if gen.runtime().get("backend") == "onnx" and iterations > 0:  # no gradients through onnxruntime
-        if cv.asked_qualities(r):
-            raise RequestError(f"{cv.asked_qualities(r)[0]} is followed by steering, which needs --backend torch "
+        if asked := cv.asked_qualities(r):
+            raise RequestError(f"{asked[0]} is followed by steering, which needs --backend torch "
                                "(the onnx backend has no gradients)")
         if r.steer is not None or not gen.uses_adapter(r):
             raise RequestError("steering (--steer N > 0) needs --backend torch: the onnx backend has no gradients"
@@ -106,8 +106,8 @@ def _long_form(gen, r, seed: int, variation: int, window: float) -> Audio:
     """A sound longer than one sampling window follows its curves through the control adapter alone: the target
     planes over the whole sound, each outpainted window reading its own stretch (steering optimises one window's
     noise, so it is refused here unless asked for with 0 iterations or left to its default)."""
-    if cv.asked_qualities(r):
-        raise RequestError(f"{cv.asked_qualities(r)[0]} is followed by steering, which works on one sampling window: "
+    if asked := cv.asked_qualities(r):
+        raise RequestError(f"{asked[0]} is followed by steering, which works on one sampling window: "
                            f"at most {window:g} s with '{gen.card.name}' (asked {r.duration:g} s)")
     if r.steer is not None and r.steer > 0:
         raise RequestError(f"steering works on one sampling window: at most {window:g} s with '{gen.card.name}' "

@@ -145,6 +145,7 @@ class MaskedTokenModel:
             raise ModelError("the transformer's channels, vocabulary or codebook count do not match the codec "
                              "and foley.json")
         self._hash: str | None = None
+        self._quiet: torch.Tensor | None = None
 
     # --- sizes -----------------------------------------------------------------------------------
     @property
@@ -204,7 +205,7 @@ class MaskedTokenModel:
     def quiet_codes(self) -> torch.Tensor | None:
         """bool [vocab]: the first codebook's codes that decode (alone, held) to a near-silent log-mel, within
         ``QUIET_NATS`` of the codec's floor (sampling fixes them after the sounding ones: ``quiet_penalty``)."""
-        if getattr(self, "_quiet", None) is None:
+        if self._quiet is None:
             net = getattr(self.codec, "net", None)
             if not hasattr(net, "mel"):  # not a mel codec: no order by loudness
                 return None
